@@ -1,0 +1,1 @@
+"""hpcflow: Python function pipelines with parameter sweeps on laptops and HPC clusters."""
