@@ -1,0 +1,67 @@
+"""The exceptions hpcflow raises, in one tree.
+
+Every error also subclasses the builtin it refines, so ``except ValueError`` keeps
+working for callers that do not know hpcflow::
+
+    HpcflowError
+    ├── SpecError(ValueError)            a mapspec, resources or func spec is malformed
+    ├── PipelineError(ValueError)        the pipeline graph is invalid (cycles, duplicates, axes)
+    ├── InputError(ValueError)           inputs do not fit the pipeline (missing, bad shapes)
+    ├── StorageError                     a storage backend cannot do what was asked
+    │   └── UnknownStorageError(KeyError)
+    ├── ResumeError(ValueError)          a run folder cannot be resumed with these inputs
+    └── RunFolderError                   a run folder is missing, foreign or corrupt
+
+Exceptions raised by the user's own functions are never wrapped: with
+``error_handling="raise"`` they propagate unchanged, with a note naming the output and
+the element (see :pep:`678`).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "HpcflowError",
+    "InputError",
+    "PipelineError",
+    "ResumeError",
+    "RunFolderError",
+    "SpecError",
+    "StorageError",
+    "UnknownStorageError",
+]
+
+
+class HpcflowError(Exception):
+    """Base class of every error hpcflow raises itself."""
+
+
+class SpecError(HpcflowError, ValueError):
+    """A specification (mapspec, resources, func options) is malformed."""
+
+
+class PipelineError(HpcflowError, ValueError):
+    """The pipeline is inconsistent: a cycle, a duplicate output, clashing axes."""
+
+
+class InputError(HpcflowError, ValueError):
+    """The inputs given to ``map``/``submit`` do not fit the pipeline."""
+
+
+class StorageError(HpcflowError):
+    """A storage backend failed or was asked for something it cannot do."""
+
+
+class UnknownStorageError(StorageError, KeyError):
+    """No storage backend is registered under the requested name."""
+
+    def __str__(self) -> str:
+        # KeyError.__str__ repr()s its argument, which would quote the whole message.
+        return str(self.args[0]) if self.args else ""
+
+
+class ResumeError(HpcflowError, ValueError):
+    """A run folder holds a run that differs from the one being resumed."""
+
+
+class RunFolderError(HpcflowError):
+    """A run folder is missing, belongs to something else, or is unreadable."""

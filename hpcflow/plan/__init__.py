@@ -1,0 +1,1 @@
+"""Planning: pipeline + inputs -> shapes, element selections and chunks."""

@@ -1,0 +1,1 @@
+"""Running pipelines: the element path, the local engine, run folders and results."""

@@ -1,0 +1,254 @@
+"""The one function that computes elements: `execute_chunk`.
+
+The local engine calls it in-process or through an executor; the cluster worker calls
+it on a compute node. It computes every selected, not-yet-done element of a chunk,
+records each outcome (value, `ErrorSnapshot` or `PropagatedErrorSnapshot`) and, when the
+run has a folder, writes a chunk marker atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import cloudpickle
+import numpy as np
+
+from hpcflow.errors import HpcflowError
+from hpcflow.run.snapshots import ErrorSnapshot, PropagatedErrorSnapshot, is_error
+from hpcflow.spec.func import Func
+from hpcflow.storage._atomic import atomic_write_json
+from hpcflow.storage.base import StorageBase
+
+__all__ = ["ChunkReport", "FuncTask", "Source", "execute_chunk", "execute_payload"]
+
+_ALL = slice(None)
+
+
+@dataclass
+class Source:
+    """Where one parameter of a func gets its value.
+
+    ``axes`` is ``None`` for a value passed whole; otherwise, for every axis of the
+    array, the position of that axis in the func's external key (``None`` for ``:``).
+    """
+
+    name: str
+    value: Any
+    axes: tuple[int | None, ...] | None = None
+
+
+@dataclass
+class FuncTask:
+    """Everything `execute_chunk` needs for one func: small enough to pickle per run."""
+
+    func: Func
+    external_shape: tuple[int, ...]
+    sources: tuple[Source, ...]
+    # One storage per output for mapped funcs; None for a single-value func (the
+    # driver stores its value) or when probing an unknown internal shape.
+    outputs: tuple[StorageBase, ...] | None
+    internal_shape: tuple[int, ...] | None = None
+    error_handling: Literal["raise", "continue"] = "raise"
+    selected: np.ndarray | None = None
+    marker_dir: Path | None = None
+    write: bool = True
+    attempt: int = 0
+
+
+@dataclass
+class ChunkReport:
+    """What happened to one chunk."""
+
+    key: tuple[str, ...]
+    start: int
+    stop: int
+    n_ok: int = 0
+    n_skipped: int = 0
+    failed: list[int] = field(default_factory=list)
+    propagated: list[int] = field(default_factory=list)
+    elapsed: float = 0.0
+    peak_rss: int = 0
+    # (linear index, output values) when the task did not write them itself
+    values: list[tuple[int, tuple[Any, ...]]] = field(default_factory=list)
+
+    @property
+    def n_computed(self) -> int:
+        return self.n_ok + len(self.failed) + len(self.propagated)
+
+    def marker(self) -> dict[str, Any]:
+        return {
+            "outputs": list(self.key),
+            "start": self.start,
+            "stop": self.stop,
+            "ok": self.n_ok,
+            "skipped": self.n_skipped,
+            "failed": self.failed,
+            "propagated": self.propagated,
+            "elapsed": round(self.elapsed, 6),
+            "peak_rss": self.peak_rss,
+            "host": platform.node(),
+            "pid": os.getpid(),
+            "time": time.time(),
+        }
+
+
+def execute_chunk(task: FuncTask, indices: Sequence[int] | range) -> ChunkReport:
+    """Compute the selected, not-yet-done elements among ``indices``.
+
+    With ``error_handling="raise"`` the function's own exception propagates, with a
+    note naming the output and element; elements finished before it stay stored.
+    """
+    t0 = time.perf_counter()
+    f = task.func
+    key = f.output_names
+    idx = np.asarray(indices, dtype=np.int64)
+    report = ChunkReport(key, int(idx[0]) if len(idx) else 0, int(idx[-1]) + 1 if len(idx) else 0)
+    if task.selected is not None:
+        idx = idx[task.selected[idx]]
+    if task.outputs is not None and len(idx):
+        done = np.ones(len(idx), dtype=bool)
+        for out in task.outputs:
+            done &= out.done_linear(idx)
+        report.n_skipped = int(done.sum())
+        idx = idx[~done]
+    ext = task.external_shape
+    multi = [m.tolist() for m in np.unravel_index(idx, ext)] if ext else []
+    n_out = len(key)
+    continue_on_error = task.error_handling == "continue"
+    whole = {s.name: s.value for s in task.sources if s.axes is None}
+    mapped = [s for s in task.sources if s.axes is not None]
+    for n, li in enumerate(idx.tolist()):
+        kwargs = dict(whole)
+        for s in mapped:
+            sel = tuple(_ALL if p is None else multi[p][n] for p in s.axes)  # type: ignore[union-attr]
+            kwargs[s.name] = _plain(s.value[sel], s.name, sel, f)
+        outs: tuple[Any, ...]
+        failed_inputs = _failed_inputs(kwargs) if continue_on_error else None
+        if failed_inputs:
+            outs = (PropagatedErrorSnapshot(f, failed_inputs, kwargs),) * n_out
+            report.propagated.append(li)
+        else:
+            try:
+                result = f(**kwargs)
+                outs = (result,) if n_out == 1 else _split(result, f)
+                if task.internal_shape:
+                    _check_internal_shape(outs, task.internal_shape, f)
+            except Exception as e:
+                if not continue_on_error:
+                    where = _where(f, ext, multi, n, li)
+                    e.add_note(f"hpcflow: raised while computing {where}")
+                    raise
+                outs = (ErrorSnapshot.capture(f, kwargs, e),) * n_out
+                report.failed.append(li)
+            else:
+                report.n_ok += 1
+        if task.write and task.outputs is not None:
+            for out, value in zip(task.outputs, outs, strict=True):
+                out.dump_linear(li, value)
+        else:
+            report.values.append((li, outs))
+    report.elapsed = time.perf_counter() - t0
+    report.peak_rss = _peak_rss()
+    if task.write and task.marker_dir is not None and task.outputs is not None:
+        write_marker(task.marker_dir, report)
+    return report
+
+
+def write_marker(folder: Path, report: ChunkReport) -> None:
+    """Record a finished chunk (atomically) under ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(folder / f"{report.start}-{report.stop}.json", report.marker())
+
+
+# Worker processes unpickle each func's task once, not once per chunk.
+_TASK_CACHE: dict[bytes, FuncTask] = {}
+
+
+def execute_payload(payload: bytes, token: bytes, indices: range) -> bytes:
+    """`execute_chunk` for a cloudpickled task, returning a cloudpickled report.
+
+    Cloudpickle on both ends lets lambdas, closures and functions defined in
+    ``__main__`` cross process boundaries, which plain pickle cannot do.
+    """
+    task = _TASK_CACHE.get(token)
+    if task is None:
+        _TASK_CACHE.clear()
+        task = _TASK_CACHE[token] = cloudpickle.loads(payload)
+    return bytes(cloudpickle.dumps(execute_chunk(task, indices)))
+
+
+def _plain(value: Any, name: str, sel: tuple[Any, ...], f: Func) -> Any:
+    if value is np.ma.masked:
+        raise HpcflowError(
+            f"input {name}{list(sel)} of {f.name!r} is missing (its element was never computed)"
+        )
+    if isinstance(value, np.ma.MaskedArray) and not np.ma.getmaskarray(value).any():
+        return value.data
+    return value
+
+
+def _failed_inputs(kwargs: dict[str, Any]) -> dict[str, str]:
+    failed: dict[str, str] = {}
+    for k, v in kwargs.items():
+        if is_error(v):
+            failed[k] = "full"
+        elif isinstance(v, np.ndarray) and v.dtype == object:
+            n = sum(1 for x in v.flat if is_error(x))
+            if n:
+                failed[k] = f"{n} of {v.size} elements"
+    return failed
+
+
+def _split(result: Any, f: Func) -> tuple[Any, ...]:
+    n = len(f.output_names)
+    if not isinstance(result, tuple | list) or len(result) != n:
+        raise HpcflowError(
+            f"{f.name!r} has {n} outputs {f.output_names} and must return a tuple of {n} "
+            f"values, but returned {type(result).__name__}"
+        )
+    return tuple(result)
+
+
+def _check_internal_shape(outs: tuple[Any, ...], shape: tuple[int, ...], f: Func) -> None:
+    for name, v in zip(f.output_names, outs, strict=True):
+        got = _shape_of(v, len(shape))
+        if got != shape:
+            raise HpcflowError(
+                f"{f.name!r} returned {name!r} with shape {got}, but its internal shape is "
+                f"{shape}; fix the function or pass internal_shapes={{{name!r}: {got}}}"
+            )
+
+
+def _shape_of(value: Any, ndim: int) -> tuple[int, ...]:
+    shape = np.shape(value) if isinstance(value, np.ndarray) else None
+    if shape is not None:
+        return tuple(shape[:ndim])
+    out = []
+    for _ in range(ndim):
+        try:
+            out.append(len(value))
+            value = value[0] if len(value) else None
+        except TypeError:
+            break
+    return tuple(out)
+
+
+def _where(f: Func, ext: tuple[int, ...], multi: list[list[int]], n: int, li: int) -> str:
+    outputs = ", ".join(repr(o) for o in f.output_names)
+    if not ext:
+        return f"output {outputs} of {f.name!r}"
+    key = tuple(m[n] for m in multi)
+    return f"output {outputs} of {f.name!r} at element {key} (linear index {li})"
+
+
+def _peak_rss() -> int:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)

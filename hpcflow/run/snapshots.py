@@ -1,0 +1,115 @@
+"""Error snapshots: what a failed element leaves in its output, to reproduce it."""
+
+from __future__ import annotations
+
+import datetime
+import getpass
+import os
+import platform
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ErrorSnapshot", "PropagatedErrorSnapshot", "is_error"]
+
+
+@dataclass
+class ErrorSnapshot:
+    """A failed call: the function, its inputs, the exception and where it happened.
+
+    Stored in place of the element's output when ``error_handling="continue"``.
+    `reproduce` calls the function again with the same inputs, in this process, so a
+    debugger can step into it.
+
+    Examples
+    --------
+    >>> def f(x):
+    ...     return 1 / x
+    >>> try:
+    ...     f(x=0)
+    ... except ZeroDivisionError as e:
+    ...     snap = ErrorSnapshot.capture(f, {"x": 0}, e)
+    >>> snap.exception_type, snap.kwargs
+    ('ZeroDivisionError', {'x': 0})
+    >>> snap.reproduce()
+    Traceback (most recent call last):
+    ...
+    ZeroDivisionError: division by zero
+    """
+
+    function: Any
+    kwargs: dict[str, Any]
+    exception: BaseException | None
+    exception_type: str
+    message: str
+    traceback: str
+    host: str = field(default_factory=platform.node)
+    user: str = ""
+    pid: int = field(default_factory=os.getpid)
+    timestamp: str = ""
+    directory: str = field(default_factory=os.getcwd)
+
+    @classmethod
+    def capture(cls, function: Any, kwargs: dict[str, Any], exc: BaseException) -> ErrorSnapshot:
+        """Snapshot the exception ``exc`` raised by ``function(**kwargs)``."""
+        try:
+            user = getpass.getuser()
+        except Exception:  # no user database entry (containers); not worth failing for
+            user = ""
+        return cls(
+            function=function,
+            kwargs=dict(kwargs),
+            exception=_picklable(exc),
+            exception_type=type(exc).__name__,
+            message=str(exc),
+            traceback="".join(traceback.format_exception(exc)),
+            user=user,
+            timestamp=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        )
+
+    def reproduce(self) -> Any:
+        """Call the function again with the recorded inputs."""
+        return self.function(**self.kwargs)
+
+    def __str__(self) -> str:
+        name = getattr(self.function, "__name__", repr(self.function))
+        return (
+            f"ErrorSnapshot: {name}(**{sorted(self.kwargs)}) raised {self.exception_type}: "
+            f"{self.message} (host {self.host}, {self.timestamp})\n{self.traceback}"
+        )
+
+
+@dataclass
+class PropagatedErrorSnapshot:
+    """An element that was not computed because some of its inputs had failed.
+
+    ``errors`` maps each failed input name to where it failed (``"full"`` for a single
+    value, or the count of failed elements for an array input).
+    """
+
+    function: Any
+    errors: dict[str, str]
+    kwargs: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    def __str__(self) -> str:
+        name = getattr(self.function, "__name__", repr(self.function))
+        return f"PropagatedErrorSnapshot: {name} skipped because inputs failed: {self.errors}"
+
+    def reproduce(self) -> Any:
+        """Nothing to reproduce here; follow ``errors`` to the original failure."""
+        raise RuntimeError(f"{self}; reproduce the upstream ErrorSnapshot instead")
+
+
+def is_error(value: Any) -> bool:
+    """True for error snapshots (propagated or not)."""
+    return isinstance(value, ErrorSnapshot | PropagatedErrorSnapshot)
+
+
+def _picklable(exc: BaseException) -> BaseException | None:
+    import cloudpickle
+
+    try:
+        cloudpickle.loads(cloudpickle.dumps(exc))
+    except Exception:
+        return None
+    return exc.with_traceback(None)

@@ -1,0 +1,294 @@
+"""Func: a Python callable plus how it fits in a pipeline."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from hpcflow.errors import SpecError
+from hpcflow.spec.mapspec import MapSpec
+from hpcflow.spec.resources import FrozenDict, Resources, ResourcesLike, call_resources
+
+__all__ = ["Func", "func"]
+
+ShapeDim = int | Literal["?"]
+InternalShape = tuple[ShapeDim, ...]
+
+
+def normalize_internal_shape(value: Any, where: str) -> InternalShape | None:
+    """``4`` -> ``(4,)``, ``"?"`` -> ``("?",)``, tuples validated."""
+    if value is None:
+        return None
+    dims = value if isinstance(value, tuple | list) else (value,)
+    out: list[ShapeDim] = []
+    for d in dims:
+        if d == "?":
+            out.append("?")
+        elif isinstance(d, int) and not isinstance(d, bool) and d >= 0:
+            out.append(int(d))
+        else:
+            raise SpecError(f"{where}={value!r}: each dimension must be an int >= 0 or '?'")
+    return tuple(out)
+
+
+@dataclass(frozen=True, init=False, eq=False)
+class Func:
+    """A function in a pipeline: what it computes, how it is mapped, what it needs.
+
+    Parameters
+    ----------
+    function
+        Any callable; lambdas and closures work, also with process pools.
+    output_name
+        Name of its output, or a tuple of names if it returns a tuple.
+    mapspec
+        E.g. ``"x[i], y[j] -> z[i, j]"``; names are the pipeline names (after renames).
+    resources
+        `Resources`, a dict of its fields, or a callable of the element's inputs
+        returning one of those.
+    internal_shape
+        Shape of the axes the function generates itself (``"?"`` if unknown).
+    renames
+        ``{original_name: pipeline_name}`` for parameters and outputs.
+    defaults
+        Default values for parameters (pipeline names), overriding the signature's.
+    bound
+        Parameters fixed to a value; they are not pipeline inputs.
+
+    Examples
+    --------
+    >>> f = Func(lambda a, b=1: a + b, "c", mapspec="a[i] -> c[i]")
+    >>> f.parameters, f.output_names, f.defaults
+    (('a', 'b'), ('c',), {'b': 1})
+    >>> f(a=1)
+    2
+    """
+
+    function: Callable[..., Any]
+    output_name: str | tuple[str, ...]
+    mapspec: MapSpec | None
+    resources: Resources | Callable[..., Any] | None
+    internal_shape: InternalShape | None
+    renames: FrozenDict
+    bound: FrozenDict
+    _defaults: FrozenDict
+    _original_params: tuple[str, ...]
+    _signature_defaults: FrozenDict
+
+    def __init__(
+        self,
+        function: Callable[..., Any],
+        output_name: str | tuple[str, ...],
+        *,
+        mapspec: str | MapSpec | None = None,
+        resources: ResourcesLike | None = None,
+        internal_shape: int | str | tuple[int | str, ...] | None = None,
+        renames: Mapping[str, str] | None = None,
+        defaults: Mapping[str, Any] | None = None,
+        bound: Mapping[str, Any] | None = None,
+    ) -> None:
+        if not callable(function):
+            raise SpecError(f"Func needs a callable, got {function!r}")
+        name = getattr(function, "__name__", repr(function))
+        outs = _normalize_output_name(output_name, name)
+        params, sig_defaults = _signature(function, name)
+        renames = dict(renames or {})
+        for old, new in renames.items():
+            if old not in params and old not in outs:
+                raise SpecError(
+                    f"renames of {name!r} names {old!r}, which is neither a parameter "
+                    f"{list(params)} nor an output {list(outs)}"
+                )
+            if not isinstance(new, str) or not new.isidentifier():
+                raise SpecError(f"renames[{old!r}]={new!r} must be a Python identifier")
+        outs = tuple(renames.get(o, o) for o in outs)
+        renamed = tuple(renames.get(p, p) for p in params)
+        for label, mapping in (("defaults", defaults), ("bound", bound)):
+            unknown = sorted(set(mapping or {}) - set(renamed))
+            if unknown:
+                raise SpecError(
+                    f"{label} of {name!r} names {unknown}, which are not its parameters "
+                    f"{list(renamed)} (use the names after renames)"
+                )
+        spec = MapSpec.from_string(mapspec) if isinstance(mapspec, str) else mapspec
+        if spec is not None and not isinstance(spec, MapSpec):
+            raise SpecError(f"mapspec of {name!r} must be a string or MapSpec, got {spec!r}")
+        if spec is not None:
+            if set(spec.output_names) != set(outs):
+                raise SpecError(
+                    f"mapspec '{spec}' of {name!r} has outputs {list(spec.output_names)} but "
+                    f"the function's output_name is {list(outs)}"
+                )
+            bad = [n for n in spec.input_names if n not in renamed or n in (bound or {})]
+            if bad:
+                raise SpecError(
+                    f"mapspec '{spec}' of {name!r} maps {bad}, which are not free parameters "
+                    f"of the function {[p for p in renamed if p not in (bound or {})]}"
+                )
+        shape = normalize_internal_shape(internal_shape, "internal_shape")
+        if spec is not None and shape is not None and len(shape) != len(spec.internal_indices):
+            raise SpecError(
+                f"internal_shape={shape} of {name!r} has {len(shape)} dims but mapspec "
+                f"'{spec}' generates {len(spec.internal_indices)} axes {spec.internal_indices}"
+            )
+        if resources is not None and not callable(resources):
+            resources = Resources.from_value(resources)
+        set_ = object.__setattr__
+        set_(self, "function", function)
+        set_(self, "output_name", outs[0] if isinstance(output_name, str) else outs)
+        set_(self, "mapspec", spec)
+        set_(self, "resources", resources)
+        set_(self, "internal_shape", shape)
+        set_(self, "renames", FrozenDict(renames))
+        set_(self, "bound", FrozenDict(bound))
+        set_(self, "_defaults", FrozenDict(defaults))
+        set_(self, "_original_params", params)
+        set_(self, "_signature_defaults", FrozenDict(sig_defaults))
+
+    # ----------------------------------------------------------------- names
+    @property
+    def name(self) -> str:
+        """The function's ``__name__`` (for messages)."""
+        return str(getattr(self.function, "__name__", repr(self.function)))
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """Output names as a tuple (one entry for a single output)."""
+        o = self.output_name
+        return (o,) if isinstance(o, str) else o
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        """Free parameters (pipeline names), bound ones excluded."""
+        return tuple(
+            self.renames.get(p, p)
+            for p in self._original_params
+            if self.renames.get(p, p) not in self.bound
+        )
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """Default values of free parameters (pipeline names)."""
+        out = {
+            self.renames.get(p, p): v
+            for p, v in self._signature_defaults.items()
+            if self.renames.get(p, p) not in self.bound
+        }
+        out.update(self._defaults)
+        return out
+
+    def __repr__(self) -> str:
+        spec = f", mapspec='{self.mapspec}'" if self.mapspec else ""
+        return f"Func({self.name}, output_name={self.output_name!r}{spec})"
+
+    # ------------------------------------------------------------------ call
+    def __call__(self, **kwargs: Any) -> Any:
+        """Call the function with pipeline-named keyword arguments."""
+        inverse = {new: old for old, new in self.renames.items()}
+        call = {inverse.get(k, k): v for k, v in kwargs.items()}
+        for k, v in self.bound.items():
+            call[inverse.get(k, k)] = v
+        return self.function(**call)
+
+    def resources_for(self, kwargs: Mapping[str, Any], default: Resources | None) -> Resources:
+        """This element's resources, merged with ``default`` (own values win)."""
+        r = self.resources
+        if r is None:
+            own = Resources()
+        elif isinstance(r, Resources):
+            own = r
+        else:
+            own = call_resources(r, kwargs)
+        return own.with_defaults(default)
+
+    def replace(self, **changes: Any) -> Func:
+        """A copy with some constructor arguments changed (the original is untouched)."""
+        inverse = {new: old for old, new in self.renames.items()}
+        out = self.output_name
+        if isinstance(out, tuple):
+            orig_out: str | tuple[str, ...] = tuple(inverse.get(o, o) for o in out)
+        else:
+            orig_out = inverse.get(out, out)
+        args: dict[str, Any] = {
+            "function": self.function,
+            "output_name": orig_out,
+            "mapspec": self.mapspec,
+            "resources": self.resources,
+            "internal_shape": self.internal_shape,
+            "renames": dict(self.renames),
+            "defaults": dict(self._defaults),
+            "bound": dict(self.bound),
+        }
+        args.update(changes)
+        return Func(**args)
+
+
+def _normalize_output_name(output_name: Any, name: str) -> tuple[str, ...]:
+    outs = (output_name,) if isinstance(output_name, str) else output_name
+    if not isinstance(outs, tuple) or not outs:
+        raise SpecError(f"output_name of {name!r} must be a str or a non-empty tuple of str")
+    for o in outs:
+        if not isinstance(o, str) or not o.isidentifier():
+            raise SpecError(f"output name {o!r} of {name!r} must be a Python identifier")
+    if len(set(outs)) != len(outs):
+        raise SpecError(f"output_name {outs} of {name!r} repeats a name")
+    return tuple(outs)
+
+
+def _signature(function: Callable[..., Any], name: str) -> tuple[tuple[str, ...], dict[str, Any]]:
+    try:
+        sig = inspect.signature(function)
+    except (TypeError, ValueError) as e:
+        raise SpecError(f"cannot read the signature of {name!r}: {e}") from None
+    params: list[str] = []
+    defaults: dict[str, Any] = {}
+    for p in sig.parameters.values():
+        if p.kind is p.VAR_POSITIONAL or p.kind is p.POSITIONAL_ONLY:
+            raise SpecError(
+                f"{name!r} takes {p.name!r} positionally only; pipeline functions are called "
+                "with keyword arguments"
+            )
+        if p.kind is p.VAR_KEYWORD:
+            continue
+        params.append(p.name)
+        if p.default is not p.empty:
+            defaults[p.name] = p.default
+    return tuple(params), defaults
+
+
+def func(
+    output_name: str | tuple[str, ...],
+    *,
+    mapspec: str | MapSpec | None = None,
+    resources: ResourcesLike | None = None,
+    internal_shape: int | str | tuple[int | str, ...] | None = None,
+    renames: Mapping[str, str] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    bound: Mapping[str, Any] | None = None,
+) -> Callable[[Callable[..., Any]], Func]:
+    """Decorate a function to make it a `Func`.
+
+    Examples
+    --------
+    >>> @func("y", mapspec="x[i] -> y[i]")
+    ... def double(x):
+    ...     return 2 * x
+    >>> double(x=3)
+    6
+    """
+
+    def wrap(function: Callable[..., Any]) -> Func:
+        return Func(
+            function,
+            output_name,
+            mapspec=mapspec,
+            resources=resources,
+            internal_shape=internal_shape,
+            renames=renames,
+            defaults=defaults,
+            bound=bound,
+        )
+
+    return wrap

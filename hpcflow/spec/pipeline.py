@@ -1,0 +1,339 @@
+"""Pipeline: a DAG of `Func` objects joined by parameter and output names."""
+
+from __future__ import annotations
+
+import graphlib
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from hpcflow.errors import PipelineError
+from hpcflow.spec.func import Func
+from hpcflow.spec.mapspec import ArraySpec, MapSpec
+from hpcflow.spec.resources import Resources
+
+if TYPE_CHECKING:
+    from hpcflow.run.engine import AsyncMap, ResultDict
+
+__all__ = ["Pipeline"]
+
+_NO_DEFAULT = object()
+
+
+class Pipeline:
+    """A pipeline of functions, wired by name: an output feeds every parameter of that name.
+
+    The pipeline itself is never modified after construction; methods that change it
+    (`add_mapspec_axis`, `subpipeline`) return a new pipeline.
+
+    Parameters
+    ----------
+    funcs
+        The `Func` objects (made with :func:`hpcflow.func`).
+    default_resources
+        Resources every func gets unless it sets the field itself.
+
+    Examples
+    --------
+    >>> from hpcflow import func
+    >>> @func("y", mapspec="x[i] -> y[i]")
+    ... def double(x):
+    ...     return 2 * x
+    >>> @func("total")
+    ... def add(y):
+    ...     return sum(y)
+    >>> p = Pipeline([double, add])
+    >>> p.root_args(), [f.name for f in p.sorted_funcs]
+    (('x',), ['double', 'add'])
+    """
+
+    def __init__(self, funcs: Sequence[Func], *, default_resources: Any = None) -> None:
+        funcs = list(funcs)
+        for f in funcs:
+            if not isinstance(f, Func):
+                raise PipelineError(
+                    f"Pipeline takes hpcflow.Func objects; got {f!r}. Decorate it with "
+                    "@hpcflow.func('output_name') or wrap it as hpcflow.Func(fn, 'output_name')"
+                )
+        if not funcs:
+            raise PipelineError("a Pipeline needs at least one func")
+        self.default_resources: Resources | None = (
+            None if default_resources is None else Resources.from_value(default_resources)
+        )
+        self.output_to_func: dict[str, Func] = {}
+        for f in funcs:
+            for o in f.output_names:
+                if o in self.output_to_func:
+                    other = self.output_to_func[o]
+                    raise PipelineError(
+                        f"output {o!r} is produced by both {other.name!r} and {f.name!r}; "
+                        "each output name must be unique (use renames=...)"
+                    )
+                self.output_to_func[o] = f
+        self.funcs: tuple[Func, ...] = tuple(self._autogen_mapspecs(funcs))
+        self.output_to_func = {o: f for f in self.funcs for o in f.output_names}
+        self._order = self._toposort()
+        self.array_axes: dict[str, tuple[str, ...]] = self._check_axes()
+        self._check_defaults()
+
+    # ------------------------------------------------------------ structure
+    def _deps(self, f: Func) -> set[Func]:
+        return {self.output_to_func[p] for p in f.parameters if p in self.output_to_func}
+
+    def _toposort(self) -> list[Func]:
+        ts: graphlib.TopologicalSorter[Func] = graphlib.TopologicalSorter()
+        for f in self.funcs:
+            ts.add(f, *self._deps(f))
+        try:
+            return list(ts.static_order())
+        except graphlib.CycleError as e:
+            cycle = " -> ".join(f.name for f in e.args[1])
+            raise PipelineError(f"the pipeline has a cycle: {cycle}") from None
+
+    @property
+    def sorted_funcs(self) -> list[Func]:
+        """Funcs in an order where every func comes after the ones it depends on."""
+        return list(self._order)
+
+    def topological_generations(self) -> list[list[Func]]:
+        """Funcs grouped so that each group depends only on earlier groups."""
+        level: dict[Func, int] = {}
+        for f in self._order:
+            level[f] = 1 + max((level[d] for d in self._deps(f)), default=-1)
+        gens: list[list[Func]] = [[] for _ in range(1 + max(level.values()))]
+        for f in self._order:
+            gens[level[f]].append(f)
+        return gens
+
+    def func_for(self, output_name: str | tuple[str, ...]) -> Func:
+        """The func producing ``output_name`` (a name, or the tuple of a multi-output func)."""
+        key = output_name[0] if isinstance(output_name, tuple) else output_name
+        try:
+            return self.output_to_func[key]
+        except KeyError:
+            raise PipelineError(
+                f"no func produces {output_name!r}; outputs are {sorted(self.output_to_func)}"
+            ) from None
+
+    def ancestors(self, output_names: Iterable[str]) -> list[Func]:
+        """Funcs needed to compute ``output_names``, in topological order."""
+        needed: set[Func] = set()
+        stack = [self.func_for(o) for o in output_names]
+        while stack:
+            f = stack.pop()
+            if f not in needed:
+                needed.add(f)
+                stack.extend(self._deps(f))
+        return [f for f in self._order if f in needed]
+
+    def root_args(self, output_names: Iterable[str] | None = None) -> tuple[str, ...]:
+        """Parameters no func produces: the pipeline's inputs (sorted)."""
+        funcs = self._order if output_names is None else self.ancestors(output_names)
+        return tuple(
+            sorted({p for f in funcs for p in f.parameters if p not in self.output_to_func})
+        )
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """Default values of root inputs, from the funcs' signatures and ``defaults``."""
+        out: dict[str, Any] = {}
+        for f in self._order:
+            for k, v in f.defaults.items():
+                if k not in self.output_to_func:
+                    out.setdefault(k, v)
+        return out
+
+    @property
+    def mapspecs(self) -> list[MapSpec]:
+        """Mapspecs of all funcs that have one, in topological order."""
+        return [f.mapspec for f in self._order if f.mapspec is not None]
+
+    def resources_for(self, f: Func, kwargs: dict[str, Any] | None = None) -> Resources:
+        """Resources of one element of ``f`` (``kwargs``: its inputs, for callables)."""
+        return f.resources_for(kwargs or {}, self.default_resources)
+
+    # ------------------------------------------------------------ validation
+    def _autogen_mapspecs(self, funcs: list[Func]) -> list[Func]:
+        """Give a mapspec to non-mapspec producers whose output is consumed element-wise."""
+        wanted: dict[str, tuple[str | None, ...]] = {}
+        for f in funcs:
+            if f.mapspec is None:
+                continue
+            for inp in f.mapspec.inputs:
+                producer = self.output_to_func.get(inp.name)
+                if producer is not None and producer.mapspec is None:
+                    wanted.setdefault(inp.name, inp.axes)
+        out: list[Func] = []
+        for f in funcs:
+            axes_options = [wanted[o] for o in f.output_names if o in wanted]
+            if f.mapspec is not None or not axes_options:
+                out.append(f)
+                continue
+            axes = axes_options[0]
+            if None in axes:
+                raise PipelineError(
+                    f"{f.name!r} has no mapspec, but its output is consumed with ':' "
+                    f"({ArraySpec(f.output_names[0], axes)}); give {f.name!r} a mapspec such as "
+                    f"'... -> {f.output_names[0]}[i, j]'"
+                )
+            named = tuple(a for a in axes if a is not None)
+            spec = MapSpec((), tuple(ArraySpec(o, named) for o in f.output_names), is_generated=True)
+            shape = f.internal_shape or ("?",) * len(named)
+            out.append(f.replace(mapspec=spec, internal_shape=shape))
+        return out
+
+    def _check_axes(self) -> dict[str, tuple[str, ...]]:
+        """Every array must be indexed with the same axis names wherever it appears."""
+        seen: dict[str, tuple[tuple[str | None, ...], Func]] = {}
+        for f in self._order:
+            if f.mapspec is None:
+                continue
+            for arr in (*f.mapspec.outputs, *f.mapspec.inputs):
+                if arr.name not in seen:
+                    seen[arr.name] = (arr.axes, f)
+                    continue
+                axes, g = seen[arr.name]
+                clash = len(axes) != len(arr.axes) or any(
+                    a is not None and b is not None and a != b
+                    for a, b in zip(axes, arr.axes, strict=False)
+                )
+                if clash:
+                    raise PipelineError(
+                        f"array {arr.name!r} is indexed as {ArraySpec(arr.name, axes)} in "
+                        f"{g.name!r} but as {arr} in {f.name!r}; use the same axes everywhere"
+                    )
+                if None in axes:  # fill in names learned from a later, named use
+                    merged = tuple(a if a is not None else b for a, b in zip(axes, arr.axes, strict=True))
+                    seen[arr.name] = (merged, g)
+        return {
+            name: tuple(a for a in axes if a is not None)
+            for name, (axes, _) in seen.items()
+            if None not in axes
+        }
+
+    def _check_defaults(self) -> None:
+        by_name: dict[str, tuple[Any, Func]] = {}
+        for f in self._order:
+            for k, v in f.defaults.items():
+                if k in by_name and by_name[k][0] is not v:
+                    other = by_name[k][1]
+                    try:
+                        same = bool(by_name[k][0] == v)
+                    except Exception:
+                        same = False
+                    if not same:
+                        raise PipelineError(
+                            f"parameter {k!r} has default {by_name[k][0]!r} in {other.name!r} "
+                            f"but {v!r} in {f.name!r}; give them the same default"
+                        )
+                by_name.setdefault(k, (v, f))
+
+    # ------------------------------------------------------------ derivation
+    def subpipeline(
+        self, inputs: Iterable[str] = (), output_names: Iterable[str] | None = None
+    ) -> Pipeline:
+        """The funcs needed for ``output_names`` when ``inputs`` are given directly.
+
+        Funcs whose outputs are all among ``inputs`` are dropped, and so is whatever only
+        they needed.
+        """
+        given = set(inputs)
+        targets = list(output_names) if output_names is not None else list(self.output_to_func)
+        keep: list[Func] = []
+        stack = [self.func_for(o) for o in targets if o not in given]
+        seen: set[Func] = set()
+        while stack:
+            f = stack.pop()
+            if f in seen:
+                continue
+            seen.add(f)
+            keep.append(f)
+            for p in f.parameters:
+                if p in self.output_to_func and p not in given:
+                    stack.append(self.output_to_func[p])
+        if not keep:
+            raise PipelineError(f"nothing to compute: {targets} are all given as inputs")
+        return Pipeline([f for f in self.funcs if f in seen], default_resources=self.default_resources)
+
+    def add_mapspec_axis(self, *names: str, axis: str) -> Pipeline:
+        """A new pipeline in which parameters ``names`` are swept over a new ``axis``.
+
+        Every func that takes one of ``names`` maps over it, and the axis propagates to
+        everything downstream. Downstream funcs that received a whole array now receive
+        it per element of the new axis (its other axes passed with ``:``).
+
+        Examples
+        --------
+        >>> from hpcflow import func
+        >>> @func("y")
+        ... def f(x):
+        ...     return x
+        >>> @func("z")
+        ... def g(y):
+        ...     return y
+        >>> p = Pipeline([f, g]).add_mapspec_axis("x", axis="i")
+        >>> [str(f.mapspec) for f in p.sorted_funcs]
+        ['x[i] -> y[i]', 'y[i] -> z[i]']
+        """
+        funcs = {f: f for f in self.funcs}  # original -> current version
+        pending = list(names)
+        done: set[str] = set()
+        while pending:
+            name = pending.pop(0)
+            if name in done:
+                continue
+            done.add(name)
+            for orig in self._order:
+                f = funcs[orig]
+                if name not in f.parameters:
+                    continue
+                new = _add_axis(f, name, axis, self._known_axes(funcs, name))
+                funcs[orig] = new
+                pending.extend(new.output_names)
+        return Pipeline(
+            [funcs[f] for f in self.funcs], default_resources=self.default_resources
+        )
+
+    def _known_axes(self, funcs: dict[Func, Func], name: str) -> tuple[str | None, ...]:
+        producer = self.output_to_func.get(name)
+        if producer is None:
+            return ()
+        spec = funcs[producer].mapspec
+        return spec.output_indices if spec is not None else ()
+
+    # ---------------------------------------------------------------- running
+    def map(self, inputs: dict[str, Any], run_folder: Any = None, internal_shapes: Any = None, **kw: Any) -> ResultDict:
+        """Run the pipeline locally; see `hpcflow.map.run_map` for the parameters."""
+        from hpcflow.run.engine import run_map
+
+        return run_map(self, inputs, run_folder, internal_shapes, **kw)
+
+    def map_async(
+        self, inputs: dict[str, Any], run_folder: Any = None, internal_shapes: Any = None, **kw: Any
+    ) -> AsyncMap:
+        """Run the pipeline in the background; see `hpcflow.map.run_map_async`."""
+        from hpcflow.run.engine import run_map_async
+
+        return run_map_async(self, inputs, run_folder, internal_shapes, **kw)
+
+    def __repr__(self) -> str:
+        return f"Pipeline([{', '.join(f.name for f in self._order)}])"
+
+
+def _add_axis(f: Func, name: str, axis: str, producer_axes: tuple[str | None, ...]) -> Func:
+    spec = f.mapspec
+    if spec is not None and name in spec.input_names:
+        current = next(a.axes for a in spec.inputs if a.name == name)
+    else:
+        # the func used to take the whole array: keep passing its old axes whole
+        current = tuple(None for a in producer_axes if a != axis)
+    if axis in current:
+        return f
+    in_axes = (*current, axis)
+    if spec is None:
+        outs = tuple(ArraySpec(o, (axis,)) for o in f.output_names)
+        new_spec = MapSpec((ArraySpec(name, in_axes),), outs)
+    else:
+        new_spec = spec.with_input_axis(name, in_axes)
+        if axis not in spec.output_indices:
+            new_spec = new_spec.with_output_axes((*spec.output_indices, axis))
+    return f.replace(mapspec=new_spec)

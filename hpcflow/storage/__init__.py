@@ -1,0 +1,28 @@
+"""Storage backends for output arrays, and their registry.
+
+The contract is `StorageBase`; backends are private modules re-exported here and
+registered by name (``storage="file_array"``).
+"""
+
+from hpcflow.storage._dict import DictArray
+from hpcflow.storage._file_array import FileArray
+from hpcflow.storage.base import (
+    MISSING,
+    StorageBase,
+    get_storage_class,
+    register_storage,
+    storage_registry,
+)
+
+register_storage(DictArray)
+register_storage(FileArray)
+
+__all__ = [
+    "MISSING",
+    "DictArray",
+    "FileArray",
+    "StorageBase",
+    "get_storage_class",
+    "register_storage",
+    "storage_registry",
+]

@@ -1,0 +1,49 @@
+"""Atomic file writes for shared filesystems.
+
+A value is written to ``NAME.<uuid>.partial`` next to its destination and then renamed
+over it: ``os.replace`` is atomic on POSIX filesystems (Lustre and GPFS included), so a
+reader sees either nothing or the whole file, and a writer killed mid-write leaves only
+a ``.partial`` file that never counts as done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+
+__all__ = ["atomic_write_bytes", "atomic_write_json", "atomic_write_pickle", "read_pickle"]
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers never see a partial file."""
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.partial")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def atomic_write_pickle(path: Path, value: Any) -> None:
+    """Cloudpickle ``value`` to ``path`` atomically."""
+    atomic_write_bytes(path, cloudpickle.dumps(value))
+
+
+def atomic_write_json(path: Path, value: Any) -> None:
+    """Write ``value`` as indented JSON to ``path`` atomically."""
+    atomic_write_bytes(path, json.dumps(value, indent=1, sort_keys=True).encode())
+
+
+def read_pickle(path: Path) -> Any:
+    """Load a (cloud)pickled value."""
+    with open(path, "rb") as fh:
+        return cloudpickle.load(fh)

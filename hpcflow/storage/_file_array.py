@@ -1,0 +1,97 @@
+"""``file_array`` storage: one cloudpickle file per element, written atomically."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from hpcflow.errors import StorageError
+from hpcflow.storage._atomic import atomic_write_pickle, read_pickle
+from hpcflow.storage.base import MISSING, StorageBase
+
+__all__ = ["FileArray"]
+
+# Directories with more than a few thousand entries are slow on Lustre and GPFS, so
+# elements are spread over subdirectories of at most _FANOUT entries each.
+_FANOUT = 1000
+
+
+class FileArray(StorageBase):
+    """One file per element: ``__{index}__.pickle`` (the C-order linear index).
+
+    Arrays of up to 1,000 elements keep the files in ``folder``; larger ones put them
+    in ``folder/<index // 1000>/`` and, above 1,000,000 elements,
+    ``folder/<index // 10**6>/<index // 1000 % 1000>/``, so no directory holds more
+    than about a thousand entries. A file exists only once its value is complete
+    (temporary file plus rename), so existence is done-ness.
+    """
+
+    storage_id: ClassVar[str] = "file_array"
+    requires_serialization: ClassVar[bool] = True
+    dump_in_subprocess: ClassVar[bool] = True
+    persistent: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        folder: str | Path | None,
+        shape: Sequence[int],
+        internal_shape: Sequence[int] | None = None,
+        shape_mask: Sequence[bool] | None = None,
+        *,
+        filename_template: str = "__{:d}__.pickle",
+    ) -> None:
+        if folder is None:
+            raise StorageError("file_array storage needs a folder (pass run_folder=...)")
+        super().__init__(folder, shape, internal_shape, shape_mask)
+        self.filename_template = filename_template
+        self._made: set[Path] = set()
+
+    def path(self, index: int) -> Path:
+        """The file of the element with linear index ``index``."""
+        assert self.folder is not None
+        name = self.filename_template.format(index)
+        if self.size <= _FANOUT:
+            return self.folder / name
+        if self.size <= _FANOUT**2:
+            return self.folder / str(index // _FANOUT) / name
+        return self.folder / str(index // _FANOUT**2) / str(index // _FANOUT % _FANOUT) / name
+
+    def dump_linear(self, index: int, value: Any) -> None:
+        path = self.path(index)
+        parent = path.parent
+        if parent not in self._made:
+            parent.mkdir(parents=True, exist_ok=True)
+            self._made.add(parent)
+        atomic_write_pickle(path, value)
+
+    def get_linear(self, index: int) -> Any:
+        try:
+            return read_pickle(self.path(index))
+        except FileNotFoundError:
+            return MISSING
+
+    def done_linear(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        idx = np.asarray(indices, dtype=np.int64)
+        if len(idx) <= 8:
+            return np.fromiter((self.path(int(i)).exists() for i in idx), bool, len(idx))
+        # One listing per directory beats one stat per element for big batches.
+        listings: dict[Path, set[str]] = {}
+        out = np.empty(len(idx), dtype=bool)
+        for n, i in enumerate(idx):
+            path = self.path(int(i))
+            names = listings.get(path.parent)
+            if names is None:
+                names = listings[path.parent] = _listdir(path.parent)
+            out[n] = path.name in names
+        return out
+
+
+def _listdir(folder: Path) -> set[str]:
+    try:
+        return set(os.listdir(folder))
+    except FileNotFoundError:
+        return set()
