@@ -262,21 +262,6 @@ class MapSpec:
             tuple(map(ren, self.inputs)), tuple(map(ren, self.outputs)), self.is_generated
         )
 
-    def with_input_axis(self, name: str, axes: Iterable[str | None]) -> MapSpec:
-        """Return a copy where input ``name`` has ``axes`` (added if absent)."""
-        new = ArraySpec(name, tuple(axes))
-        inputs = [new if a.name == name else a for a in self.inputs]
-        if name not in self.input_names:
-            inputs.append(new)
-        return MapSpec(tuple(inputs), self.outputs, self.is_generated)
-
-    def with_output_axes(self, axes: Iterable[str]) -> MapSpec:
-        """Return a copy whose outputs all have ``axes``."""
-        ax = tuple(axes)
-        return MapSpec(
-            self.inputs, tuple(ArraySpec(o.name, ax) for o in self.outputs), self.is_generated
-        )
-
 
 class _Parser:
     """Recursive-descent parser that consumes the whole string or raises."""

@@ -331,9 +331,11 @@ def _add_axis(f: Func, name: str, axis: str, producer_axes: tuple[str | None, ..
     in_axes = (*current, axis)
     if spec is None:
         outs = tuple(ArraySpec(o, (axis,)) for o in f.output_names)
-        new_spec = MapSpec((ArraySpec(name, in_axes),), outs)
-    else:
-        new_spec = spec.with_input_axis(name, in_axes)
-        if axis not in spec.output_indices:
-            new_spec = new_spec.with_output_axes((*spec.output_indices, axis))
-    return f.replace(mapspec=new_spec)
+        return f.replace(mapspec=MapSpec((ArraySpec(name, in_axes),), outs))
+    new_in = ArraySpec(name, in_axes)
+    inputs = [new_in if a.name == name else a for a in spec.inputs]
+    if name not in spec.input_names:
+        inputs.append(new_in)
+    out_axes = spec.output_indices if axis in spec.output_indices else (*spec.output_indices, axis)
+    outs = tuple(ArraySpec(o.name, out_axes) for o in spec.outputs)
+    return f.replace(mapspec=MapSpec(tuple(inputs), outs))

@@ -1,0 +1,332 @@
+"""The local map engine: mapspec semantics, executors, storage, shapes."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import hpcflow
+from hpcflow import Func, InputError, Pipeline, func
+from hpcflow.errors import UnknownStorageError
+from hpcflow.map import load_all_outputs, load_outputs, run_map, run_map_async
+
+
+def three_stage() -> Pipeline:
+    @func("c", mapspec="a[k], b[k] -> c[k]")
+    def add(a, b):  # type: ignore[no-untyped-def]
+        return a + b
+
+    @func("d", mapspec="c[k], x[i], y[j] -> d[i, j, k]")
+    def combine(c, x, y):  # type: ignore[no-untyped-def]
+        return c * x + y
+
+    @func("e", mapspec="d[i, j, :] -> e[i, j]")
+    def total(d):  # type: ignore[no-untyped-def]
+        return sum(d)
+
+    return Pipeline([add, combine, total])
+
+
+def expected_three_stage(n: int) -> np.ndarray:
+    r = np.arange(n)
+    c = r + r
+    d = c[None, None, :] * r[:, None, None] + r[None, :, None]
+    return d.sum(axis=2)
+
+
+def inputs(n: int) -> dict[str, list[int]]:
+    return {k: list(range(n)) for k in "abxy"}
+
+
+MODES: list[dict[str, Any]] = [
+    {"parallel": False},
+    {"parallel": True},
+    {"executor": ThreadPoolExecutor(2)},
+]
+
+
+@pytest.mark.parametrize("mode", MODES, ids=["sequential", "processes", "threads"])
+@pytest.mark.parametrize("storage", ["dict", "file_array"])
+def test_three_stage_sweep(mode: dict[str, Any], storage: str, tmp_path: Path) -> None:
+    r = three_stage().map(inputs(4), tmp_path / "run", storage=storage, **mode)
+    assert np.array_equal(np.asarray(r["e"].output, dtype=int), expected_three_stage(4))
+    assert r["d"].output.shape == (4, 4, 4)
+    assert set(r) == {"c", "d", "e"}
+
+
+def test_outer_product_and_zip() -> None:
+    f = Func(lambda x, y, z: (x, y, z), "out", mapspec="x[i], y[j], z[i] -> out[i, j]")
+    r = Pipeline([f]).map({"x": [1, 2], "y": ["a", "b", "c"], "z": [10, 20]}, parallel=False)
+    out = r["out"].output
+    assert out.shape == (2, 3)
+    assert out[1, 2] == (2, "c", 20)
+
+
+def test_zipped_axes_of_different_length_name_axis_and_arrays() -> None:
+    f = Func(lambda x, z: x, "out", mapspec="x[i], z[i] -> out[i]")
+    with pytest.raises(InputError) as info:
+        Pipeline([f]).map({"x": [1, 2], "z": [1, 2, 3]}, parallel=False)
+    msg = str(info.value)
+    assert "'i'" in msg and "'x'" in msg and "'z'" in msg
+
+
+def test_nd_array_input_and_partial_reduction() -> None:
+    grid = np.arange(12).reshape(3, 4)
+    f = Func(lambda g: g * 10, "h", mapspec="g[i, j] -> h[i, j]")
+    s = Func(lambda h: int(np.sum(h)), "rowsum", mapspec="h[i, :] -> rowsum[i]")
+    r = Pipeline([f, s]).map({"g": grid}, parallel=False)
+    assert r["rowsum"].output.tolist() == (grid * 10).sum(axis=1).tolist()
+
+
+def test_nested_list_input() -> None:
+    f = Func(lambda g: g + 1, "h", mapspec="g[i, j] -> h[i, j]")
+    r = Pipeline([f]).map({"g": [[1, 2], [3, 4], [5, 6]]}, parallel=False)
+    assert r["h"].output.tolist() == [[2, 3], [4, 5], [6, 7]]
+
+
+def test_ragged_nested_list_is_rejected() -> None:
+    f = Func(lambda g: g, "h", mapspec="g[i, j] -> h[i, j]")
+    with pytest.raises(InputError, match="ragged"):
+        Pipeline([f]).map({"g": [[1, 2], [3]]}, parallel=False)
+
+
+def test_non_sequence_mapped_input_is_rejected() -> None:
+    f = Func(lambda g: g, "h", mapspec="g[i] -> h[i]")
+    with pytest.raises(InputError, match="'g'"):
+        Pipeline([f]).map({"g": 5}, parallel=False)
+
+
+def test_generated_axis_with_internal_shape() -> None:
+    gen = Func(lambda n: list(range(n)), "x", mapspec="... -> x[i]", internal_shape=3)
+    sq = Func(lambda x: x * x, "y", mapspec="x[i] -> y[i]")
+    r = Pipeline([gen, sq]).map({"n": 3}, parallel=False)
+    assert r["x"].output.tolist() == [0, 1, 2]
+    assert r["y"].output.tolist() == [0, 1, 4]
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_unknown_internal_shape_resolved_from_first_output(parallel: bool, tmp_path: Path) -> None:
+    gen = Func(lambda n: list(range(n)), "x", mapspec="... -> x[i]")
+    sq = Func(lambda x: x * x, "y", mapspec="x[i] -> y[i]")
+    total = Func(lambda y: sum(y), "s")
+    r = Pipeline([gen, sq, total]).map({"n": 5}, tmp_path / "r", parallel=parallel)
+    assert r["y"].output.tolist() == [0, 1, 4, 9, 16]
+    assert r["s"].output == 30
+
+
+def test_internal_axis_per_element() -> None:
+    f = Func(lambda a: [a, a * 10], "b", mapspec="a[i] -> b[i, j]", internal_shape=2)
+    g = Func(lambda b: b + 1, "c", mapspec="b[i, j] -> c[i, j]")
+    r = Pipeline([f, g]).map({"a": [1, 2, 3]}, parallel=False)
+    assert r["b"].output.tolist() == [[1, 10], [2, 20], [3, 30]]
+    assert r["c"].output.tolist() == [[2, 11], [3, 21], [4, 31]]
+
+
+def test_internal_shape_mismatch_names_output() -> None:
+    f = Func(lambda a: [a], "b", mapspec="a[i] -> b[i, j]", internal_shape=2)
+    with pytest.raises(hpcflow.HpcflowError, match="internal shape"):
+        Pipeline([f]).map({"a": [1]}, parallel=False)
+
+
+def test_internal_shapes_argument_overrides() -> None:
+    gen = Func(lambda n: list(range(n)), "x", mapspec="... -> x[i]")
+    r = Pipeline([gen]).map({"n": 4}, internal_shapes={"x": 4}, parallel=False)
+    assert r["x"].output.tolist() == [0, 1, 2, 3]
+    with pytest.raises(InputError, match="not an output"):
+        Pipeline([gen]).map({"n": 4}, internal_shapes={"nope": 4}, parallel=False)
+
+
+def test_generated_mapspec_for_non_mapspec_producer_runs() -> None:
+    make = Func(lambda n: [i * 2 for i in range(n)], "x")
+    use = Func(lambda x: x + 1, "y", mapspec="x[i] -> y[i]")
+    r = Pipeline([make, use]).map({"n": 3}, parallel=False)
+    assert r["y"].output.tolist() == [1, 3, 5]
+
+
+def test_multiple_outputs() -> None:
+    f = Func(lambda x: (x, -x), ("pos", "neg"), mapspec="x[i] -> pos[i], neg[i]")
+    g = Func(lambda pos, neg: pos - neg, "diff", mapspec="pos[i], neg[i] -> diff[i]")
+    r = Pipeline([f, g]).map({"x": [1, 2]}, parallel=False)
+    assert r["neg"].output.tolist() == [-1, -2]
+    assert r["diff"].output.tolist() == [2, 4]
+
+
+def test_wrong_number_of_outputs_is_an_error() -> None:
+    f = Func(lambda x: x, ("a", "b"), mapspec="x[i] -> a[i], b[i]")
+    with pytest.raises(hpcflow.HpcflowError, match="tuple of 2"):
+        Pipeline([f]).map({"x": [1]}, parallel=False)
+
+
+def test_whole_array_consumer_and_single_values() -> None:
+    f = Func(lambda x, offset: x + offset, "y", mapspec="x[i] -> y[i]")
+    g = Func(lambda y: int(np.sum(y)), "total")
+    r = Pipeline([f, g]).map({"x": [1, 2, 3], "offset": 10}, parallel=False)
+    assert r["total"].output == 36
+    assert r["y"].store is not None and r["total"].store is None
+
+
+def test_defaults_renames_bound_in_a_run() -> None:
+    def f(a, scale=2, shift=0):  # type: ignore[no-untyped-def]
+        return a * scale + shift
+
+    fn = Func(f, "y", mapspec="value[i] -> y[i]", renames={"a": "value"}, bound={"shift": 1})
+    r = Pipeline([fn]).map({"value": [1, 2]}, parallel=False)
+    assert r["y"].output.tolist() == [3, 5]
+    r = Pipeline([fn]).map({"value": [1, 2], "scale": 10}, parallel=False)
+    assert r["y"].output.tolist() == [11, 21]
+
+
+def test_lambdas_closures_and_main_functions_work_in_a_process_pool(tmp_path: Path) -> None:
+    factor = 7
+
+    def closure(x):  # type: ignore[no-untyped-def]
+        return x * factor
+
+    f = Func(closure, "y", mapspec="x[i] -> y[i]")
+    g = Func(lambda y: y + 1, "z", mapspec="y[i] -> z[i]")
+    with ProcessPoolExecutor(2) as ex:
+        r = Pipeline([f, g]).map({"x": [1, 2, 3]}, executor=ex, chunksizes=1)
+    assert r["z"].output.tolist() == [8, 15, 22]
+
+
+def test_executor_dict_with_default(tmp_path: Path) -> None:
+    threads = ThreadPoolExecutor(2)
+    r = three_stage().map(inputs(3), executor={"d": threads}, chunksizes={"": 2, "d": lambda n: n // 3})
+    assert np.array_equal(np.asarray(r["e"].output, dtype=int), expected_three_stage(3))
+
+
+@pytest.mark.parametrize("bad", [0, -1, "x"])
+def test_bad_chunksize(bad: object) -> None:
+    with pytest.raises(InputError, match="chunk size"):
+        three_stage().map(inputs(2), executor=ThreadPoolExecutor(1), chunksizes=bad)  # type: ignore[arg-type]
+
+
+def test_unknown_storage_lists_registered() -> None:
+    with pytest.raises(UnknownStorageError) as info:
+        three_stage().map(inputs(2), storage="nope", parallel=False)
+    assert "dict" in str(info.value) and "file_array" in str(info.value)
+
+
+def test_storage_dict_per_output(tmp_path: Path) -> None:
+    r = three_stage().map(
+        inputs(3), tmp_path / "r", storage={"": "dict", "d": "file_array"}, parallel=False
+    )
+    assert type(r["d"].store).__name__ == "FileArray"
+    assert type(r["c"].store).__name__ == "DictArray"
+    assert (tmp_path / "r" / "outputs" / "d").is_dir()
+
+
+def test_missing_and_unexpected_inputs() -> None:
+    with pytest.raises(InputError, match=r"missing inputs \['b', 'y'\]"):
+        three_stage().map({"a": [1], "x": [1]}, parallel=False)
+    with pytest.raises(InputError, match="unexpected inputs"):
+        three_stage().map({**inputs(2), "zzz": 1}, parallel=False)
+
+
+def test_output_names_runs_only_what_is_needed() -> None:
+    calls: list[str] = []
+    f = Func(lambda a: calls.append("f") or a, "b", mapspec="a[i] -> b[i]")
+    g = Func(lambda b: calls.append("g") or b, "c", mapspec="b[i] -> c[i]")
+    r = Pipeline([f, g]).map({"a": [1, 2]}, output_names={"b"}, parallel=False)
+    assert set(r) == {"b"} and calls == ["f", "f"]
+
+
+def test_auto_subpipeline_takes_intermediate_inputs() -> None:
+    r = three_stage().map({"c": [1, 2], "x": [1], "y": [0]}, auto_subpipeline=True, parallel=False)
+    assert r["e"].output.tolist() == [[3]]
+    with pytest.raises(InputError, match="auto_subpipeline"):
+        three_stage().map({"c": [1, 2], "x": [1], "y": [0]}, parallel=False)
+
+
+def test_fixed_indices() -> None:
+    f = Func(lambda x, y: x * y, "z", mapspec="x[i], y[j] -> z[i, j]")
+    r = Pipeline([f]).map({"x": [1, 2, 3], "y": [1, 10]}, fixed_indices={"i": 1}, parallel=False)
+    out = r["z"].output
+    assert isinstance(out, np.ma.MaskedArray)
+    assert out[1].tolist() == [2, 20]
+    assert out.mask[0].all() and out.mask[2].all()
+
+
+@pytest.mark.parametrize(
+    ("fixed", "fragment"),
+    [({"q": 0}, "no mapspec has"), ({"i": 5}, "out of range"), ({"k": 0}, "reduces over it")],
+)
+def test_bad_fixed_indices(fixed: dict[str, int], fragment: str) -> None:
+    with pytest.raises(InputError, match=fragment):
+        three_stage().map(inputs(3), fixed_indices=fixed, parallel=False)
+
+
+def test_results_load_from_run_folder(weird_tmp_path: Path) -> None:
+    folder = weird_tmp_path / "run"
+    three_stage().map(inputs(3), folder, parallel=False, return_results=False)
+    e = load_outputs("e", run_folder=folder)
+    assert np.array_equal(np.asarray(e, dtype=int), expected_three_stage(3))
+    everything = load_all_outputs(folder)
+    assert set(everything) == {"c", "d", "e"}
+
+
+def test_return_results_false_returns_nothing() -> None:
+    assert len(three_stage().map(inputs(2), parallel=False, return_results=False)) == 0
+
+
+def test_refuses_to_overwrite_a_foreign_folder(tmp_path: Path) -> None:
+    (tmp_path / "precious.txt").write_text("data")
+    with pytest.raises(hpcflow.RunFolderError, match="holds no hpcflow run"):
+        three_stage().map(inputs(2), tmp_path, parallel=False)
+    assert (tmp_path / "precious.txt").read_text() == "data"
+
+
+def test_fresh_run_keeps_user_files_next_to_hpcflow_files(tmp_path: Path) -> None:
+    three_stage().map(inputs(2), tmp_path, parallel=False)
+    (tmp_path / "notes.txt").write_text("mine")
+    three_stage().map(inputs(2), tmp_path, parallel=False)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_headless_progress_counts_elements() -> None:
+    runner = run_map_async(three_stage(), inputs(3), start=False, parallel=False, show_progress="headless")
+    runner.result()
+    assert runner.progress.done == {"c": 3, "d": 27, "e": 9}
+    assert runner.progress.fraction("d") == 1.0
+
+
+def test_rich_progress_draws(capsys: pytest.CaptureFixture[str]) -> None:
+    three_stage().map(inputs(2), parallel=False, show_progress=True)
+    # rich writes to the captured stdout; the bar shows the output names
+    assert "d" in capsys.readouterr().out
+
+
+def test_bad_show_progress() -> None:
+    with pytest.raises(InputError, match="show_progress"):
+        three_stage().map(inputs(2), parallel=False, show_progress="fancy")  # type: ignore[arg-type]
+
+
+def test_map_async_in_event_loop() -> None:
+    async def main() -> Any:
+        runner = three_stage().map_async(inputs(3), executor=ThreadPoolExecutor(2))
+        return await runner.task
+
+    r = asyncio.run(main())
+    assert np.array_equal(np.asarray(r["e"].output, dtype=int), expected_three_stage(3))
+
+
+def test_map_async_without_loop_needs_start_false() -> None:
+    with pytest.raises(RuntimeError, match="start=False"):
+        three_stage().map_async(inputs(2))
+    runner = three_stage().map_async(inputs(2), start=False, parallel=False)
+    assert runner.result()["e"].output.shape == (2, 2)
+
+
+def test_run_map_function_equals_method() -> None:
+    r = run_map(three_stage(), inputs(2), parallel=False)
+    assert np.array_equal(np.asarray(r["e"].output, dtype=int), expected_three_stage(2))
+
+
+def test_bad_error_handling_value() -> None:
+    with pytest.raises(InputError, match="error_handling"):
+        three_stage().map(inputs(2), parallel=False, error_handling="ignore")  # type: ignore[arg-type]

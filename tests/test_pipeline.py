@@ -1,0 +1,137 @@
+"""Pipeline construction: validation, graph, generated mapspecs, add_mapspec_axis."""
+
+from __future__ import annotations
+
+import pytest
+
+from hpcflow import Func, Pipeline, PipelineError, Resources, SpecError, func
+
+
+def test_func_renames_defaults_bound() -> None:
+    def f(a, b=2, c=3):  # type: ignore[no-untyped-def]
+        return a + b + c
+
+    fn = Func(f, "out", renames={"a": "alpha", "out": "result"}, defaults={"b": 10}, bound={"c": 100})
+    assert fn.parameters == ("alpha", "b")
+    assert fn.output_name == "result"
+    assert fn.defaults == {"b": 10}
+    assert fn(alpha=1, b=10) == 111
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"renames": {"zzz": "q"}}, "neither a parameter"),
+        ({"defaults": {"zzz": 1}}, "not its parameters"),
+        ({"bound": {"zzz": 1}}, "not its parameters"),
+        ({"mapspec": "q[i] -> out[i]"}, "not free parameters"),
+        ({"mapspec": "a[i] -> other[i]"}, "output_name is"),
+        ({"mapspec": "a[i] -> out[i, j]", "internal_shape": (2, 3)}, "internal_shape"),
+        ({"internal_shape": -1}, "internal_shape"),
+    ],
+)
+def test_func_bad_options(kwargs: dict[str, object], fragment: str) -> None:
+    with pytest.raises(SpecError, match=fragment):
+        Func(lambda a: a, "out", **kwargs)  # type: ignore[arg-type]
+
+
+def test_func_rejects_positional_only() -> None:
+    def f(a, /):  # type: ignore[no-untyped-def]
+        return a
+
+    with pytest.raises(SpecError, match="positionally"):
+        Func(f, "x")
+
+
+def test_duplicate_outputs() -> None:
+    with pytest.raises(PipelineError, match="produced by both"):
+        Pipeline([Func(lambda a: a, "x"), Func(lambda b: b, "x")])
+
+
+def test_cycle() -> None:
+    with pytest.raises(PipelineError, match="cycle"):
+        Pipeline([Func(lambda b: b, "a"), Func(lambda a: a, "b")])
+
+
+def test_plain_function_is_rejected_with_a_hint() -> None:
+    with pytest.raises(PipelineError, match="hpcflow.func"):
+        Pipeline([lambda x: x])  # type: ignore[list-item]
+
+
+def test_inconsistent_axes() -> None:
+    f = Func(lambda x: x, "y", mapspec="x[i] -> y[i]")
+    g = Func(lambda x: x, "z", mapspec="x[j] -> z[j]")
+    with pytest.raises(PipelineError, match="same axes everywhere"):
+        Pipeline([f, g])
+
+
+def test_inconsistent_defaults() -> None:
+    def f(a=1):  # type: ignore[no-untyped-def]
+        return a
+
+    def g(a=2):  # type: ignore[no-untyped-def]
+        return a
+
+    with pytest.raises(PipelineError, match="default"):
+        Pipeline([Func(f, "x"), Func(g, "y")])
+
+
+def test_graph_queries() -> None:
+    f = Func(lambda a, b: a + b, "c")
+    g = Func(lambda c, d: c * d, "e")
+    h = Func(lambda a: a, "z")
+    p = Pipeline([g, f, h])
+    assert p.root_args() == ("a", "b", "d")
+    assert p.root_args(["c"]) == ("a", "b")
+    assert [x.output_name for x in p.ancestors(["e"])] == ["c", "e"]
+    gens = p.topological_generations()
+    assert {x.output_name for x in gens[0]} == {"c", "z"}
+    assert [x.output_name for x in gens[1]] == ["e"]
+    sub = p.subpipeline({"c"}, ["e"])
+    assert sub.root_args() == ("c", "d")
+
+
+def test_generated_mapspec_for_non_mapspec_producer() -> None:
+    make = Func(lambda n: list(range(n)), "x")
+    use = Func(lambda x: 2 * x, "y", mapspec="x[i] -> y[i]")
+    p = Pipeline([make, use])
+    spec = p.func_for("x").mapspec
+    assert spec is not None and str(spec) == "... -> x[i]" and spec.is_generated
+    assert p.func_for("x").internal_shape == ("?",)
+
+
+def test_add_mapspec_axis_propagates_and_returns_new_pipeline() -> None:
+    f = Func(lambda a, b: a + b, "c")
+    g = Func(lambda c: c, "d")
+    p = Pipeline([f, g])
+    q = p.add_mapspec_axis("a", axis="i").add_mapspec_axis("b", axis="j")
+    assert str(q.func_for("c").mapspec) == "a[i], b[j] -> c[i, j]"
+    assert str(q.func_for("d").mapspec) == "c[i, j] -> d[i, j]"
+    assert p.func_for("c").mapspec is None  # the original is untouched
+
+
+def test_add_mapspec_axis_on_whole_array_consumer() -> None:
+    f = Func(lambda x: x, "y", mapspec="x[i] -> y[i]")
+    g = Func(lambda y: sum(y), "s")
+    q = Pipeline([f, g]).add_mapspec_axis("x", axis="j")
+    assert str(q.func_for("y").mapspec) == "x[i, j] -> y[i, j]"
+    assert str(q.func_for("s").mapspec) == "y[:, j] -> s[j]"
+
+
+def test_default_resources_merge() -> None:
+    f = Func(lambda a: a, "x", resources={"cpus": 4})
+    g = Func(lambda n: n, "y", resources=lambda n: Resources(memory=f"{n}GB"))
+    p = Pipeline([f, g], default_resources={"cpus": 1, "partition": "debug"})
+    r = p.resources_for(p.func_for("x"))
+    assert (r.cpus, r.partition) == (4, "debug")
+    r = p.resources_for(p.func_for("y"), {"n": 2})
+    assert (r.cpus, r.memory) == (1, 2 * 1024**3)
+
+
+def test_decorator_builds_func() -> None:
+    @func(("a", "b"), mapspec="x[i] -> a[i], b[i]")
+    def split(x):  # type: ignore[no-untyped-def]
+        return x, -x
+
+    assert isinstance(split, Func)
+    assert split.output_names == ("a", "b")
