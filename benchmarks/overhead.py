@@ -91,7 +91,9 @@ def main() -> None:
     if not np.array_equal(r_h, r_p):
         raise SystemExit("results differ between hpcflow and pipefunc")
     elements = args.n + args.n**3 + args.n**2
-    print(f"machine: {platform.machine()} {platform.processor() or ''} python {platform.python_version()}")
+    print(
+        f"machine: {platform.machine()} {platform.processor() or ''} python {platform.python_version()}"
+    )
     print(f"N={args.n}: {elements} elements, best of {args.repeat}, results equal")
     print(f"hpcflow {hpcflow.__version__}: {t_h:.3f} s ({t_h / elements * 1e6:.1f} us/element)")
     print(f"pipefunc {pipefunc.__version__}: {t_p:.3f} s ({t_p / elements * 1e6:.1f} us/element)")

@@ -85,7 +85,9 @@ def calls(path: Path) -> list[int]:
 
 
 @pytest.mark.parametrize("storage", ["file_array", "dict"])
-def test_resume_skips_done_elements(storage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resume_skips_done_elements(
+    storage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     log = tmp_path / "calls.txt"
     monkeypatch.setenv(COUNTER, str(log))
     folder = tmp_path / "run"
@@ -94,7 +96,9 @@ def test_resume_skips_done_elements(storage: str, tmp_path: Path, monkeypatch: p
     if storage == "file_array":
         # simulate an interrupted run: element 1 was never written
         (folder / "outputs" / "y" / "__1__.pickle").unlink()
-    r = counting_pipeline().map({"x": [1, 2, 3]}, folder, storage=storage, parallel=False, resume=True)
+    r = counting_pipeline().map(
+        {"x": [1, 2, 3]}, folder, storage=storage, parallel=False, resume=True
+    )
     expected = [1, 2, 3, 2] if storage == "file_array" else [1, 2, 3]
     assert calls(log) == expected
     assert r["y"].output.tolist() == [101, 102, 103]
@@ -107,7 +111,9 @@ def test_resume_does_not_read_done_values(tmp_path: Path, monkeypatch: pytest.Mo
     counting_pipeline().map({"x": [1, 2]}, folder, parallel=False)
     # corrupt a finished element: if resume loaded it, unpickling would fail
     (folder / "outputs" / "y" / "__0__.pickle").write_bytes(b"not a pickle")
-    counting_pipeline().map({"x": [1, 2]}, folder, parallel=False, resume=True, return_results=False)
+    counting_pipeline().map(
+        {"x": [1, 2]}, folder, parallel=False, resume=True, return_results=False
+    )
     assert calls(tmp_path / "calls.txt") == [1, 2]
 
 
@@ -171,7 +177,9 @@ def test_resume_validation_modes(tmp_path: Path) -> None:
     # NotImplemented on both sides makes == fall back to identity: False, a change
     with pytest.raises(ResumeError, match="'obj' changed"):
         p.map({"x": [1], "obj": NoEq(1)}, folder, parallel=False, resume=True)
-    r = p.map({"x": [1], "obj": NoEq(1)}, folder, parallel=False, resume=True, resume_validation="skip")
+    r = p.map(
+        {"x": [1], "obj": NoEq(1)}, folder, parallel=False, resume=True, resume_validation="skip"
+    )
     assert r["y"].output.tolist() == [1]
 
 
@@ -192,4 +200,10 @@ def test_resume_validation_undecidable(tmp_path: Path) -> None:
     with pytest.warns(UserWarning, match="cannot tell"):
         p.map({"x": [1], "obj": ArrayLikeEq(1)}, folder, parallel=False, resume=True)
     with pytest.raises(ResumeError, match="resume_validation='skip'"):
-        p.map({"x": [1], "obj": ArrayLikeEq(1)}, folder, parallel=False, resume=True, resume_validation="strict")
+        p.map(
+            {"x": [1], "obj": ArrayLikeEq(1)},
+            folder,
+            parallel=False,
+            resume=True,
+            resume_validation="strict",
+        )

@@ -113,7 +113,7 @@ def test_generated_axis_with_internal_shape() -> None:
 def test_unknown_internal_shape_resolved_from_first_output(parallel: bool, tmp_path: Path) -> None:
     gen = Func(lambda n: list(range(n)), "x", mapspec="... -> x[i]")
     sq = Func(lambda x: x * x, "y", mapspec="x[i] -> y[i]")
-    total = Func(lambda y: sum(y), "s")
+    total = Func(lambda y: sum(y), "s")  # noqa: PLW0108 (sum is positional-only)
     r = Pipeline([gen, sq, total]).map({"n": 5}, tmp_path / "r", parallel=parallel)
     assert r["y"].output.tolist() == [0, 1, 4, 9, 16]
     assert r["s"].output == 30
@@ -196,7 +196,9 @@ def test_lambdas_closures_and_main_functions_work_in_a_process_pool(tmp_path: Pa
 
 def test_executor_dict_with_default(tmp_path: Path) -> None:
     threads = ThreadPoolExecutor(2)
-    r = three_stage().map(inputs(3), executor={"d": threads}, chunksizes={"": 2, "d": lambda n: n // 3})
+    r = three_stage().map(
+        inputs(3), executor={"d": threads}, chunksizes={"": 2, "d": lambda n: n // 3}
+    )
     assert np.array_equal(np.asarray(r["e"].output, dtype=int), expected_three_stage(3))
 
 
@@ -289,7 +291,9 @@ def test_fresh_run_keeps_user_files_next_to_hpcflow_files(tmp_path: Path) -> Non
 
 
 def test_headless_progress_counts_elements() -> None:
-    runner = run_map_async(three_stage(), inputs(3), start=False, parallel=False, show_progress="headless")
+    runner = run_map_async(
+        three_stage(), inputs(3), start=False, parallel=False, show_progress="headless"
+    )
     runner.result()
     assert runner.progress.done == {"c": 3, "d": 27, "e": 9}
     assert runner.progress.fraction("d") == 1.0

@@ -119,7 +119,9 @@ def mapspecs(draw: st.DrawFn) -> MapSpec:
     inputs = []
     covered: set[str] = set()
     for n in range(n_inputs):
-        axes = draw(st.lists(st.sampled_from(out_axes), min_size=1, max_size=len(out_axes), unique=True))
+        axes = draw(
+            st.lists(st.sampled_from(out_axes), min_size=1, max_size=len(out_axes), unique=True)
+        )
         # sprinkle reductions
         with_red: list[str | None] = list(axes)
         if draw(st.booleans()):

@@ -11,7 +11,9 @@ def test_func_renames_defaults_bound() -> None:
     def f(a, b=2, c=3):  # type: ignore[no-untyped-def]
         return a + b + c
 
-    fn = Func(f, "out", renames={"a": "alpha", "out": "result"}, defaults={"b": 10}, bound={"c": 100})
+    fn = Func(
+        f, "out", renames={"a": "alpha", "out": "result"}, defaults={"b": 10}, bound={"c": 100}
+    )
     assert fn.parameters == ("alpha", "b")
     assert fn.output_name == "result"
     assert fn.defaults == {"b": 10}
@@ -112,7 +114,7 @@ def test_add_mapspec_axis_propagates_and_returns_new_pipeline() -> None:
 
 def test_add_mapspec_axis_on_whole_array_consumer() -> None:
     f = Func(lambda x: x, "y", mapspec="x[i] -> y[i]")
-    g = Func(lambda y: sum(y), "s")
+    g = Func(lambda y: sum(y), "s")  # noqa: PLW0108 (sum is positional-only)
     q = Pipeline([f, g]).add_mapspec_axis("x", axis="j")
     assert str(q.func_for("y").mapspec) == "x[i, j] -> y[i, j]"
     assert str(q.func_for("s").mapspec) == "y[:, j] -> s[j]"

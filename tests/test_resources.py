@@ -50,7 +50,9 @@ def test_walltime(text: object, expected: int) -> None:
     assert parse_walltime(text) == expected  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("bad", ["forever", "1:99:00", "1:2:3:4", "x-1:00:00", 0, -1, "00:00", True])
+@pytest.mark.parametrize(
+    "bad", ["forever", "1:99:00", "1:2:3:4", "x-1:00:00", 0, -1, "00:00", True]
+)
 def test_bad_walltime(bad: object) -> None:
     with pytest.raises(SpecError, match="walltime"):
         Resources(walltime=bad)  # type: ignore[arg-type]
@@ -61,7 +63,8 @@ def test_walltimes_compare_as_numbers() -> None:
 
 
 @pytest.mark.parametrize(
-    ("field", "value"), [("cpus", 0), ("cpus", -2), ("nodes", 0), ("cpus_per_node", 0), ("gpus", -1), ("cpus", 1.5)]
+    ("field", "value"),
+    [("cpus", 0), ("cpus", -2), ("nodes", 0), ("cpus_per_node", 0), ("gpus", -1), ("cpus", 1.5)],
 )
 def test_bad_counts(field: str, value: object) -> None:
     with pytest.raises(SpecError, match=field):

@@ -41,7 +41,7 @@ def _nested_shape(value: Any, ndim: int, name: str) -> tuple[int, ...]:
     level = [value]
     for depth in range(ndim):
         lengths = set()
-        nxt = []
+        nxt: list[Any] = []
         for v in level:
             if not isinstance(v, list | tuple | range | np.ndarray):
                 raise InputError(

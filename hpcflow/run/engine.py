@@ -14,10 +14,17 @@ from typing import Any, Literal
 import cloudpickle
 import numpy as np
 
-from hpcflow.errors import InputError, PipelineError, StorageError
+from hpcflow.errors import InputError, PipelineError
 from hpcflow.plan.chunks import ChunkSizes, chunk_ranges, resolve_chunksize
 from hpcflow.plan.shapes import AxisLengths, as_input_array, external_shape
-from hpcflow.run.execute import ChunkReport, FuncTask, Source, execute_chunk, execute_payload, write_marker
+from hpcflow.run.execute import (
+    ChunkReport,
+    FuncTask,
+    Source,
+    execute_chunk,
+    execute_payload,
+    write_marker,
+)
 from hpcflow.run.folder import RunFolder
 from hpcflow.run.progress import ProgressTracker, ShowProgress
 from hpcflow.run.results import Result, ResultDict, array_output
@@ -207,7 +214,9 @@ class LocalRun:
         if auto_subpipeline:
             pipeline = pipeline.subpipeline(inputs, targets)
         elif targets is not None:
-            pipeline = Pipeline(pipeline.ancestors(targets), default_resources=pipeline.default_resources)
+            pipeline = Pipeline(
+                pipeline.ancestors(targets), default_resources=pipeline.default_resources
+            )
         self.pipeline = pipeline
         self.error_handling = error_handling
         self.return_results = return_results
@@ -232,6 +241,7 @@ class LocalRun:
         self.shapes: dict[str, tuple[int, ...]] = {}
         self.arrays: dict[str, Any] = {}  # mapped inputs and outputs, by name
         self.singles: dict[str, Any] = {}
+        self._probed: tuple[int, tuple[Any, ...]] | None = None  # element computed by _probe
         self._plan_static()
         self.fixed = self._check_fixed(fixed_indices or {})
         self.meta = self._meta()
@@ -252,8 +262,11 @@ class LocalRun:
         if unknown:
             raise InputError(
                 f"unexpected inputs {unknown}; the pipeline's inputs are {sorted(roots)}"
-                + ("" if not set(unknown) & set(p.output_to_func) else
-                   " (to give intermediate outputs, pass auto_subpipeline=True)")
+                + (
+                    ""
+                    if not set(unknown) & set(p.output_to_func)
+                    else " (to give intermediate outputs, pass auto_subpipeline=True)"
+                )
             )
         defaults = p.defaults
         missing = sorted(roots - set(inputs) - set(defaults))
@@ -308,7 +321,9 @@ class LocalRun:
             else:
                 ex = None
             if ex is not None and not isinstance(ex, Executor):
-                raise InputError(f"executor for {key} must be a concurrent.futures.Executor, got {ex!r}")
+                raise InputError(
+                    f"executor for {key} must be a concurrent.futures.Executor, got {ex!r}"
+                )
             for o in key:
                 out[o] = ex
         return out
@@ -356,7 +371,9 @@ class LocalRun:
         axes = {a for s in self.pipeline.mapspecs for a in s.output_indices}
         for axis, value in fixed.items():
             if axis not in axes:
-                raise InputError(f"fixed_indices names axis {axis!r}, which no mapspec has; axes are {sorted(axes)}")
+                raise InputError(
+                    f"fixed_indices names axis {axis!r}, which no mapspec has; axes are {sorted(axes)}"
+                )
             if isinstance(value, bool) or not isinstance(value, int | slice | np.integer):
                 raise InputError(f"fixed_indices[{axis!r}]={value!r} must be an int or a slice")
             for f in self.pipeline.funcs:
@@ -378,7 +395,9 @@ class LocalRun:
         outputs = [o for f in p.sorted_funcs for o in f.output_names]
         return {
             "outputs": outputs,
-            "mapspecs": {f.output_names[0]: (str(f.mapspec) if f.mapspec else None) for f in p.sorted_funcs},
+            "mapspecs": {
+                f.output_names[0]: (str(f.mapspec) if f.mapspec else None) for f in p.sorted_funcs
+            },
             "storage": {o: self.storage_ids[o] for o in outputs},
             "shapes": {o: list(self.shapes[o]) if o in self.shapes else None for o in outputs},
             "arrays": {},
@@ -451,7 +470,9 @@ class LocalRun:
         if not self._output_shapes(f):
             self._probe(f, task)
         task.outputs = tuple(self._create_storage(f, o) for o in f.output_names)
-        task.internal_shape = tuple(self.shapes[f.output_names[0]][i] for i, m in enumerate(self._shape_mask(f)) if not m)
+        task.internal_shape = tuple(
+            self.shapes[f.output_names[0]][i] for i, m in enumerate(self._shape_mask(f)) if not m
+        )
         if self.folder is not None:
             task.marker_dir = self.folder.marker_folder(f.output_names)
         self.progress.add(f.output_names[0], int(np.prod(ext_shape, dtype=np.int64)))
@@ -505,9 +526,9 @@ class LocalRun:
             "internal_shape": list(internal), "shape_mask": list(mask),
         }  # fmt: skip
         if self.folder is not None:
-            atomic_write_json(self.folder.run_json, {**self.folder.read_meta(), **{
-                "shapes": self.meta["shapes"], "arrays": self.meta["arrays"]}})  # fmt: skip
-        probed = getattr(self, "_probed", None)
+            atomic_write_json(self.folder.run_json, {**self.folder.read_meta(),
+                "shapes": self.meta["shapes"], "arrays": self.meta["arrays"]})  # fmt: skip
+        probed = self._probed
         if probed is not None:
             li, outs = probed
             store.dump_linear(li, outs[f.output_names.index(name)])
@@ -541,7 +562,9 @@ class LocalRun:
             return [(execute_chunk(task, r), f, task, False) for r in ranges]
         if isinstance(ex, ThreadPoolExecutor):
             return [(ex.submit(execute_chunk, task, r), f, task, False) for r in ranges]
-        outputs_writable = task.outputs is not None and all(o.dump_in_subprocess for o in task.outputs)
+        outputs_writable = task.outputs is not None and all(
+            o.dump_in_subprocess for o in task.outputs
+        )
         task.write = outputs_writable
         payload = cloudpickle.dumps(task)
         token = uuid.uuid4().bytes
@@ -621,4 +644,3 @@ def _flatten_names(names: Iterable[str | tuple[str, ...]] | None) -> list[str] |
     for n in names:
         out.extend(n if isinstance(n, tuple) else (n,))
     return out
-

@@ -12,13 +12,12 @@ Layout::
 
 from __future__ import annotations
 
+import json
 import shutil
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
-
-import json
 
 import numpy as np
 

@@ -21,8 +21,11 @@ class ProgressTracker:
                 f"show_progress={show_progress!r} is not supported; use one of {list(_VALID)}"
             )
         self.mode: Literal["rich", "headless", "off"] = (
-            "rich" if show_progress in (True, "rich") else
-            "headless" if show_progress == "headless" else "off"
+            "rich"
+            if show_progress in (True, "rich")
+            else "headless"
+            if show_progress == "headless"
+            else "off"
         )
         self.total: dict[str, int] = {}
         self.done: dict[str, int] = {}

@@ -11,7 +11,7 @@ that some input provides).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -256,7 +256,9 @@ class MapSpec:
         """
 
         def ren(a: ArraySpec) -> ArraySpec:
-            return ArraySpec(a.name, tuple(None if x is None else renames.get(x, x) for x in a.axes))
+            return ArraySpec(
+                a.name, tuple(None if x is None else renames.get(x, x) for x in a.axes)
+            )
 
         return MapSpec(
             tuple(map(ren, self.inputs)), tuple(map(ren, self.outputs)), self.is_generated
@@ -308,7 +310,11 @@ class _Parser:
         if not self.peek("["):
             raise self.fail(
                 f"array {name!r} needs its axes in brackets, e.g. '{name}[i]'"
-                + ("; inputs passed whole are simply left out of the mapspec" if allow_reduce else "")
+                + (
+                    "; inputs passed whole are simply left out of the mapspec"
+                    if allow_reduce
+                    else ""
+                )
             )
         self.pos += 1
         axes: list[str | None] = []

@@ -12,7 +12,8 @@ from hpcflow.spec.mapspec import ArraySpec, MapSpec
 from hpcflow.spec.resources import Resources
 
 if TYPE_CHECKING:
-    from hpcflow.run.engine import AsyncMap, ResultDict
+    from hpcflow.run.engine import AsyncMap
+    from hpcflow.run.results import ResultDict
 
 __all__ = ["Pipeline"]
 
@@ -176,7 +177,9 @@ class Pipeline:
                     f"'... -> {f.output_names[0]}[i, j]'"
                 )
             named = tuple(a for a in axes if a is not None)
-            spec = MapSpec((), tuple(ArraySpec(o, named) for o in f.output_names), is_generated=True)
+            spec = MapSpec(
+                (), tuple(ArraySpec(o, named) for o in f.output_names), is_generated=True
+            )
             shape = f.internal_shape or ("?",) * len(named)
             out.append(f.replace(mapspec=spec, internal_shape=shape))
         return out
@@ -202,7 +205,9 @@ class Pipeline:
                         f"{g.name!r} but as {arr} in {f.name!r}; use the same axes everywhere"
                     )
                 if None in axes:  # fill in names learned from a later, named use
-                    merged = tuple(a if a is not None else b for a, b in zip(axes, arr.axes, strict=True))
+                    merged = tuple(
+                        a if a is not None else b for a, b in zip(axes, arr.axes, strict=True)
+                    )
                     seen[arr.name] = (merged, g)
         return {
             name: tuple(a for a in axes if a is not None)
@@ -252,7 +257,9 @@ class Pipeline:
                     stack.append(self.output_to_func[p])
         if not keep:
             raise PipelineError(f"nothing to compute: {targets} are all given as inputs")
-        return Pipeline([f for f in self.funcs if f in seen], default_resources=self.default_resources)
+        return Pipeline(
+            [f for f in self.funcs if f in seen], default_resources=self.default_resources
+        )
 
     def add_mapspec_axis(self, *names: str, axis: str) -> Pipeline:
         """A new pipeline in which parameters ``names`` are swept over a new ``axis``.
@@ -289,9 +296,7 @@ class Pipeline:
                 new = _add_axis(f, name, axis, self._known_axes(funcs, name))
                 funcs[orig] = new
                 pending.extend(new.output_names)
-        return Pipeline(
-            [funcs[f] for f in self.funcs], default_resources=self.default_resources
-        )
+        return Pipeline([funcs[f] for f in self.funcs], default_resources=self.default_resources)
 
     def _known_axes(self, funcs: dict[Func, Func], name: str) -> tuple[str | None, ...]:
         producer = self.output_to_func.get(name)
@@ -301,7 +306,9 @@ class Pipeline:
         return spec.output_indices if spec is not None else ()
 
     # ---------------------------------------------------------------- running
-    def map(self, inputs: dict[str, Any], run_folder: Any = None, internal_shapes: Any = None, **kw: Any) -> ResultDict:
+    def map(
+        self, inputs: dict[str, Any], run_folder: Any = None, internal_shapes: Any = None, **kw: Any
+    ) -> ResultDict:
         """Run the pipeline locally; see `hpcflow.map.run_map` for the parameters."""
         from hpcflow.run.engine import run_map
 

@@ -101,8 +101,7 @@ def parse_walltime(value: int | float | str | timedelta) -> int:
                 raise SpecError(f"walltime={value!r} must be positive")
             return seconds
     raise SpecError(
-        f"walltime={value!r} is not a duration; write seconds, 'MM:SS', 'HH:MM:SS' "
-        "or 'D-HH:MM:SS'"
+        f"walltime={value!r} is not a duration; write seconds, 'MM:SS', 'HH:MM:SS' or 'D-HH:MM:SS'"
     )
 
 
@@ -343,7 +342,11 @@ def call_resources(
         selected = dict(kwargs)
     else:
         names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-        missing = [n for n in names if n not in kwargs and sig.parameters[n].default is inspect.Parameter.empty]
+        missing = [
+            n
+            for n in names
+            if n not in kwargs and sig.parameters[n].default is inspect.Parameter.empty
+        ]
         if missing:
             raise SpecError(
                 f"resources callable {getattr(fn, '__name__', fn)!r} asks for {missing}, which "

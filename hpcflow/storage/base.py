@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Final
 
@@ -118,7 +118,10 @@ class StorageBase(ABC):
     # ------------------------------------------------------------- derived
     def linear(self, key: Sequence[int]) -> int:
         """C-order linear index of an external key (negative indices allowed)."""
-        key = tuple(int(k) + s if int(k) < 0 else int(k) for k, s in zip(key, self.external_shape, strict=True))
+        key = tuple(
+            int(k) + s if int(k) < 0 else int(k)
+            for k, s in zip(key, self.external_shape, strict=True)
+        )
         return int(np.ravel_multi_index(key, self.external_shape)) if key else 0
 
     def dump(self, key: Sequence[int], value: Any) -> None:
@@ -171,7 +174,9 @@ class StorageBase(ABC):
         mask = np.ones(self.shape, dtype=bool)
         for i in idx:
             ext = np.unravel_index(int(i), self.external_shape)
-            key = self._full_key(tuple(int(e) for e in ext), (slice(None),) * len(self.internal_shape))
+            key = self._full_key(
+                tuple(int(e) for e in ext), (slice(None),) * len(self.internal_shape)
+            )
             out[key] = _as_internal(self.get_linear(int(i)), self.internal_shape)
             mask[key] = False
         return np.ma.MaskedArray(out, mask=mask)
@@ -189,11 +194,11 @@ class StorageBase(ABC):
         ext = tuple(k for k, m in zip(key, self.shape_mask, strict=True) if m)
         internal = tuple(k for k, m in zip(key, self.shape_mask, strict=True) if not m)
         if all(isinstance(k, int | np.integer) for k in ext):
-            value = self.get_linear(self.linear(ext))  # type: ignore[arg-type]
+            value = self.get_linear(self.linear(ext))
             if value is MISSING:
                 if all(isinstance(k, int | np.integer) for k in internal):
                     return np.ma.masked
-                return np.ma.masked_all(_sliced_shape(internal, self.internal_shape), dtype=object)
+                return _masked_all(_sliced_shape(internal, self.internal_shape), dtype=object)
             if not internal:
                 return value
             return _as_internal(value, self.internal_shape)[internal]
@@ -202,13 +207,15 @@ class StorageBase(ABC):
             range(*k.indices(s)) if isinstance(k, slice) else [int(k) % s]
             for k, s in zip(ext, self.external_shape, strict=True)
         ]
-        sub = np.ma.masked_all(
+        sub = _masked_all(
             tuple(len(r) for r, k in zip(ranges, ext, strict=True) if isinstance(k, slice))
             + _sliced_shape(internal, self.internal_shape),
             dtype=object,
         )
         for pos, combo in zip(
-            itertools.product(*(range(len(r)) for r in ranges)), itertools.product(*ranges), strict=True
+            itertools.product(*(range(len(r)) for r in ranges)),
+            itertools.product(*ranges),
+            strict=True,
         ):
             out_pos = tuple(p for p, k in zip(pos, ext, strict=True) if isinstance(k, slice))
             value = self.get_linear(int(np.ravel_multi_index(combo, self.external_shape)))
@@ -225,8 +232,14 @@ class StorageBase(ABC):
         return f"{type(self).__name__}(folder={self.folder}, shape={self.shape})"
 
 
+def _masked_all(shape: tuple[int, ...], dtype: type = object) -> np.ma.MaskedArray:
+    return np.ma.MaskedArray(np.empty(shape, dtype=dtype), mask=np.ones(shape, dtype=bool))
+
+
 def _sliced_shape(key: tuple[Any, ...], shape: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(len(range(*k.indices(s))) for k, s in zip(key, shape, strict=True) if isinstance(k, slice))
+    return tuple(
+        len(range(*k.indices(s))) for k, s in zip(key, shape, strict=True) if isinstance(k, slice)
+    )
 
 
 def _as_internal(value: Any, internal_shape: tuple[int, ...]) -> np.ndarray:
@@ -272,11 +285,3 @@ def get_storage_class(name: str) -> type[StorageBase]:
             f"unknown storage {name!r}; registered storage backends: "
             f"{', '.join(sorted(storage_registry))} (or add yours with register_storage)"
         ) from None
-
-
-def linear_indices(keys: Iterable[Sequence[int]], shape: tuple[int, ...]) -> np.ndarray:
-    """C-order linear indices of many external keys."""
-    arr = np.asarray(list(keys), dtype=np.int64)
-    if arr.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    return np.ravel_multi_index(tuple(arr.T), shape)
