@@ -25,3 +25,28 @@ def test_quickstart_runs_and_resumes(weird_tmp_path: Path) -> None:
     subprocess.run([*cmd, "--resume"], capture_output=True, text=True, check=True, timeout=120)
     after = {p: p.stat().st_mtime_ns for p in (folder / "outputs" / "energy").iterdir()}
     assert before == after  # nothing rewritten
+
+
+def test_main_module_lambdas_with_a_spawning_pool(tmp_path: Path) -> None:
+    """Functions defined in ``__main__`` cross a *spawn* pool (plain pickle cannot)."""
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import multiprocessing as mp\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "import hpcflow\n"
+        "offset = 5\n"
+        "def shifted(x):\n"
+        "    return x + offset\n"
+        "if __name__ == '__main__':\n"
+        "    p = hpcflow.Pipeline([\n"
+        "        hpcflow.Func(shifted, 'y', mapspec='x[i] -> y[i]'),\n"
+        "        hpcflow.Func(lambda y: y * 2, 'z', mapspec='y[i] -> z[i]'),\n"
+        "    ])\n"
+        "    with ProcessPoolExecutor(2, mp_context=mp.get_context('spawn')) as ex:\n"
+        "        r = p.map({'x': [1, 2, 3]}, executor=ex, chunksizes=1)\n"
+        "    print(r['z'].output.tolist())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+    assert out.strip() == "[12, 14, 16]"
