@@ -8,107 +8,21 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any, ClassVar
 
 import numpy as np
 import pytest
 
 from hpcflow.errors import StorageError, UnknownStorageError
 from hpcflow.storage import (
-    MISSING,
+    ChunkedFileArray,
     DictArray,
     FileArray,
-    StorageBase,
     get_storage_class,
     register_storage,
     storage_registry,
 )
-
-
-class StorageContract:
-    """Behaviour every backend must have; a capability it lacks is a skip."""
-
-    cls: ClassVar[type[StorageBase]]
-
-    def make(
-        self, folder: Path, shape: tuple[int, ...], internal: tuple[int, ...] = (), mask: Any = None
-    ) -> StorageBase:
-        return self.cls(folder / "arr", shape, internal, mask)
-
-    def test_dump_and_get_by_key_and_linear_index(self, tmp_path: Path) -> None:
-        arr = self.make(tmp_path, (2, 3))
-        arr.dump((1, 2), {"a": 1})
-        arr.dump_linear(0, "first")
-        assert arr[1, 2] == {"a": 1}
-        assert arr.get_linear(5) == {"a": 1}
-        assert arr[0, 0] == "first"
-        assert arr.has((1, 2)) and not arr.has((0, 1))
-
-    def test_missing_elements_are_masked(self, tmp_path: Path) -> None:
-        arr = self.make(tmp_path, (3,))
-        arr.dump((1,), 10)
-        assert arr[0] is np.ma.masked
-        assert arr.get_linear(0) is MISSING
-        full = arr.to_array()
-        assert full.mask.tolist() == [True, False, True]
-        assert full[1] == 10
-        assert arr.mask.mask.tolist() == [True, False, True]
-
-    def test_slices_return_masked_arrays(self, tmp_path: Path) -> None:
-        arr = self.make(tmp_path, (2, 3))
-        for i in range(3):
-            arr.dump((0, i), i)
-        row = arr[0, :]
-        assert isinstance(row, np.ma.MaskedArray)
-        assert row.tolist() == [0, 1, 2]
-        col = arr[:, 1]
-        assert col.mask.tolist() == [False, True]
-
-    def test_negative_indices(self, tmp_path: Path) -> None:
-        arr = self.make(tmp_path, (2, 3))
-        arr.dump((-1, -1), "last")
-        assert arr[1, 2] == "last"
-        assert arr.get_linear(5) == "last"
-
-    def test_done_mask_does_not_need_values(self, tmp_path: Path) -> None:
-        arr = self.make(tmp_path, (4,))
-        arr.dump((2,), 1)
-        assert arr.done_mask().tolist() == [False, False, True, False]
-        assert arr.done_linear([2, 3]).tolist() == [True, False]
-
-    def test_internal_shape(self, tmp_path: Path) -> None:
-        # external axis i, internal axis j (length 2), shape_mask (True, False)
-        arr = self.make(tmp_path, (3, 2), (2,), (True, False))
-        arr.dump((0,), [1, 2])
-        arr.dump((2,), np.array([5, 6]))
-        assert arr[0, 1] == 2
-        assert arr[2, :].tolist() == [5, 6]
-        full = arr.to_array()
-        assert full.shape == (3, 2)
-        assert full.mask[1].all() and not full.mask[0].any()
-        assert full[2].tolist() == [5, 6]
-        assert arr.to_array(splat_internal=False).shape == (3,)
-
-    def test_interleaved_internal_axis(self, tmp_path: Path) -> None:
-        # shape (j internal=2, i external=3)
-        arr = self.make(tmp_path, (2, 3), (2,), (False, True))
-        arr.dump((1,), ["a", "b"])
-        assert arr[0, 1] == "a" and arr[1, 1] == "b"
-        assert arr.to_array()[:, 1].tolist() == ["a", "b"]
-
-    def test_persistence_round_trip(self, tmp_path: Path) -> None:
-        arr = self.make(tmp_path, (3,))
-        arr.dump((0,), [1, 2])
-        arr.persist()
-        again = self.make(tmp_path, (3,))
-        if not (self.cls.persistent or again.get_linear(0) is not MISSING):
-            pytest.skip(f"{self.cls.__name__} does not persist")
-        assert again[0] == [1, 2]
-        assert again[1] is np.ma.masked
-
-    def test_shape_mask_must_match(self, tmp_path: Path) -> None:
-        with pytest.raises(StorageError, match="shape_mask"):
-            self.make(tmp_path, (2, 3), (3,), (True,))
+from hpcflow.storage.base import MISSING
+from hpcflow.testing.storage import StorageContract
 
 
 class TestDictArray(StorageContract):
@@ -184,7 +98,10 @@ class TestFileArray(StorageContract):
 def test_registry() -> None:
     assert get_storage_class("dict") is DictArray
     assert get_storage_class("file_array") is FileArray
-    with pytest.raises(UnknownStorageError, match="registered storage backends: dict, file_array"):
+    with pytest.raises(
+        UnknownStorageError,
+        match="registered storage backends: chunked_file_array, dict, file_array",
+    ):
         get_storage_class("nope")
 
 
@@ -202,3 +119,30 @@ def test_register_custom_backend() -> None:
         storage_registry.pop("alias_for_test", None)
     with pytest.raises(StorageError, match="StorageBase subclass"):
         register_storage(int)  # type: ignore[arg-type]
+
+
+class TestChunkedFileArray(StorageContract):
+    cls = ChunkedFileArray
+
+    def test_one_file_per_consecutive_run(self, tmp_path: Path) -> None:
+        arr = ChunkedFileArray(tmp_path, (10,))
+        arr.dump_chunk(list(range(5)), list(range(5)))
+        arr.dump_chunk([5, 6, 8], [5, 6, 8])
+        assert sorted(p.name for p in tmp_path.iterdir()) == [
+            "0-5.pickle",
+            "5-7.pickle",
+            "8-9.pickle",
+        ]
+
+    def test_done_ness_never_reads_values(self, tmp_path: Path) -> None:
+        arr = ChunkedFileArray(tmp_path, (10,))
+        arr.dump_chunk([0, 1, 2], [0, 1, 2])
+        (tmp_path / "0-3.pickle").write_bytes(b"corrupt")
+        fresh = ChunkedFileArray(tmp_path, (10,))
+        assert fresh.done_mask().tolist() == [True] * 3 + [False] * 7
+
+    def test_reader_sees_chunks_written_later(self, tmp_path: Path) -> None:
+        reader = ChunkedFileArray(tmp_path, (4,))
+        assert reader.get_linear(3) is MISSING
+        ChunkedFileArray(tmp_path, (4,)).dump_chunk([2, 3], ["x", "y"])
+        assert reader.get_linear(3) == "y"

@@ -578,9 +578,9 @@ class LocalRun:
                 if self.folder is not None:
                     atomic_write_pickle(self.folder.single_output_path(name), value)
         elif report.values:
-            for li, outs in report.values:
-                for store, value in zip(task.outputs, outs, strict=True):
-                    store.dump_linear(li, value)
+            indices = [li for li, _ in report.values]
+            for k, store in enumerate(task.outputs):
+                store.dump_chunk(indices, [outs[k] for _, outs in report.values])
             if task.marker_dir is not None:
                 write_marker(task.marker_dir, report)
         self.progress.advance(f.output_names[0], report.n_computed + report.n_skipped)

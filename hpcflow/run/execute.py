@@ -125,41 +125,72 @@ def execute_chunk(task: FuncTask, indices: Sequence[int] | range) -> ChunkReport
     continue_on_error = task.error_handling == "continue"
     whole = {s.name: s.value for s in task.sources if s.axes is None}
     mapped = [s for s in task.sources if s.axes is not None]
-    for n, li in enumerate(idx.tolist()):
-        kwargs = dict(whole)
-        for s in mapped:
-            sel = tuple(_ALL if p is None else multi[p][n] for p in s.axes)  # type: ignore[union-attr]
-            kwargs[s.name] = _plain(s.value[sel], s.name, sel, f)
-        outs: tuple[Any, ...]
-        failed_inputs = _failed_inputs(kwargs) if continue_on_error else None
-        if failed_inputs:
-            outs = (PropagatedErrorSnapshot(f, failed_inputs, kwargs),) * n_out
-            report.propagated.append(li)
-        else:
-            try:
-                result = f(**kwargs)
-                outs = (result,) if n_out == 1 else _split(result, f)
-                if task.internal_shape:
-                    _check_internal_shape(outs, task.internal_shape, f)
-            except Exception as e:
-                if not continue_on_error:
-                    where = _where(f, ext, multi, n, li)
-                    e.add_note(f"hpcflow: raised while computing {where}")
-                    raise
-                outs = (ErrorSnapshot.capture(f, kwargs, e),) * n_out
-                report.failed.append(li)
+    writes = task.write and task.outputs is not None
+    # Backends that write a chunk at a time get one dump_chunk call per chunk.
+    buffered = [o.writes_whole_chunks for o in task.outputs] if writes and task.outputs else []
+    buffer: list[tuple[int, tuple[Any, ...]]] = []
+    try:
+        for n, li in enumerate(idx.tolist()):
+            kwargs = dict(whole)
+            for s in mapped:
+                sel = tuple(_ALL if p is None else multi[p][n] for p in s.axes)  # type: ignore[union-attr]
+                kwargs[s.name] = _plain(s.value[sel], s.name, sel, f)
+            outs = _call(
+                f, kwargs, li, report, continue_on_error=continue_on_error, task=task,
+                where=(ext, multi, n), n_out=n_out,
+            )  # fmt: skip
+            if writes:
+                assert task.outputs is not None
+                for out, value, buf in zip(task.outputs, outs, buffered, strict=True):
+                    if not buf:
+                        out.dump_linear(li, value)
+                if any(buffered):
+                    buffer.append((li, outs))
             else:
-                report.n_ok += 1
-        if task.write and task.outputs is not None:
-            for out, value in zip(task.outputs, outs, strict=True):
-                out.dump_linear(li, value)
-        else:
-            report.values.append((li, outs))
+                report.values.append((li, outs))
+    finally:
+        # Flush what was computed, also when an element raised: nothing done is lost.
+        if buffer and task.outputs is not None:
+            done_idx = [li for li, _ in buffer]
+            for k, (out, buf) in enumerate(zip(task.outputs, buffered, strict=True)):
+                if buf:
+                    out.dump_chunk(done_idx, [outs[k] for _, outs in buffer])
     report.elapsed = time.perf_counter() - t0
     report.peak_rss = _peak_rss()
     if task.write and task.marker_dir is not None and task.outputs is not None:
         write_marker(task.marker_dir, report)
     return report
+
+
+def _call(
+    f: Func,
+    kwargs: dict[str, Any],
+    li: int,
+    report: ChunkReport,
+    *,
+    continue_on_error: bool,
+    task: FuncTask,
+    where: tuple[tuple[int, ...], list[list[int]], int],
+    n_out: int,
+) -> tuple[Any, ...]:
+    """Call ``f`` for one element and record the outcome in ``report``."""
+    failed_inputs = _failed_inputs(kwargs) if continue_on_error else None
+    if failed_inputs:
+        report.propagated.append(li)
+        return (PropagatedErrorSnapshot(f, failed_inputs, kwargs),) * n_out
+    try:
+        result = f(**kwargs)
+        outs = (result,) if n_out == 1 else _split(result, f)
+        if task.internal_shape:
+            _check_internal_shape(outs, task.internal_shape, f)
+    except Exception as e:
+        if not continue_on_error:
+            e.add_note(f"hpcflow: raised while computing {_where(f, *where, li)}")
+            raise
+        report.failed.append(li)
+        return (ErrorSnapshot.capture(f, kwargs, e),) * n_out
+    report.n_ok += 1
+    return outs
 
 
 def write_marker(folder: Path, report: ChunkReport) -> None:

@@ -4,6 +4,7 @@ The contract is `StorageBase`; backends are private modules re-exported here and
 registered by name (``storage="file_array"``).
 """
 
+from hpcflow.storage._chunked_file_array import ChunkedFileArray
 from hpcflow.storage._dict import DictArray
 from hpcflow.storage._file_array import FileArray
 from hpcflow.storage.base import (
@@ -14,11 +15,13 @@ from hpcflow.storage.base import (
     storage_registry,
 )
 
+register_storage(ChunkedFileArray)
 register_storage(DictArray)
 register_storage(FileArray)
 
 __all__ = [
     "MISSING",
+    "ChunkedFileArray",
     "DictArray",
     "FileArray",
     "StorageBase",

@@ -68,12 +68,15 @@ class StorageBase(ABC):
     - ``requires_serialization``: values go through pickling (a folder is needed).
     - ``dump_in_subprocess``: a worker process can write it and the driver sees the result.
     - ``persistent``: values survive the process (resume works without extra steps).
+    - ``writes_whole_chunks``: values are best written a chunk at a time with
+      `dump_chunk` (one write per chunk instead of one per element).
     """
 
     storage_id: ClassVar[str]
     requires_serialization: ClassVar[bool] = False
     dump_in_subprocess: ClassVar[bool] = False
     persistent: ClassVar[bool] = False
+    writes_whole_chunks: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -116,6 +119,11 @@ class StorageBase(ABC):
         """Which of ``indices`` are written (bool array); never reads values."""
 
     # ------------------------------------------------------------- derived
+    def dump_chunk(self, indices: Sequence[int] | np.ndarray, values: Sequence[Any]) -> None:
+        """Store ``values[n]`` at linear index ``indices[n]`` (one chunk's results)."""
+        for i, v in zip(indices, values, strict=True):
+            self.dump_linear(int(i), v)
+
     def linear(self, key: Sequence[int]) -> int:
         """C-order linear index of an external key (negative indices allowed)."""
         key = tuple(

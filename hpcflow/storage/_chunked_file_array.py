@@ -1,0 +1,145 @@
+"""``chunked_file_array`` storage: one file per chunk, written once by its only writer."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from hpcflow.errors import StorageError
+from hpcflow.storage._atomic import atomic_write_pickle, read_pickle
+from hpcflow.storage.base import MISSING, StorageBase
+
+__all__ = ["ChunkedFileArray"]
+
+_NAME = re.compile(r"(\d+)-(\d+)\.pickle")
+_CACHE_CHUNKS = 8
+
+
+class ChunkedFileArray(StorageBase):
+    """One file per run of consecutive elements of a chunk: ``START-STOP.pickle``.
+
+    A chunk's task writes its values once, at the end of the chunk, with no locks and no
+    read-modify-write: each file has exactly one writer and is renamed into place whole.
+    The file names alone say which elements are done, so done-ness costs one directory
+    listing with one entry per chunk, never per element, and never reads a value.
+
+    A chunk whose elements are not consecutive (some were done already, or
+    ``fixed_indices`` skipped them) is written as one file per consecutive run.
+    """
+
+    storage_id: ClassVar[str] = "chunked_file_array"
+    requires_serialization: ClassVar[bool] = True
+    dump_in_subprocess: ClassVar[bool] = True
+    persistent: ClassVar[bool] = True
+    writes_whole_chunks: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        folder: str | Path | None,
+        shape: Sequence[int],
+        internal_shape: Sequence[int] | None = None,
+        shape_mask: Sequence[bool] | None = None,
+    ) -> None:
+        if folder is None:
+            raise StorageError("chunked_file_array storage needs a folder (pass run_folder=...)")
+        super().__init__(folder, shape, internal_shape, shape_mask)
+        self._starts = np.zeros(0, dtype=np.int64)
+        self._stops = np.zeros(0, dtype=np.int64)
+        self._listed = False
+        self._values: OrderedDict[int, list[Any]] = OrderedDict()  # start -> values (LRU)
+
+    # ------------------------------------------------------------------ writing
+    def dump_chunk(self, indices: Sequence[int] | np.ndarray, values: Sequence[Any]) -> None:
+        idx = np.asarray(indices, dtype=np.int64)
+        if len(idx) != len(values):
+            raise StorageError(f"{len(idx)} indices but {len(values)} values")
+        if len(idx) == 0:
+            return
+        order = np.argsort(idx, kind="stable")
+        idx = idx[order]
+        vals = [values[int(o)] for o in order]
+        breaks = np.flatnonzero(np.diff(idx) != 1) + 1
+        assert self.folder is not None
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for lo, hi in zip([0, *breaks.tolist()], [*breaks.tolist(), len(idx)], strict=True):
+            start, stop = int(idx[lo]), int(idx[hi - 1]) + 1
+            atomic_write_pickle(self.folder / f"{start}-{stop}.pickle", vals[lo:hi])
+        self._listed = False
+
+    def dump_linear(self, index: int, value: Any) -> None:
+        self.dump_chunk([index], [value])
+
+    # ------------------------------------------------------------------ reading
+    def _list(self) -> None:
+        assert self.folder is not None
+        spans = []
+        try:
+            with os.scandir(self.folder) as it:
+                for entry in it:
+                    m = _NAME.fullmatch(entry.name)
+                    if m:
+                        spans.append((int(m.group(1)), int(m.group(2))))
+        except FileNotFoundError:
+            pass
+        spans.sort()
+        self._starts = np.array([s for s, _ in spans], dtype=np.int64)
+        self._stops = np.array([e for _, e in spans], dtype=np.int64)
+        self._listed = True
+
+    def _find(self, idx: np.ndarray) -> np.ndarray:
+        """Position of the file holding each index, or -1."""
+        pos = np.searchsorted(self._starts, idx, side="right") - 1
+        ok = (pos >= 0) & (idx < self._stops[np.maximum(pos, 0)] if len(self._stops) else False)
+        return np.where(ok, pos, -1)
+
+    def done_linear(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        self._list()  # always fresh: other processes may have written chunks
+        idx = np.asarray(indices, dtype=np.int64)
+        if len(self._starts) == 0:
+            return np.zeros(len(idx), dtype=bool)
+        return np.asarray(self._find(idx) >= 0)
+
+    def done_mask(self) -> np.ndarray:
+        self._list()
+        mask = np.zeros(self.size, dtype=bool)
+        for s, e in zip(self._starts.tolist(), self._stops.tolist(), strict=True):
+            mask[s:e] = True
+        return mask.reshape(self.external_shape)
+
+    def get_linear(self, index: int) -> Any:
+        if not self._listed:
+            self._list()
+        pos = int(self._find(np.array([index]))[0])
+        if pos < 0:
+            self._list()  # a chunk may have appeared since the last listing
+            pos = int(self._find(np.array([index]))[0])
+            if pos < 0:
+                return MISSING
+        start, stop = int(self._starts[pos]), int(self._stops[pos])
+        values = self._values.get(start)
+        if values is None:
+            assert self.folder is not None
+            try:
+                values = read_pickle(self.folder / f"{start}-{stop}.pickle")
+            except FileNotFoundError:  # removed by a fresh run meanwhile
+                self._listed = False
+                return MISSING
+            self._values[start] = values
+            if len(self._values) > _CACHE_CHUNKS:
+                self._values.popitem(last=False)
+        else:
+            self._values.move_to_end(start)
+        return values[index - start]
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Ship the handle, not the cache, to worker processes.
+        state = dict(self.__dict__)
+        state["_values"] = OrderedDict()
+        state["_listed"] = False
+        return state
