@@ -84,7 +84,7 @@ def calls(path: Path) -> list[int]:
     return [int(v) for v in path.read_text().split()] if path.exists() else []
 
 
-@pytest.mark.parametrize("storage", ["file_array", "dict"])
+@pytest.mark.parametrize("storage", ["file_array", "dict", "chunked_file_array"])
 def test_resume_skips_done_elements(
     storage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -96,10 +96,20 @@ def test_resume_skips_done_elements(
     if storage == "file_array":
         # simulate an interrupted run: element 1 was never written
         (folder / "outputs" / "y" / "__1__.pickle").unlink()
+    if storage == "chunked_file_array":
+        # an interrupted chunk: its file never appeared, and a later chunk is done
+        (folder / "outputs" / "y" / "0-3.pickle").unlink()
+        from hpcflow.storage import ChunkedFileArray
+
+        ChunkedFileArray(folder / "outputs" / "y", (3,)).dump_chunk([2], [103])
     r = counting_pipeline().map(
         {"x": [1, 2, 3]}, folder, storage=storage, parallel=False, resume=True
     )
-    expected = [1, 2, 3, 2] if storage == "file_array" else [1, 2, 3]
+    expected = {
+        "file_array": [1, 2, 3, 2],
+        "dict": [1, 2, 3],
+        "chunked_file_array": [1, 2, 3, 1, 2],
+    }[storage]
     assert calls(log) == expected
     assert r["y"].output.tolist() == [101, 102, 103]
 
