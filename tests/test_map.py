@@ -334,3 +334,11 @@ def test_run_map_function_equals_method() -> None:
 def test_bad_error_handling_value() -> None:
     with pytest.raises(InputError, match="error_handling"):
         three_stage().map(inputs(2), parallel=False, error_handling="ignore")  # type: ignore[arg-type]
+
+
+def test_empty_sweep() -> None:
+    f = Func(lambda x: x, "y", mapspec="x[i] -> y[i]")
+    g = Func(lambda y: len(y), "n")
+    r = Pipeline([f, g]).map({"x": []}, parallel=False)
+    assert r["y"].output.shape == (0,)
+    assert r["n"].output == 0

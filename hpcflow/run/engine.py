@@ -23,6 +23,7 @@ from hpcflow.run.execute import (
     Source,
     execute_chunk,
     execute_payload,
+    shape_of,
     write_marker,
 )
 from hpcflow.run.folder import RunFolder
@@ -481,9 +482,15 @@ class LocalRun:
     def _probe(self, f: Func, task: FuncTask) -> None:
         """Compute the first selected element to learn a '?' internal shape."""
         assert f.mapspec is not None
-        first = np.flatnonzero(task.selected) if task.selected is not None else np.arange(1)
+        size = int(np.prod(task.external_shape, dtype=np.int64))
+        first = (
+            np.flatnonzero(task.selected) if task.selected is not None else np.arange(min(size, 1))
+        )
         if len(first) == 0:
-            raise InputError(f"fixed_indices select no element of {f.name!r}")
+            raise InputError(
+                f"cannot learn the internal shape of {f.output_names[0]!r}: no element of "
+                f"{f.name!r} is selected; pass internal_shapes={{{f.output_names[0]!r}: ...}}"
+            )
         report = execute_chunk(task, [int(first[0])])
         li, outs = report.values[0]
         if report.failed or report.propagated:
@@ -494,9 +501,7 @@ class LocalRun:
         spec = f.mapspec
         value = outs[0]
         n_int = len(spec.internal_indices)
-        from hpcflow.run.execute import _shape_of
-
-        shape = _shape_of(value, n_int)
+        shape = shape_of(value, n_int)
         if len(shape) != n_int:
             raise PipelineError(
                 f"{f.name!r} returned {type(value).__name__} for {f.output_names[0]!r}, which "

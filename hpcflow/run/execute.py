@@ -27,7 +27,7 @@ from hpcflow.spec.func import Func
 from hpcflow.storage._atomic import atomic_write_json
 from hpcflow.storage.base import StorageBase
 
-__all__ = ["ChunkReport", "FuncTask", "Source", "execute_chunk", "execute_payload"]
+__all__ = ["ChunkReport", "FuncTask", "Source", "execute_chunk", "execute_payload", "shape_of"]
 
 _ALL = slice(None)
 
@@ -250,7 +250,7 @@ def _split(result: Any, f: Func) -> tuple[Any, ...]:
 
 def _check_internal_shape(outs: tuple[Any, ...], shape: tuple[int, ...], f: Func) -> None:
     for name, v in zip(f.output_names, outs, strict=True):
-        got = _shape_of(v, len(shape))
+        got = shape_of(v, len(shape))
         if got != shape:
             raise HpcflowError(
                 f"{f.name!r} returned {name!r} with shape {got}, but its internal shape is "
@@ -258,7 +258,8 @@ def _check_internal_shape(outs: tuple[Any, ...], shape: tuple[int, ...], f: Func
             )
 
 
-def _shape_of(value: Any, ndim: int) -> tuple[int, ...]:
+def shape_of(value: Any, ndim: int) -> tuple[int, ...]:
+    """The first ``ndim`` dimensions of an array or nested sequence (fewer if it has fewer)."""
     shape = np.shape(value) if isinstance(value, np.ndarray) else None
     if shape is not None:
         return tuple(shape[:ndim])
