@@ -338,7 +338,7 @@ def test_bad_error_handling_value() -> None:
 
 def test_empty_sweep() -> None:
     f = Func(lambda x: x, "y", mapspec="x[i] -> y[i]")
-    g = Func(lambda y: len(y), "n")
+    g = Func(lambda y: len(y), "n")  # noqa: PLW0108 (len is positional-only)
     r = Pipeline([f, g]).map({"x": []}, parallel=False)
     assert r["y"].output.shape == (0,)
     assert r["n"].output == 0
