@@ -51,7 +51,9 @@ MODES: list[dict[str, Any]] = [
 
 
 @pytest.mark.parametrize("mode", MODES, ids=["sequential", "processes", "threads"])
-@pytest.mark.parametrize("storage", ["dict", "file_array", "chunked_file_array"])
+@pytest.mark.parametrize(
+    "storage", ["dict", "file_array", "chunked_file_array", "shared_memory_dict"]
+)
 def test_three_stage_sweep(mode: dict[str, Any], storage: str, tmp_path: Path) -> None:
     r = three_stage().map(inputs(4), tmp_path / "run", storage=storage, **mode)
     assert np.array_equal(np.asarray(r["e"].output, dtype=int), expected_three_stage(4))

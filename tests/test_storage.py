@@ -17,6 +17,7 @@ from hpcflow.storage import (
     ChunkedFileArray,
     DictArray,
     FileArray,
+    SharedMemoryDictArray,
     get_storage_class,
     register_storage,
     storage_registry,
@@ -100,7 +101,7 @@ def test_registry() -> None:
     assert get_storage_class("file_array") is FileArray
     with pytest.raises(
         UnknownStorageError,
-        match="registered storage backends: chunked_file_array, dict, file_array",
+        match="registered storage backends: chunked_file_array, dict, file_array, shared_memory_dict",
     ):
         get_storage_class("nope")
 
@@ -146,3 +147,7 @@ class TestChunkedFileArray(StorageContract):
         assert reader.get_linear(3) is MISSING
         ChunkedFileArray(tmp_path, (4,)).dump_chunk([2, 3], ["x", "y"])
         assert reader.get_linear(3) == "y"
+
+
+class TestSharedMemoryDictArray(StorageContract):
+    cls = SharedMemoryDictArray

@@ -7,6 +7,7 @@ registered by name (``storage="file_array"``).
 from hpcflow.storage._chunked_file_array import ChunkedFileArray
 from hpcflow.storage._dict import DictArray
 from hpcflow.storage._file_array import FileArray
+from hpcflow.storage._shared_memory_dict import SharedMemoryDictArray
 from hpcflow.storage.base import (
     MISSING,
     StorageBase,
@@ -18,12 +19,14 @@ from hpcflow.storage.base import (
 register_storage(ChunkedFileArray)
 register_storage(DictArray)
 register_storage(FileArray)
+register_storage(SharedMemoryDictArray)
 
 __all__ = [
     "MISSING",
     "ChunkedFileArray",
     "DictArray",
     "FileArray",
+    "SharedMemoryDictArray",
     "StorageBase",
     "get_storage_class",
     "register_storage",
