@@ -16,9 +16,10 @@ EXPECTED_TOP = {
 }  # fmt: skip
 
 EXPECTED_MAP = {
-    "AsyncMap", "DictArray", "ErrorSnapshot", "FileArray", "MapSpec",
+    "AsyncMap", "ChunkedFileArray", "DictArray", "ErrorSnapshot", "FileArray", "MapSpec",
     "PropagatedErrorSnapshot", "Result", "ResultDict", "StorageBase", "load_all_outputs",
     "load_outputs", "register_storage", "run_map", "run_map_async", "storage_registry",
+    "SharedMemoryDictArray", "load_dataframe", "load_xarray_dataset",
 }  # fmt: skip
 
 

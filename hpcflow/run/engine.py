@@ -403,6 +403,11 @@ class LocalRun:
             "shapes": {o: list(self.shapes[o]) if o in self.shapes else None for o in outputs},
             "arrays": {},
             "inputs": sorted(self.values),
+            # which inputs index which axes, and which outputs nothing consumes: for loaders
+            "input_axes": {
+                name: list(axes) for name, axes in p.array_axes.items() if name in self.values
+            },
+            "leaves": [o for o in outputs if not any(o in f.parameters for f in p.funcs)],
             "error_handling": self.error_handling,
         }
 
@@ -529,6 +534,7 @@ class LocalRun:
         self.meta["arrays"][name] = {
             "storage": self.storage_ids[name], "shape": list(shape),
             "internal_shape": list(internal), "shape_mask": list(mask),
+            "axes": list(f.mapspec.output_indices) if f.mapspec else [],
         }  # fmt: skip
         if self.folder is not None:
             atomic_write_json(self.folder.run_json, {**self.folder.read_meta(),
