@@ -137,6 +137,25 @@ class ChunkedFileArray(StorageBase):
             self._values.move_to_end(start)
         return values[index - start]
 
+    def to_array(self, *, splat_internal: bool = True) -> np.ma.MaskedArray:
+        if self.internal_shape and splat_internal:
+            return super().to_array(splat_internal=True)
+        self._list()
+        assert self.folder is not None
+        data = np.empty(self.size, dtype=object)
+        done = np.zeros(self.size, dtype=bool)
+        # one read per chunk file instead of one lookup per element
+        for start, stop in zip(self._starts.tolist(), self._stops.tolist(), strict=True):
+            try:
+                values = read_pickle(self.folder / f"{start}-{stop}.pickle")
+            except FileNotFoundError:
+                continue
+            for k, v in enumerate(values):
+                data[start + k] = v
+            done[start:stop] = True
+        shape = self.external_shape
+        return np.ma.MaskedArray(data.reshape(shape), mask=~done.reshape(shape))
+
     def __getstate__(self) -> dict[str, Any]:
         # Ship the handle, not the cache, to worker processes.
         state = dict(self.__dict__)
