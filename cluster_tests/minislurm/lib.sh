@@ -32,6 +32,17 @@ MS_MUNGE_SOCKET=$MS_MUNGE_DIR/munge.socket
 MS_DB_DIR=$MS_DIR/mysql
 MS_DB_SOCKET=$MS_DB_DIR/mysqld.sock
 
+case $MS_PORT_BASE in
+    '' | *[!0-9]*)
+        echo "minislurm: HPCFLOW_MINISLURM_PORT_BASE=$MS_PORT_BASE is not a port number" >&2
+        exit 2
+        ;;
+esac
+MS_PORT_BASE=$((10#$MS_PORT_BASE))
+if ((MS_PORT_BASE < 1024 || MS_PORT_BASE > 65000)); then
+    echo "minislurm: HPCFLOW_MINISLURM_PORT_BASE=$MS_PORT_BASE: use a port from 1024 to 65000" >&2
+    exit 2
+fi
 MS_CTLD_PORT=$((MS_PORT_BASE + 0))
 MS_DBD_PORT=$((MS_PORT_BASE + 1))
 MS_DB_PORT=$((MS_PORT_BASE + 2))
@@ -50,13 +61,6 @@ case $MS_ROLE in
         ;;
     *)
         echo "minislurm: HPCFLOW_MINISLURM_ROLE=$MS_ROLE is not one of: all db ctld node" >&2
-        exit 2
-        ;;
-esac
-
-case $MS_PORT_BASE in
-    '' | *[!0-9]*)
-        echo "minislurm: HPCFLOW_MINISLURM_PORT_BASE=$MS_PORT_BASE is not a port number" >&2
         exit 2
         ;;
 esac

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Run the whole test suite: the fast tests in tests/ and, against a mini SLURM cluster
+# started here, the tests in cluster_tests/. Arguments go to pytest. Run as root, from
+# any directory, after `pip install -e ".[test]"`.
+#
+#   bash cluster_tests/run_all.sh            # everything
+#   bash cluster_tests/run_all.sh -x -k sacct
+#
+# The cluster is always stopped at the end, also when the tests fail or are interrupted.
+# Exit status: pytest's; non-zero with a message if the cluster cannot start.
+set -uo pipefail
+HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname -- "$HERE")
+MINISLURM=$HERE/minislurm
+
+export HPCFLOW_MINISLURM_DIR=${HPCFLOW_MINISLURM_DIR:-/tmp/hpcflow-minislurm}
+
+stop_cluster() {
+    local status=$?
+    echo "run_all: stopping the mini cluster" >&2
+    bash "$MINISLURM/down.sh" || echo "run_all: down.sh failed, see above" >&2
+    exit "$status"
+}
+trap stop_cluster EXIT
+# Bash runs a trap only after its foreground command ends: pytest runs in the background
+# so that SIGINT/SIGTERM stop it (and then the cluster) at once.
+pytest_pid=
+interrupted() {
+    # The whole process group: pytest and the worker processes tests may have forked.
+    [[ -n $pytest_pid ]] && kill -TERM -- "-$pytest_pid" 2>/dev/null && wait "$pytest_pid"
+    exit "$1"
+}
+trap 'interrupted 130' INT
+trap 'interrupted 143' TERM
+
+up_out=$(bash "$MINISLURM/up.sh")
+up_status=$?
+if ((up_status != 0)) || [[ $(tail -n 1 <<<"$up_out") != "export SLURM_CONF="* ]]; then
+    echo "run_all: the mini SLURM cluster did not start (up.sh exit $up_status); see above" >&2
+    exit 3
+fi
+eval "$(tail -n 1 <<<"$up_out")"
+echo "run_all: mini cluster up, SLURM_CONF=$SLURM_CONF" >&2
+
+cd "$ROOT" || exit 1
+setsid python -m pytest tests cluster_tests "$@" &
+pytest_pid=$!
+wait "$pytest_pid"
