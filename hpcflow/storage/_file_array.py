@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,6 +19,9 @@ __all__ = ["FileArray"]
 # Directories with more than a few thousand entries are slow on Lustre and GPFS, so
 # elements are spread over subdirectories of at most _FANOUT entries each.
 _FANOUT = 1000
+# Element files are written once, so values this process wrote or read can be served
+# from memory; bounded so that huge arrays do not pile up in the driver.
+_CACHE_SIZE = 16384
 
 
 class FileArray(StorageBase):
@@ -49,6 +53,7 @@ class FileArray(StorageBase):
         super().__init__(folder, shape, internal_shape, shape_mask)
         self.filename_template = filename_template
         self._made: set[Path] = set()
+        self._cache: OrderedDict[int, Any] = OrderedDict()
 
     def path(self, index: int) -> Path:
         """The file of the element with linear index ``index``."""
@@ -67,12 +72,27 @@ class FileArray(StorageBase):
             parent.mkdir(parents=True, exist_ok=True)
             self._made.add(parent)
         atomic_write_pickle(path, value)
+        self._remember(index, value)
 
     def get_linear(self, index: int) -> Any:
+        if index in self._cache:
+            self._cache.move_to_end(index)
+            return self._cache[index]
         try:
-            return read_pickle(self.path(index))
+            value = read_pickle(self.path(index))
         except FileNotFoundError:
             return MISSING
+        self._remember(index, value)
+        return value
+
+    def _remember(self, index: int, value: Any) -> None:
+        self._cache[index] = value
+        if len(self._cache) > _CACHE_SIZE:
+            self._cache.popitem(last=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Ship the handle, not the cache, to worker processes.
+        return {**self.__dict__, "_cache": OrderedDict(), "_made": set()}
 
     def done_linear(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         idx = np.asarray(indices, dtype=np.int64)
