@@ -6,7 +6,7 @@
 # Exits non-zero if a process of this cluster is still alive at the end.
 set -euo pipefail
 HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$HERE/lib.sh"
 export SLURM_CONF=$MS_CONF
 

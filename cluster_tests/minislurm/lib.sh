@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # the variables are used by the sourcing scripts
 # Settings and helpers shared by up.sh, down.sh and status.sh. Sourced, never run.
 #
 # Every path and port of one mini cluster derives from two variables, so two clusters

@@ -3,7 +3,7 @@
 # and partitions. Exits 0 only if every daemon of this role is alive.
 set -euo pipefail
 HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$HERE/lib.sh"
 export SLURM_CONF=$MS_CONF
 

@@ -9,7 +9,7 @@
 # See lib.sh for the environment variables and docs/minicluster.md for the settings.
 set -euo pipefail
 HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$HERE/lib.sh"
 
 if [[ $EUID -ne 0 ]]; then
@@ -42,8 +42,8 @@ fail() {
 }
 
 all_daemons_alive() {
-    local name pidfile
-    while read -r name pidfile; do
+    local _ pidfile
+    while read -r _ pidfile; do
         ms_is_ours "$(ms_pid_from "$pidfile")" || return 1
     done < <(ms_daemons)
 }
@@ -210,6 +210,7 @@ start_munge() {
         fail "munge does not answer" "$MS_MUNGE_DIR/munged.log"
 }
 
+# shellcheck disable=SC2120  # arguments are optional
 db_sql() {
     mariadb --no-defaults --socket="$MS_DB_SOCKET" --user=root --batch "$@"
 }
@@ -277,7 +278,16 @@ start_slurmds() {
 
 "$HERE/install.sh" || fail "installing the Debian packages failed"
 
+# Unix socket paths (slurmd's per-step sockets are the longest) must stay under 108 bytes.
+if ((${#MS_DIR} > 60)); then
+    fail "HPCFLOW_MINISLURM_DIR=$MS_DIR is longer than 60 characters: socket paths would not fit"
+fi
 install -d -m 0755 "$MS_DIR" "$MS_DIR/etc" "$MS_RUN" "$MS_LOG" "$MS_DIR/state" "$MS_DIR/spool"
+for user in munge mysql; do
+    runuser -u "$user" -- test -x "$MS_DIR" ||
+        fail "user $user cannot reach $MS_DIR: use a HPCFLOW_MINISLURM_DIR whose parent\
+ directories all let others through (o+x), e.g. one under /tmp"
+done
 # One up.sh at a time per state directory (e.g. run_all.sh's and the pytest fixture's).
 exec 9>"$MS_DIR/up.lock"
 flock --timeout 300 9 || fail "another up.sh holds $MS_DIR/up.lock"
@@ -328,7 +338,9 @@ if [[ $MS_ROLE == all ]]; then
             "$MS_LOG/slurmctld.log"
     cluster_registered || fail "slurmdbd does not know cluster $MS_CLUSTER" "$MS_LOG/slurmdbd.log"
 fi
-all_daemons_alive || fail "a daemon died during start-up" "$MS_LOG"/*.log
+# Daemons write their pid files after they detach: give them a moment.
+ms_wait_for "every daemon's pid file" 15 all_daemons_alive ||
+    fail "a daemon died during start-up" "$MS_LOG"/*.log "$MS_DB_DIR/mariadbd.log"
 
 ms_say "up in $((SECONDS - START)) s"
 print_export
