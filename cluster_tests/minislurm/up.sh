@@ -334,7 +334,7 @@ if [[ $MS_ROLE == all || $MS_ROLE == node ]]; then
 fi
 if [[ $MS_ROLE == all ]]; then
     ms_wait_for "nodes n1..n3 to take jobs" 60 nodes_usable ||
-        fail "nodes are not idle: $(node_states | tr '\n' ' ')" "$MS_LOG"/slurmd-n*.log \
+        fail "nodes do not take jobs: $(node_states | tr '\n' ' ')" "$MS_LOG"/slurmd-n*.log \
             "$MS_LOG/slurmctld.log"
     cluster_registered || fail "slurmdbd does not know cluster $MS_CLUSTER" "$MS_LOG/slurmdbd.log"
 fi
