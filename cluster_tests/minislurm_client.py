@@ -134,12 +134,27 @@ class SlurmClient:
         ).stdout
         return [dict(zip(fields, line.split("|"), strict=True)) for line in out.splitlines()]
 
+    def tasks(self, job_id: str) -> dict[str, dict[str, str]]:
+        """``scontrol show job`` fields of each array task, by ``ArrayTaskId``.
+
+        Unlike sacct, this names each task of an array even when SLURM ended some tasks
+        before splitting them out of the pending array record. Finished jobs stay here
+        for ``MinJobAge`` (600 s on the mini cluster).
+        """
+        out = self.run("scontrol", "--oneliner", "show", "job", job_id).stdout
+        records = [
+            dict(f.split("=", 1) for f in line.split() if "=" in f) for line in out.splitlines()
+        ]
+        return {r["ArrayTaskId"]: r for r in records if "ArrayTaskId" in r}
+
     def wait_until(self, what: str, condition: Callable[[], T], timeout: float) -> T:
         """Poll ``condition`` until it returns something truthy, and return that."""
         deadline = time.monotonic() + timeout
         while not (value := condition()):
             if time.monotonic() > deadline:
-                pytest.fail(f"timed out after {timeout} s waiting for {what}")
+                pytest.fail(
+                    f"timed out after {timeout} s waiting for {what} (last: {value!r:.300})"
+                )
             time.sleep(POLL_INTERVAL)
         return value
 
