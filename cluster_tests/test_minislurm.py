@@ -120,7 +120,7 @@ def test_failed_upstream_kills_dependent_task(slurm: SlurmClient) -> None:
     assert tasks["1"]["Reason"] == "DependencyNeverSatisfied"
 
     # sacct names the cancelled task "<id>_1" or, when SLURM cancelled it before splitting
-    # it out of the pending array record, "<id>_[1]" or "<id>_[0-1]": both occur.
+    # it out of the pending array record, by that record's name "<id>_[0-1]": both occur.
     records = slurm.wait_accounted(downstream, 2)
     assert {r["State"] for r in records} == {"COMPLETED", "CANCELLED"}
     assert [r["State"] for r in records if r["JobID"] == f"{downstream}_0"] == ["COMPLETED"]
