@@ -84,7 +84,7 @@ def calls(path: Path) -> list[int]:
     return [int(v) for v in path.read_text().split()] if path.exists() else []
 
 
-@pytest.mark.parametrize("storage", ["file_array", "dict", "chunked_file_array"])
+@pytest.mark.parametrize("storage", ["file_array", "dict", "chunked_file_array", "zarr_file_array"])
 def test_resume_skips_done_elements(
     storage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -102,6 +102,12 @@ def test_resume_skips_done_elements(
         from hpcflow.storage import ChunkedFileArray
 
         ChunkedFileArray(folder / "outputs" / "y", (3,)).dump_chunk([2], [103])
+    if storage == "zarr_file_array":
+        # the values of chunk 0-3 may be on disk, but its done marker never appeared
+        (folder / "outputs" / "y" / "done" / "0-3").unlink()
+        from hpcflow.storage import ZarrFileArray
+
+        ZarrFileArray(folder / "outputs" / "y", (3,)).dump_chunk([2], [103])
     r = counting_pipeline().map(
         {"x": [1, 2, 3]}, folder, storage=storage, parallel=False, resume=True
     )
@@ -109,6 +115,7 @@ def test_resume_skips_done_elements(
         "file_array": [1, 2, 3, 2],
         "dict": [1, 2, 3],
         "chunked_file_array": [1, 2, 3, 1, 2],
+        "zarr_file_array": [1, 2, 3, 1, 2],
     }[storage]
     assert calls(log) == expected
     assert r["y"].output.tolist() == [101, 102, 103]

@@ -20,6 +20,7 @@ EXPECTED_MAP = {
     "PropagatedErrorSnapshot", "Result", "ResultDict", "StorageBase", "load_all_outputs",
     "load_outputs", "register_storage", "run_map", "run_map_async", "storage_registry",
     "SharedMemoryDictArray", "load_dataframe", "load_xarray_dataset",
+    "ZarrFileArray", "ZarrMemoryArray", "ZarrSharedMemoryArray",
 }  # fmt: skip
 
 

@@ -52,7 +52,16 @@ MODES: list[dict[str, Any]] = [
 
 @pytest.mark.parametrize("mode", MODES, ids=["sequential", "processes", "threads"])
 @pytest.mark.parametrize(
-    "storage", ["dict", "file_array", "chunked_file_array", "shared_memory_dict"]
+    "storage",
+    [
+        "dict",
+        "file_array",
+        "chunked_file_array",
+        "shared_memory_dict",
+        "zarr_file_array",
+        "zarr_memory",
+        "zarr_shared_memory",
+    ],
 )
 def test_three_stage_sweep(mode: dict[str, Any], storage: str, tmp_path: Path) -> None:
     r = three_stage().map(inputs(4), tmp_path / "run", storage=storage, **mode)

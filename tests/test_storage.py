@@ -18,6 +18,9 @@ from hpcflow.storage import (
     DictArray,
     FileArray,
     SharedMemoryDictArray,
+    ZarrFileArray,
+    ZarrMemoryArray,
+    ZarrSharedMemoryArray,
     get_storage_class,
     register_storage,
     storage_registry,
@@ -101,7 +104,7 @@ def test_registry() -> None:
     assert get_storage_class("file_array") is FileArray
     with pytest.raises(
         UnknownStorageError,
-        match="registered storage backends: chunked_file_array, dict, file_array, shared_memory_dict",
+        match="registered storage backends: chunked_file_array, dict, file_array, shared_memory_dict, zarr_file_array",
     ):
         get_storage_class("nope")
 
@@ -151,3 +154,62 @@ class TestChunkedFileArray(StorageContract):
 
 class TestSharedMemoryDictArray(StorageContract):
     cls = SharedMemoryDictArray
+
+
+class TestZarrFileArray(StorageContract):
+    cls = ZarrFileArray
+
+    def test_numbers_keep_their_native_dtype(self, tmp_path: Path) -> None:
+        import zarr
+
+        arr = ZarrFileArray(tmp_path, (4, 3), (3,), (True, False), chunk_size=2)
+        arr.dump_chunk([0, 1], [np.array([1.5, 2.0, 3.0]), np.array([4.0, 5.0, 6.0])])
+        assert arr.dtype == "float64"
+        on_disk = zarr.open_array(tmp_path / "values", mode="r")
+        assert on_disk.dtype == np.float64
+        assert on_disk.shape == (4, 3) and on_disk.chunks == (2, 3)
+        assert arr.to_array()[1].tolist() == [4.0, 5.0, 6.0]
+
+    def test_objects_go_through_cloudpickle(self, tmp_path: Path) -> None:
+        arr = ZarrFileArray(tmp_path, (2,), chunk_size=2)
+        arr.dump_chunk([0, 1], [{"a": 1}, lambda: 7])
+        assert arr.dtype == "cloudpickle"
+        assert arr[0] == {"a": 1} and arr[1]() == 7
+
+    def test_a_value_that_does_not_fit_the_dtype_is_an_error(self, tmp_path: Path) -> None:
+        arr = ZarrFileArray(tmp_path, (4,), chunk_size=2)
+        arr.dump_chunk([0, 1], [1, 2])
+        with pytest.raises(StorageError, match="chunked_file_array"):
+            arr.dump_chunk([2, 3], [1.5, 2.5])  # would truncate to int
+        assert not arr.done_linear([2, 3]).any()
+
+    def test_engine_chunks_follow_zarr_chunks(self, tmp_path: Path) -> None:
+        from hpcflow import Func, Pipeline
+
+        p = Pipeline([Func(lambda x: x * 1.0, "y", mapspec="x[i] -> y[i]")])
+        p.map(
+            {"x": list(range(10))},
+            tmp_path / "r",
+            storage="zarr_file_array",
+            chunksizes=4,
+            parallel=False,
+        )
+        done = sorted(e.name for e in (tmp_path / "r" / "outputs" / "y" / "done").iterdir())
+        assert done == ["0-4", "4-8", "8-10"]
+        r = p.map(
+            {"x": list(range(10))},
+            tmp_path / "r",
+            storage="zarr_file_array",
+            chunksizes=3,
+            parallel=False,
+            resume=True,
+        )
+        assert r["y"].output.tolist() == [float(i) for i in range(10)]
+
+
+class TestZarrMemoryArray(StorageContract):
+    cls = ZarrMemoryArray
+
+
+class TestZarrSharedMemoryArray(StorageContract):
+    cls = ZarrSharedMemoryArray

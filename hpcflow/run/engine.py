@@ -475,7 +475,10 @@ class LocalRun:
         )  # fmt: skip
         if not self._output_shapes(f):
             self._probe(f, task)
-        task.outputs = tuple(self._create_storage(f, o) for o in f.output_names)
+        n = int(np.prod(ext_shape, dtype=np.int64))
+        task.outputs = tuple(
+            self._create_storage(f, o, self._chunk_size(f, n)) for o in f.output_names
+        )
         task.internal_shape = tuple(
             self.shapes[f.output_names[0]][i] for i, m in enumerate(self._shape_mask(f)) if not m
         )
@@ -522,13 +525,14 @@ class LocalRun:
         ext = set(f.mapspec.external_indices)
         return tuple(a in ext for a in f.mapspec.output_indices)
 
-    def _create_storage(self, f: Func, name: str) -> StorageBase:
+    def _create_storage(self, f: Func, name: str, chunk_size: int) -> StorageBase:
         cls = get_storage_class(self.storage_ids[name])
         mask = self._shape_mask(f)
         shape = self.shapes[name]
         internal = tuple(n for n, m in zip(shape, mask, strict=True) if not m)
         folder = self.folder.output_folder(name) if self.folder is not None else None
-        store = cls(folder, shape, internal, mask)
+        extra = {"chunk_size": chunk_size} if cls.aligns_chunks else {}
+        store = cls(folder, shape, internal, mask, **extra)
         self.arrays[name] = store
         self.meta["shapes"][name] = list(shape)
         self.meta["arrays"][name] = {
@@ -560,14 +564,23 @@ class LocalRun:
         sel[tuple(key)] = True
         return sel.ravel()
 
-    def _submit(self, f: Func, task: FuncTask) -> list[tuple[Any, Func, FuncTask, bool]]:
+    def _chunk_size(self, f: Func, n: int) -> int:
         key = f.output_names
-        n = int(np.prod(task.external_shape, dtype=np.int64))
         ex = self.executors[key[0]]
         workers = None if ex is None else getattr(ex, "_max_workers", None) or os.cpu_count() or 1
         if ex is None and self.progress.mode != "off":
             workers = 25  # ~100 chunks, so the bar moves even when running in-process
-        size = resolve_chunksize(self.chunksizes, key, n, workers=workers)
+        return resolve_chunksize(self.chunksizes, key, n, workers=workers)
+
+    def _submit(self, f: Func, task: FuncTask) -> list[tuple[Any, Func, FuncTask, bool]]:
+        key = f.output_names
+        n = int(np.prod(task.external_shape, dtype=np.int64))
+        ex = self.executors[key[0]]
+        size = self._chunk_size(f, n)
+        aligned = [o for o in task.outputs or () if o.aligns_chunks]
+        if aligned:
+            # blocked backends (zarr) fix the chunking; on resume it is the stored one
+            size = int(aligned[0].chunk_size)  # type: ignore[attr-defined]
         ranges = chunk_ranges(n, size)
         if ex is None:
             return [(execute_chunk(task, r), f, task, False) for r in ranges]

@@ -70,6 +70,9 @@ class StorageBase(ABC):
     - ``persistent``: values survive the process (resume works without extra steps).
     - ``writes_whole_chunks``: values are best written a chunk at a time with
       `dump_chunk` (one write per chunk instead of one per element).
+    - ``aligns_chunks``: the backend takes ``chunk_size=`` and stores values in blocks
+      of that many consecutive elements; concurrent writers must each write whole
+      blocks, so engines use its ``chunk_size`` attribute as the execution chunk size.
     """
 
     storage_id: ClassVar[str]
@@ -77,6 +80,7 @@ class StorageBase(ABC):
     dump_in_subprocess: ClassVar[bool] = False
     persistent: ClassVar[bool] = False
     writes_whole_chunks: ClassVar[bool] = False
+    aligns_chunks: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -1,0 +1,358 @@
+"""zarr storage: ``zarr_file_array``, ``zarr_memory`` and ``zarr_shared_memory`` (zarr 3).
+
+Layout: one zarr array of shape ``(n_elements, *internal_shape)``, flattened over the
+external axes in C order, whose zarr chunks are exactly the execution chunks
+(``chunk_size`` elements). A chunk's task therefore writes whole zarr chunks, and no
+two writers ever share one: no locks and no read-modify-write across processes.
+Loading reshapes the array back to the output's N-D shape.
+
+Numbers are stored with their NumPy dtype, decided by the first chunk written (with an
+exclusive create, so concurrent first writers agree). A later value that does not fit
+that dtype safely is an error, never a silent cast. Anything else is stored as
+cloudpickled bytes, one per element.
+
+An element counts as done only once a marker for its run of elements exists, written
+after the values, so a writer killed mid-chunk leaves nothing counted as done.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import numbers
+import os
+import re
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import cloudpickle
+import numpy as np
+
+from hpcflow.errors import StorageError
+from hpcflow.storage._atomic import atomic_write_bytes
+from hpcflow.storage.base import MISSING, StorageBase
+
+__all__ = ["ZarrFileArray", "ZarrMemoryArray", "ZarrSharedMemoryArray"]
+
+_OBJECT = "cloudpickle"
+_SPAN = re.compile(r"(\d+)-(\d+)")
+_DEFAULT_CHUNK = 1000
+
+
+def _zarr() -> Any:
+    try:
+        import zarr
+    except ImportError:  # zarr is a dependency; this only guards broken installs
+        raise StorageError("zarr storage needs zarr>=3; pip install 'zarr>=3'") from None
+    return zarr
+
+
+def _infer_dtype(values: Sequence[Any], internal_shape: tuple[int, ...]) -> str:
+    """A NumPy dtype string if every value is numeric with the right shape, else objects."""
+    try:
+        if all(isinstance(v, numbers.Number | np.generic | np.ndarray) for v in values):
+            arr = np.asarray(values)
+            if arr.shape[1:] == internal_shape and arr.dtype.kind in "biufc":
+                return str(arr.dtype)
+    except (TypeError, ValueError):
+        pass
+    return _OBJECT
+
+
+class _ZarrBase(StorageBase):
+    """Shared logic; subclasses say where the zarr store and the bookkeeping live."""
+
+    writes_whole_chunks: ClassVar[bool] = True
+    aligns_chunks: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        folder: str | Path | None,
+        shape: Sequence[int],
+        internal_shape: Sequence[int] | None = None,
+        shape_mask: Sequence[bool] | None = None,
+        *,
+        chunk_size: int | None = None,
+    ) -> None:
+        super().__init__(folder, shape, internal_shape, shape_mask)
+        stored = self._meta_get("chunk_size")
+        if stored is None:
+            wanted = max(1, min(chunk_size or _DEFAULT_CHUNK, max(self.size, 1)))
+            stored = self._meta_decide("chunk_size", wanted)
+        self.chunk_size: int = int(stored)
+        self._array: Any = None
+
+    # ---------------------------------------------------------- subclass hooks
+    def _store(self) -> Any:
+        raise NotImplementedError
+
+    def _meta_get(self, key: str) -> Any:
+        raise NotImplementedError
+
+    def _meta_decide(self, key: str, value: Any) -> Any:
+        """Store ``value`` under ``key`` unless set; return the value that won."""
+        raise NotImplementedError
+
+    def _mark_done(self, start: int, stop: int) -> None:
+        raise NotImplementedError
+
+    def _done_spans(self) -> list[tuple[int, int]]:
+        raise NotImplementedError
+
+    # --------------------------------------------------------------- the array
+    def _open(self, values: Sequence[Any] | None = None) -> Any:
+        if self._array is not None:
+            return self._array
+        zarr = _zarr()
+        dtype = self._meta_get("dtype")
+        if dtype is None:
+            if values is None:
+                return None
+            dtype = self._meta_decide("dtype", _infer_dtype(values, self.internal_shape))
+        shape = (self.size, *self.internal_shape) if dtype != _OBJECT else (self.size,)
+        chunks = (self.chunk_size, *self.internal_shape) if dtype != _OBJECT else (self.chunk_size,)
+        with warnings.catch_warnings():
+            # variable-length bytes have no zarr v3 spec yet; hpcflow owns this format
+            warnings.simplefilter("ignore")
+            kind = zarr.dtype.VariableLengthBytes() if dtype == _OBJECT else dtype
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    self._array = zarr.open_array(
+                        store=self._store(), mode="a", shape=shape, chunks=chunks, dtype=kind,
+                        fill_value=None if dtype == _OBJECT else 0,
+                    )  # fmt: skip
+                    break
+                except (ValueError, json.JSONDecodeError, FileNotFoundError):
+                    # another process is writing the metadata right now
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+        return self._array
+
+    @property
+    def dtype(self) -> str | None:
+        """NumPy dtype of the stored values, ``"cloudpickle"`` for objects, or None yet."""
+        return self._meta_get("dtype")  # type: ignore[no-any-return]
+
+    def dump_chunk(self, indices: Sequence[int] | np.ndarray, values: Sequence[Any]) -> None:
+        idx = np.asarray(indices, dtype=np.int64)
+        if len(idx) != len(values):
+            raise StorageError(f"{len(idx)} indices but {len(values)} values")
+        if len(idx) == 0:
+            return
+        order = np.argsort(idx, kind="stable")
+        idx = idx[order]
+        vals = [values[int(o)] for o in order]
+        arr = self._open(vals)
+        dtype = self.dtype
+        assert dtype is not None
+        block = self._encode(vals, dtype)
+        breaks = np.flatnonzero(np.diff(idx) != 1) + 1
+        for lo, hi in zip([0, *breaks.tolist()], [*breaks.tolist(), len(idx)], strict=True):
+            start, stop = int(idx[lo]), int(idx[hi - 1]) + 1
+            arr[start:stop] = block[lo:hi]
+            self._mark_done(start, stop)  # only after the values are in
+
+    def _encode(self, vals: list[Any], dtype: str) -> np.ndarray:
+        if dtype == _OBJECT:
+            out = np.empty(len(vals), dtype=object)
+            for k, v in enumerate(vals):
+                out[k] = cloudpickle.dumps(v)
+            return out
+        got = np.asarray(vals)
+        if got.shape[1:] != self.internal_shape or not np.can_cast(got.dtype, dtype, "safe"):
+            raise StorageError(
+                f"{type(self).__name__} at {self.folder} stores {dtype} values of internal "
+                f"shape {self.internal_shape}, decided by the first chunk written, but got "
+                f"{got.dtype} values of shape {got.shape[1:]}; make the function return one "
+                "type, or use storage='chunked_file_array' for mixed values"
+            )
+        return got.astype(dtype)
+
+    def dump_linear(self, index: int, value: Any) -> None:
+        self.dump_chunk([index], [value])
+
+    def _decode(self, raw: Any) -> Any:
+        if isinstance(raw, np.ndarray) and raw.ndim == 0:
+            raw = raw[()]  # zarr returns 0-d arrays for single elements
+        if self.dtype == _OBJECT:
+            return cloudpickle.loads(bytes(raw))
+        return raw
+
+    def done_linear(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        idx = np.asarray(indices, dtype=np.int64)
+        spans = sorted(self._done_spans())
+        if not spans:
+            return np.zeros(len(idx), dtype=bool)
+        starts = np.array([s for s, _ in spans], dtype=np.int64)
+        stops = np.array([e for _, e in spans], dtype=np.int64)
+        pos = np.searchsorted(starts, idx, side="right") - 1
+        return np.asarray((pos >= 0) & (idx < stops[np.maximum(pos, 0)]))
+
+    def done_mask(self) -> np.ndarray:
+        mask = np.zeros(self.size, dtype=bool)
+        for s, e in self._done_spans():
+            mask[s:e] = True
+        return mask.reshape(self.external_shape)
+
+    def get_linear(self, index: int) -> Any:
+        if not self.done_linear([index])[0]:
+            return MISSING
+        return self._decode(self._open()[index])
+
+    def to_array(self, *, splat_internal: bool = True) -> np.ma.MaskedArray:
+        done = self.done_mask().ravel()
+        arr = self._open()
+        ext = self.external_shape
+        if arr is None:  # nothing written yet
+            return np.ma.MaskedArray(np.empty(self.shape, dtype=object), mask=True)
+        raw = arr[:]  # one read of the whole array
+        if self.dtype == _OBJECT:
+            data = np.empty(self.size, dtype=object)
+            for i in np.flatnonzero(done):
+                data[i] = cloudpickle.loads(bytes(raw[i]))
+            if self.internal_shape and splat_internal:
+                return super().to_array(splat_internal=True)
+            return np.ma.MaskedArray(data.reshape(ext), mask=~done.reshape(ext))
+        values = raw.astype(object) if raw.dtype.kind != "O" else raw
+        if not self.internal_shape:
+            return np.ma.MaskedArray(values.reshape(ext), mask=~done.reshape(ext))
+        if not splat_internal:
+            cells = np.empty(self.size, dtype=object)
+            for k in range(self.size):
+                cells[k] = raw[k]
+            return np.ma.MaskedArray(cells.reshape(ext), mask=~done.reshape(ext))
+        # (n, *internal) -> external axes and internal axes back in their places
+        full = values.reshape(ext + self.internal_shape)
+        mask = np.broadcast_to(~done.reshape(ext + (1,) * len(self.internal_shape)), full.shape)
+        order = _axis_order(self.shape_mask)
+        return np.ma.MaskedArray(np.transpose(full, order), mask=np.transpose(mask, order))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_array": None}
+
+
+def _axis_order(shape_mask: tuple[bool, ...]) -> tuple[int, ...]:
+    """Permutation taking (external..., internal...) axes to the output's axis order."""
+    n_ext = sum(shape_mask)
+    e, i = iter(range(n_ext)), iter(range(n_ext, len(shape_mask)))
+    return tuple(next(e) if m else next(i) for m in shape_mask)
+
+
+class ZarrFileArray(_ZarrBase):
+    """zarr on disk (``folder/values``), done markers as file names in ``folder/done``."""
+
+    storage_id: ClassVar[str] = "zarr_file_array"
+    requires_serialization: ClassVar[bool] = True
+    dump_in_subprocess: ClassVar[bool] = True
+    persistent: ClassVar[bool] = True
+
+    def __init__(self, folder: str | Path | None, *args: Any, **kwargs: Any) -> None:
+        if folder is None:
+            raise StorageError("zarr_file_array storage needs a folder (pass run_folder=...)")
+        Path(folder, "meta").mkdir(parents=True, exist_ok=True)
+        Path(folder, "done").mkdir(parents=True, exist_ok=True)
+        super().__init__(folder, *args, **kwargs)
+
+    def _store(self) -> Any:
+        from zarr.storage import LocalStore
+
+        assert self.folder is not None
+        return LocalStore(self.folder / "values")
+
+    def _meta_get(self, key: str) -> Any:
+        assert self.folder is not None
+        try:
+            return json.loads((self.folder / "meta" / key).read_text())
+        except FileNotFoundError:
+            return None
+
+    def _meta_decide(self, key: str, value: Any) -> Any:
+        assert self.folder is not None
+        target = self.folder / "meta" / key
+        tmp = target.with_name(f"{key}.{uuid.uuid4().hex}.partial")
+        tmp.write_text(json.dumps(value))
+        try:
+            os.link(tmp, target)  # exclusive and atomic: the first writer wins
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+        return json.loads(target.read_text())
+
+    def _mark_done(self, start: int, stop: int) -> None:
+        assert self.folder is not None
+        atomic_write_bytes(self.folder / "done" / f"{start}-{stop}", b"")
+
+    def _done_spans(self) -> list[tuple[int, int]]:
+        assert self.folder is not None
+        spans = []
+        with os.scandir(self.folder / "done") as it:
+            for entry in it:
+                m = _SPAN.fullmatch(entry.name)
+                if m:
+                    spans.append((int(m.group(1)), int(m.group(2))))
+        return spans
+
+
+class ZarrMemoryArray(_ZarrBase):
+    """zarr in this process's memory; worker processes send values back to the driver."""
+
+    storage_id: ClassVar[str] = "zarr_memory"
+
+    def __init__(self, folder: str | Path | None, *args: Any, **kwargs: Any) -> None:
+        self._meta: dict[str, Any] = {}
+        self._spans: list[tuple[int, int]] = []
+        self._dict: Any = {}
+        super().__init__(folder, *args, **kwargs)
+
+    def _store(self) -> Any:
+        from zarr.storage import MemoryStore
+
+        return MemoryStore(self._dict)
+
+    def _meta_get(self, key: str) -> Any:
+        return self._meta.get(key)
+
+    def _meta_decide(self, key: str, value: Any) -> Any:
+        return self._meta.setdefault(key, value)
+
+    def _mark_done(self, start: int, stop: int) -> None:
+        self._spans.append((start, stop))
+
+    def _done_spans(self) -> list[tuple[int, int]]:
+        return list(self._spans)
+
+
+_lock = threading.Lock()
+_managers: list[Any] = []
+
+
+def _manager() -> Any:
+    with _lock:
+        if not _managers:
+            _managers.append(multiprocessing.Manager())
+        return _managers[0]
+
+
+class ZarrSharedMemoryArray(ZarrMemoryArray):
+    """zarr in a manager process's memory, written directly by worker processes."""
+
+    storage_id: ClassVar[str] = "zarr_shared_memory"
+    dump_in_subprocess: ClassVar[bool] = True
+
+    def __init__(self, folder: str | Path | None, *args: Any, **kwargs: Any) -> None:
+        m = _manager()
+        self._meta = m.dict()
+        self._spans = m.list()
+        self._dict = m.dict()
+        _ZarrBase.__init__(self, folder, *args, **kwargs)
+
+    def _meta_decide(self, key: str, value: Any) -> Any:
+        return self._meta.setdefault(key, value)  # atomic in the manager process
