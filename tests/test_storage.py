@@ -213,3 +213,17 @@ class TestZarrMemoryArray(StorageContract):
 
 class TestZarrSharedMemoryArray(StorageContract):
     cls = ZarrSharedMemoryArray
+
+
+def test_file_array_from_data_as_a_mapped_input(tmp_path: Path) -> None:
+    from hpcflow import Func, Pipeline
+
+    big = FileArray.from_data([np.arange(3) * i for i in range(5)], tmp_path / "input")
+    assert big.shape == (5,)
+    grid = FileArray.from_data(np.arange(6).reshape(2, 3), tmp_path / "grid")
+    assert grid.shape == (2, 3) and grid[1, 2] == 5
+    p = Pipeline([Func(lambda v: int(v.sum()), "s", mapspec="v[i] -> s[i]")])
+    r = p.map({"v": big}, tmp_path / "run", parallel=True, chunksizes=2)
+    assert r["s"].output.tolist() == [0, 3, 6, 9, 12]
+    with pytest.raises(StorageError, match="list or NumPy array"):
+        FileArray.from_data(42, tmp_path / "bad")

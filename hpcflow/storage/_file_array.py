@@ -55,6 +55,26 @@ class FileArray(StorageBase):
         self._made: set[Path] = set()
         self._cache: OrderedDict[int, Any] = OrderedDict()
 
+    @classmethod
+    def from_data(cls, data: Any, folder: str | Path) -> FileArray:
+        """Write ``data`` (a list or NumPy array) to ``folder``, one file per element.
+
+        Passing the returned array as a mapped input sends only its folder and shape to
+        workers, not the data; each element is read when it is needed.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> arr = FileArray.from_data([10, 20, 30], tempfile.mkdtemp())
+        >>> arr.shape, arr[1]
+        ((3,), 20)
+        """
+        values = np.asarray(data) if isinstance(data, np.ndarray) else _object_array(data)
+        arr = cls(folder, values.shape)
+        for i, v in enumerate(values.flat):
+            arr.dump_linear(i, v)
+        return arr
+
     def path(self, index: int) -> Path:
         """The file of the element with linear index ``index``."""
         assert self.folder is not None
@@ -115,3 +135,14 @@ def _listdir(folder: Path) -> set[str]:
         return set(os.listdir(folder))
     except FileNotFoundError:
         return set()
+
+
+def _object_array(data: Any) -> np.ndarray:
+    if not isinstance(data, list | tuple):
+        raise StorageError(
+            f"FileArray.from_data needs a list or NumPy array, got {type(data).__name__}"
+        )
+    out = np.empty(len(data), dtype=object)
+    for i, v in enumerate(data):
+        out[i] = v
+    return out
