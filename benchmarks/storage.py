@@ -77,7 +77,7 @@ def bench_pipeline(root: Path, n: int) -> None:
     )
     reference = np.asarray(r["e"].output, dtype=np.int64)
     rows.append(("pipefunc 0.93 file_array", t, count_files(folder)))
-    for storage in ("file_array", "chunked_file_array"):
+    for storage in ("file_array", "chunked_file_array", "zarr_file_array", "zarr_memory"):
         folder = root / f"hpcflow-{storage}"
         t, r = timed(
             lambda s=storage, f=folder: hpcflow_pipeline().map(
@@ -104,7 +104,7 @@ def bench_load(root: Path, size: int) -> None:
     import hpcflow
 
     rows = [("pipefunc 0.93 file_array", t_pf)]
-    for storage in ("file_array", "chunked_file_array"):
+    for storage in ("file_array", "chunked_file_array", "zarr_file_array"):
         folder = root / f"load-{storage}"
         hp = hpcflow.Pipeline([hpcflow.Func(lambda x: x, "y", mapspec="x[i] -> y[i]")])
         hp.map(

@@ -26,6 +26,7 @@ import threading
 import time
 import uuid
 import warnings
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -86,6 +87,9 @@ class _ZarrBase(StorageBase):
             stored = self._meta_decide("chunk_size", wanted)
         self.chunk_size: int = int(stored)
         self._array: Any = None
+        self._spans_seen: tuple[np.ndarray, np.ndarray] | None = None
+        # block number -> (raw values, which of them were done when read); LRU
+        self._blocks: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
 
     # ---------------------------------------------------------- subclass hooks
     def _store(self) -> Any:
@@ -185,15 +189,24 @@ class _ZarrBase(StorageBase):
             return cloudpickle.loads(bytes(raw))
         return raw
 
-    def done_linear(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
-        idx = np.asarray(indices, dtype=np.int64)
+    def _refresh_spans(self) -> tuple[np.ndarray, np.ndarray]:
         spans = sorted(self._done_spans())
-        if not spans:
+        self._spans_seen = (
+            np.array([s for s, _ in spans], dtype=np.int64),
+            np.array([e for _, e in spans], dtype=np.int64),
+        )
+        return self._spans_seen
+
+    def _in_spans(self, idx: np.ndarray, spans: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        starts, stops = spans
+        if len(starts) == 0:
             return np.zeros(len(idx), dtype=bool)
-        starts = np.array([s for s, _ in spans], dtype=np.int64)
-        stops = np.array([e for _, e in spans], dtype=np.int64)
         pos = np.searchsorted(starts, idx, side="right") - 1
         return np.asarray((pos >= 0) & (idx < stops[np.maximum(pos, 0)]))
+
+    def done_linear(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        # always fresh: other processes may have finished chunks since
+        return self._in_spans(np.asarray(indices, dtype=np.int64), self._refresh_spans())
 
     def done_mask(self) -> np.ndarray:
         mask = np.zeros(self.size, dtype=bool)
@@ -202,9 +215,26 @@ class _ZarrBase(StorageBase):
         return mask.reshape(self.external_shape)
 
     def get_linear(self, index: int) -> Any:
-        if not self.done_linear([index])[0]:
+        idx = np.array([index], dtype=np.int64)
+        spans = self._spans_seen or self._refresh_spans()
+        if not self._in_spans(idx, spans)[0] and not self._in_spans(idx, self._refresh_spans())[0]:
             return MISSING
-        return self._decode(self._open()[index])
+        # read and keep the whole block: neighbours are usually read next
+        b = index // self.chunk_size
+        cached = self._blocks.get(b)
+        offset = index - b * self.chunk_size
+        if cached is None or not cached[1][offset]:
+            lo, hi = b * self.chunk_size, min((b + 1) * self.chunk_size, self.size)
+            cached = (
+                self._open()[lo:hi],
+                self._in_spans(np.arange(lo, hi), self._spans_seen or spans),
+            )
+            self._blocks[b] = cached
+            if len(self._blocks) > 8:
+                self._blocks.popitem(last=False)
+        else:
+            self._blocks.move_to_end(b)
+        return self._decode(cached[0][offset])
 
     def to_array(self, *, splat_internal: bool = True) -> np.ma.MaskedArray:
         done = self.done_mask().ravel()
@@ -235,7 +265,7 @@ class _ZarrBase(StorageBase):
         return np.ma.MaskedArray(np.transpose(full, order), mask=np.transpose(mask, order))
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_array": None}
+        return {**self.__dict__, "_array": None, "_blocks": OrderedDict(), "_spans_seen": None}
 
 
 def _axis_order(shape_mask: tuple[bool, ...]) -> tuple[int, ...]:
