@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the whole test suite: the fast tests in tests/ and, against a mini SLURM cluster
+# Run the whole test suite: the fast tests in tests/, the doctests in hpcflow/ and, against a mini SLURM cluster
 # started here, the tests in cluster_tests/. Arguments go to pytest. Run as root, from
 # any directory, after `pip install -e ".[test]"`.
 #
@@ -43,6 +43,6 @@ eval "$(tail -n 1 <<<"$up_out")"
 echo "run_all: mini cluster up, SLURM_CONF=$SLURM_CONF" >&2
 
 cd "$ROOT" || exit 1
-setsid python -m pytest tests cluster_tests "$@" &
+setsid python -m pytest tests hpcflow cluster_tests "$@" &
 pytest_pid=$!
 wait "$pytest_pid"
