@@ -13,6 +13,7 @@ import numpy as np
 
 from hpcflow.errors import StorageError
 from hpcflow.storage._atomic import atomic_write_pickle, read_pickle
+from hpcflow.storage._spans import consecutive_runs, in_spans, spans_to_arrays
 from hpcflow.storage.base import MISSING, StorageBase
 
 __all__ = ["ChunkedFileArray"]
@@ -56,20 +57,13 @@ class ChunkedFileArray(StorageBase):
 
     # ------------------------------------------------------------------ writing
     def dump_chunk(self, indices: Sequence[int] | np.ndarray, values: Sequence[Any]) -> None:
-        idx = np.asarray(indices, dtype=np.int64)
-        if len(idx) != len(values):
-            raise StorageError(f"{len(idx)} indices but {len(values)} values")
-        if len(idx) == 0:
+        runs = list(consecutive_runs(indices, values))
+        if not runs:
             return
-        order = np.argsort(idx, kind="stable")
-        idx = idx[order]
-        vals = [values[int(o)] for o in order]
-        breaks = np.flatnonzero(np.diff(idx) != 1) + 1
         assert self.folder is not None
         self.folder.mkdir(parents=True, exist_ok=True)
-        for lo, hi in zip([0, *breaks.tolist()], [*breaks.tolist(), len(idx)], strict=True):
-            start, stop = int(idx[lo]), int(idx[hi - 1]) + 1
-            atomic_write_pickle(self.folder / f"{start}-{stop}.pickle", vals[lo:hi])
+        for start, stop, vals in runs:
+            atomic_write_pickle(self.folder / f"{start}-{stop}.pickle", vals)
         self._listed = False
 
     def dump_linear(self, index: int, value: Any) -> None:
@@ -87,23 +81,17 @@ class ChunkedFileArray(StorageBase):
                         spans.append((int(m.group(1)), int(m.group(2))))
         except FileNotFoundError:
             pass
-        spans.sort()
-        self._starts = np.array([s for s, _ in spans], dtype=np.int64)
-        self._stops = np.array([e for _, e in spans], dtype=np.int64)
+        self._starts, self._stops = spans_to_arrays(spans)
         self._listed = True
 
     def _find(self, idx: np.ndarray) -> np.ndarray:
         """Position of the file holding each index, or -1."""
         pos = np.searchsorted(self._starts, idx, side="right") - 1
-        ok = (pos >= 0) & (idx < self._stops[np.maximum(pos, 0)] if len(self._stops) else False)
-        return np.where(ok, pos, -1)
+        return np.where(in_spans(idx, self._starts, self._stops), pos, -1)
 
     def done_linear(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         self._list()  # always fresh: other processes may have written chunks
-        idx = np.asarray(indices, dtype=np.int64)
-        if len(self._starts) == 0:
-            return np.zeros(len(idx), dtype=bool)
-        return np.asarray(self._find(idx) >= 0)
+        return in_spans(np.asarray(indices, dtype=np.int64), self._starts, self._stops)
 
     def done_mask(self) -> np.ndarray:
         self._list()

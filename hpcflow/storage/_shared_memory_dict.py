@@ -6,30 +6,19 @@ not travel back through the driver. It lives as long as the driver process.
 
 from __future__ import annotations
 
-import multiprocessing
-import threading
 from collections.abc import Sequence
-from multiprocessing.managers import SyncManager
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from hpcflow.storage._atomic import atomic_write_pickle, read_pickle
+from hpcflow.storage._spans import shared_manager
 from hpcflow.storage.base import MISSING, StorageBase
 
 __all__ = ["SharedMemoryDictArray"]
 
 _PERSIST_NAME = "shared_memory_dict.cloudpickle"
-_lock = threading.Lock()
-_managers: list[SyncManager] = []  # at most one per process, started on first use
-
-
-def _get_manager() -> SyncManager:
-    with _lock:
-        if not _managers:
-            _managers.append(multiprocessing.Manager())
-        return _managers[0]
 
 
 class SharedMemoryDictArray(StorageBase):
@@ -50,7 +39,7 @@ class SharedMemoryDictArray(StorageBase):
         shape_mask: Sequence[bool] | None = None,
     ) -> None:
         super().__init__(folder, shape, internal_shape, shape_mask)
-        self._shared: Any = _get_manager().dict()
+        self._shared: Any = shared_manager().dict()
         if self.folder is not None and (self.folder / _PERSIST_NAME).exists():
             stored = read_pickle(self.folder / _PERSIST_NAME)
             if stored.get("size") == self.size:

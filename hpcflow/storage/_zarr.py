@@ -18,16 +18,14 @@ after the values, so a writer killed mid-chunk leaves nothing counted as done.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import numbers
 import os
 import re
-import threading
 import time
 import uuid
 import warnings
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import MutableMapping, MutableSequence, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -36,6 +34,7 @@ import numpy as np
 
 from hpcflow.errors import StorageError
 from hpcflow.storage._atomic import atomic_write_bytes
+from hpcflow.storage._spans import consecutive_runs, in_spans, shared_manager, spans_to_arrays
 from hpcflow.storage.base import MISSING, StorageBase
 
 __all__ = ["ZarrFileArray", "ZarrMemoryArray", "ZarrSharedMemoryArray"]
@@ -145,22 +144,15 @@ class _ZarrBase(StorageBase):
         return self._meta_get("dtype")  # type: ignore[no-any-return]
 
     def dump_chunk(self, indices: Sequence[int] | np.ndarray, values: Sequence[Any]) -> None:
-        idx = np.asarray(indices, dtype=np.int64)
-        if len(idx) != len(values):
-            raise StorageError(f"{len(idx)} indices but {len(values)} values")
-        if len(idx) == 0:
+        runs = list(consecutive_runs(indices, values))
+        if not runs:
             return
-        order = np.argsort(idx, kind="stable")
-        idx = idx[order]
-        vals = [values[int(o)] for o in order]
-        arr = self._open(vals)
+        arr = self._open([v for _, _, vals in runs for v in vals])
         dtype = self.dtype
         assert dtype is not None
-        block = self._encode(vals, dtype)
-        breaks = np.flatnonzero(np.diff(idx) != 1) + 1
-        for lo, hi in zip([0, *breaks.tolist()], [*breaks.tolist(), len(idx)], strict=True):
-            start, stop = int(idx[lo]), int(idx[hi - 1]) + 1
-            arr[start:stop] = block[lo:hi]
+        blocks = [(start, stop, self._encode(vals, dtype)) for start, stop, vals in runs]
+        for start, stop, block in blocks:  # all encoded first: a bad value writes nothing
+            arr[start:stop] = block
             self._mark_done(start, stop)  # only after the values are in
 
     def _encode(self, vals: list[Any], dtype: str) -> np.ndarray:
@@ -190,19 +182,11 @@ class _ZarrBase(StorageBase):
         return raw
 
     def _refresh_spans(self) -> tuple[np.ndarray, np.ndarray]:
-        spans = sorted(self._done_spans())
-        self._spans_seen = (
-            np.array([s for s, _ in spans], dtype=np.int64),
-            np.array([e for _, e in spans], dtype=np.int64),
-        )
+        self._spans_seen = spans_to_arrays(self._done_spans())
         return self._spans_seen
 
     def _in_spans(self, idx: np.ndarray, spans: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-        starts, stops = spans
-        if len(starts) == 0:
-            return np.zeros(len(idx), dtype=bool)
-        pos = np.searchsorted(starts, idx, side="right") - 1
-        return np.asarray((pos >= 0) & (idx < stops[np.maximum(pos, 0)]))
+        return in_spans(idx, *spans)
 
     def done_linear(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         # always fresh: other processes may have finished chunks since
@@ -337,8 +321,8 @@ class ZarrMemoryArray(_ZarrBase):
     storage_id: ClassVar[str] = "zarr_memory"
 
     def __init__(self, folder: str | Path | None, *args: Any, **kwargs: Any) -> None:
-        self._meta: dict[str, Any] = {}
-        self._spans: list[tuple[int, int]] = []
+        self._meta: MutableMapping[str, Any] = {}
+        self._spans: MutableSequence[tuple[int, int]] = []
         self._dict: Any = {}
         super().__init__(folder, *args, **kwargs)
 
@@ -360,17 +344,6 @@ class ZarrMemoryArray(_ZarrBase):
         return list(self._spans)
 
 
-_lock = threading.Lock()
-_managers: list[Any] = []
-
-
-def _manager() -> Any:
-    with _lock:
-        if not _managers:
-            _managers.append(multiprocessing.Manager())
-        return _managers[0]
-
-
 class ZarrSharedMemoryArray(ZarrMemoryArray):
     """zarr in a manager process's memory, written directly by worker processes."""
 
@@ -378,7 +351,7 @@ class ZarrSharedMemoryArray(ZarrMemoryArray):
     dump_in_subprocess: ClassVar[bool] = True
 
     def __init__(self, folder: str | Path | None, *args: Any, **kwargs: Any) -> None:
-        m = _manager()
+        m = shared_manager()
         self._meta = m.dict()
         self._spans = m.list()
         self._dict = m.dict()
