@@ -1,0 +1,246 @@
+"""Stages and job arrays: how a pipeline's elements become scheduler work.
+
+Pure planning, no I/O and no scheduler: given each func's external shape and the
+resources of its elements, decide
+
+- **stages**: one func's elements that share one resource set (a func whose resources
+  are a callable of the element's inputs may give several stages);
+- **tasks**: each stage's elements in chunks, one chunk per array task;
+- **arrays**: each stage's tasks split into job arrays of at most ``max_array_size``
+  tasks, each array indexed from 0 (schedulers bound the highest index, not the count);
+- **dependencies**: an element-aligned stage (same external axes in the same order, the
+  same elements, the same chunking, reading its upstream element by element) waits per
+  task (SLURM ``aftercorr``); anything else (reductions, outer products, whole-array
+  consumers) waits for the whole upstream stage.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from hpcflow.errors import InputError
+from hpcflow.spec.func import Func
+from hpcflow.spec.pipeline import Pipeline
+from hpcflow.spec.resources import Resources
+
+__all__ = ["ArrayJob", "Dependency", "Plan", "Stage", "build_plan", "default_chunksize"]
+
+
+def default_chunksize(n_elements: int, max_tasks: int = 1000, min_chunk: int = 1) -> int:
+    """Elements per array task when the user does not choose.
+
+    Small stages get one element per task (most parallelism); large ones are chunked
+    so that a stage has at most ``max_tasks`` tasks, because every task costs a
+    scheduler launch (about 0.1 s each on a small cluster) and counts against
+    ``MaxJobCount`` and per-user submit limits.
+
+    Examples
+    --------
+    >>> default_chunksize(500), default_chunksize(3000), default_chunksize(10**6)
+    (1, 3, 1000)
+    """
+    return max(min_chunk, 1, math.ceil(n_elements / max_tasks))
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """Stage ``stage`` waits for ``upstream``: per task (``"aligned"``) or whole."""
+
+    upstream: str
+    kind: Literal["aligned", "whole"]
+
+
+@dataclass(frozen=True)
+class ArrayJob:
+    """One job array: tasks ``[first_task, first_task + n_tasks)`` of a stage, as 0..n-1."""
+
+    stage: str
+    index: int
+    first_task: int
+    n_tasks: int
+
+
+@dataclass
+class Stage:
+    """One func's elements with one resource set, in chunks (one per array task)."""
+
+    name: str
+    func: Func
+    resources: Resources
+    elements: np.ndarray  # sorted linear indices over the func's external shape
+    chunksize: int
+    dependencies: list[Dependency] = field(default_factory=list)
+    arrays: list[ArrayJob] = field(default_factory=list)
+
+    @property
+    def n_tasks(self) -> int:
+        return max(1, math.ceil(len(self.elements) / self.chunksize)) if len(self.elements) else 0
+
+    def task_elements(self, task: int) -> np.ndarray:
+        """Linear indices that array task ``task`` (counted over the stage) computes."""
+        if not 0 <= task < self.n_tasks:
+            raise IndexError(f"stage {self.name!r} has {self.n_tasks} tasks, not task {task}")
+        return self.elements[task * self.chunksize : (task + 1) * self.chunksize]
+
+
+@dataclass
+class Plan:
+    """Stages in dependency order."""
+
+    stages: list[Stage]
+
+    def stage(self, name: str) -> Stage:
+        for s in self.stages:
+            if s.name == name:
+                return s
+        raise KeyError(f"no stage {name!r}; stages are {[s.name for s in self.stages]}")
+
+    @property
+    def n_arrays(self) -> int:
+        return sum(len(s.arrays) for s in self.stages)
+
+
+def build_plan(
+    pipeline: Pipeline,
+    external_shapes: Mapping[str, tuple[int, ...]],
+    *,
+    max_array_size: int,
+    chunksizes: int | Mapping[str, int] | None = None,
+    element_resources: Callable[[Func, np.ndarray], list[Resources]] | None = None,
+) -> Plan:
+    """Plan the stages, tasks, arrays and dependencies of a run.
+
+    Parameters
+    ----------
+    pipeline
+        The pipeline (only its funcs and their mapspecs are read).
+    external_shapes
+        For each func (keyed by its first output name), its external shape; ``()`` for a
+        func without a mapspec (one element).
+    max_array_size
+        The scheduler's bound on array indices (SLURM ``MaxArraySize`` - 1 is the
+        highest index, so an array may have ``max_array_size`` tasks... minus one:
+        pass what the scheduler accepts as the task count of one array).
+    chunksizes
+        Elements per task: an int for all funcs, or a dict by output name with ``""``
+        as the default; missing means `default_chunksize`.
+    element_resources
+        For funcs whose resources are a callable: given the func and linear indices,
+        the resources of each element. Not needed otherwise.
+
+    Examples
+    --------
+    >>> from hpcflow import Func, Pipeline
+    >>> p = Pipeline([Func(lambda x: x, "y", mapspec="x[i] -> y[i]"),
+    ...               Func(lambda y: y, "z", mapspec="y[i] -> z[i]")])
+    >>> plan = build_plan(p, {"y": (250,), "z": (250,)}, max_array_size=100, chunksizes=1)
+    >>> [(s.name, s.n_tasks, len(s.arrays)) for s in plan.stages]
+    [('y', 250, 3), ('z', 250, 3)]
+    >>> plan.stage("z").dependencies
+    [Dependency(upstream='y', kind='aligned')]
+    """
+    if max_array_size < 1:
+        raise InputError(f"max_array_size={max_array_size} must be >= 1")
+    stages: list[Stage] = []
+    by_func: dict[str, list[Stage]] = {}
+    for f in pipeline.sorted_funcs:
+        key = f.output_names[0]
+        if key not in external_shapes:
+            raise InputError(
+                f"no external shape for {key!r}; shapes given: {sorted(external_shapes)}"
+            )
+        shape = external_shapes[key]
+        n = int(np.prod(shape, dtype=np.int64)) if f.mapspec is not None else 1
+        size = _chunksize(chunksizes, f, n)
+        groups = _resource_groups(pipeline, f, n, element_resources)
+        made = []
+        for g, (resources, elements) in enumerate(groups):
+            name = key if len(groups) == 1 else f"{key}.{g}"
+            made.append(Stage(name, f, resources, elements, size))
+        by_func[key] = made
+        stages.extend(made)
+    for s in stages:
+        s.dependencies = _dependencies(pipeline, s, by_func, external_shapes)
+        s.arrays = [
+            ArrayJob(s.name, a, first, min(max_array_size, s.n_tasks - first))
+            for a, first in enumerate(range(0, s.n_tasks, max_array_size))
+        ]
+    return Plan(stages)
+
+
+def _chunksize(chunksizes: int | Mapping[str, int] | None, f: Func, n: int) -> int:
+    value: int | None
+    if isinstance(chunksizes, Mapping):
+        value = next((chunksizes[k] for k in (*f.output_names, "") if k in chunksizes), None)
+    else:
+        value = chunksizes
+    if value is None:
+        return default_chunksize(n)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(f"chunksizes for {f.output_names} gave {value!r}; use an int >= 1")
+    return value
+
+
+def _resource_groups(
+    pipeline: Pipeline,
+    f: Func,
+    n: int,
+    element_resources: Callable[[Func, np.ndarray], list[Resources]] | None,
+) -> list[tuple[Resources, np.ndarray]]:
+    everything = np.arange(n, dtype=np.int64)
+    if not callable(f.resources) or isinstance(f.resources, Resources):
+        return [(pipeline.resources_for(f), everything)]
+    if element_resources is None:
+        raise InputError(
+            f"{f.name!r} has per-element resources; planning it needs element_resources"
+        )
+    per_element = element_resources(f, everything)
+    if len(per_element) != n:
+        raise InputError(f"element_resources gave {len(per_element)} values for {n} elements")
+    groups: dict[Resources, list[int]] = {}
+    for i, r in enumerate(per_element):
+        groups.setdefault(r.with_defaults(pipeline.default_resources), []).append(i)
+    return [(r, np.asarray(idx, dtype=np.int64)) for r, idx in groups.items()]
+
+
+def _dependencies(
+    pipeline: Pipeline,
+    stage: Stage,
+    by_func: Mapping[str, Sequence[Stage]],
+    shapes: Mapping[str, tuple[int, ...]],
+) -> list[Dependency]:
+    f = stage.func
+    deps: list[Dependency] = []
+    seen: set[str] = set()
+    for p in f.parameters:
+        producer = pipeline.output_to_func.get(p)
+        if producer is None or producer.output_names[0] in seen:
+            continue
+        seen.add(producer.output_names[0])
+        ups = by_func[producer.output_names[0]]
+        aligned = (
+            len(ups) == 1
+            and _aligned(f, producer, p)
+            and shapes[f.output_names[0]] == shapes[producer.output_names[0]]
+            and ups[0].chunksize == stage.chunksize
+            and np.array_equal(ups[0].elements, stage.elements)
+        )
+        deps.extend(Dependency(u.name, "aligned" if aligned else "whole") for u in ups)
+    return deps
+
+
+def _aligned(consumer: Func, producer: Func, name: str) -> bool:
+    """True if ``consumer`` reads ``name`` element by element, in ``producer``'s order."""
+    cs, ps = consumer.mapspec, producer.mapspec
+    if cs is None or ps is None or ps.internal_indices or name not in cs.input_names:
+        return False
+    read = next(i for i in cs.inputs if i.name == name)
+    return (
+        read.axes == ps.output_indices  # no ':' and the same axes in the same order
+        and cs.external_indices == ps.output_indices
+    )
