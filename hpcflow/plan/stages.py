@@ -123,9 +123,8 @@ def build_plan(
         For each func (keyed by its first output name), its external shape; ``()`` for a
         func without a mapspec (one element).
     max_array_size
-        The scheduler's bound on array indices (SLURM ``MaxArraySize`` - 1 is the
-        highest index, so an array may have ``max_array_size`` tasks... minus one:
-        pass what the scheduler accepts as the task count of one array).
+        Most tasks in one array. Arrays are indexed from 0, so for SLURM pass
+        ``MaxArraySize`` (whose highest valid index is ``MaxArraySize - 1``).
     chunksizes
         Elements per task: an int for all funcs, or a dict by output name with ``""``
         as the default; missing means `default_chunksize`.
