@@ -8,7 +8,7 @@ from typing import Any
 
 from hpcflow.errors import InputError
 
-__all__ = ["ChunkSizes", "chunk_ranges", "resolve_chunksize"]
+__all__ = ["ChunkSizes", "chunk_ranges", "resolve_chunksize", "user_chunksize"]
 
 ChunkSizes = int | Mapping[Any, int | Callable[[int], int] | None] | None
 
@@ -33,6 +33,22 @@ def resolve_chunksize(
     >>> resolve_chunksize({"": 10, "y": lambda n: n // 4}, ("y",), 1000, workers=4)
     250
     """
+    size = user_chunksize(chunksizes, key, n)
+    if size is not None:
+        return size
+    if workers is None:
+        return max(1, n)
+    return max(1, math.ceil(n / (4 * workers)))
+
+
+def user_chunksize(chunksizes: ChunkSizes, key: tuple[str, ...], n: int) -> int | None:
+    """The chunk size the user asked for (validated), or None for "automatic".
+
+    Examples
+    --------
+    >>> user_chunksize({"y": 10}, ("y",), 100), user_chunksize({"z": 10}, ("y",), 100)
+    (10, None)
+    """
     size: Any = chunksizes
     if isinstance(chunksizes, Mapping):
         size = None
@@ -43,9 +59,7 @@ def resolve_chunksize(
     if callable(size):
         size = size(n)
     if size is None:
-        if workers is None:
-            return max(1, n)
-        return max(1, math.ceil(n / (4 * workers)))
+        return None
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise InputError(f"chunksizes for {key} gave {size!r}; a chunk size must be an int >= 1")
     return size

@@ -24,6 +24,7 @@ from typing import Literal
 import numpy as np
 
 from hpcflow.errors import InputError
+from hpcflow.plan.chunks import ChunkSizes, user_chunksize
 from hpcflow.spec.func import Func
 from hpcflow.spec.pipeline import Pipeline
 from hpcflow.spec.resources import Resources
@@ -110,7 +111,7 @@ def build_plan(
     external_shapes: Mapping[str, tuple[int, ...]],
     *,
     max_array_size: int,
-    chunksizes: int | Mapping[str, int] | None = None,
+    chunksizes: ChunkSizes = None,
     element_resources: Callable[[Func, np.ndarray], list[Resources]] | None = None,
 ) -> Plan:
     """Plan the stages, tasks, arrays and dependencies of a run.
@@ -126,8 +127,9 @@ def build_plan(
         Most tasks in one array. Arrays are indexed from 0, so for SLURM pass
         ``MaxArraySize`` (whose highest valid index is ``MaxArraySize - 1``).
     chunksizes
-        Elements per task: an int for all funcs, or a dict by output name with ``""``
-        as the default; missing means `default_chunksize`.
+        Elements per task, as for `hpcflow.map.run_map` (an int, or a dict by output
+        name with ``""`` as the default whose values may be callables of the element
+        count); automatic means `default_chunksize`.
     element_resources
         For funcs whose resources are a callable: given the func and linear indices,
         the resources of each element. Not needed otherwise.
@@ -172,17 +174,9 @@ def build_plan(
     return Plan(stages)
 
 
-def _chunksize(chunksizes: int | Mapping[str, int] | None, f: Func, n: int) -> int:
-    value: int | None
-    if isinstance(chunksizes, Mapping):
-        value = next((chunksizes[k] for k in (*f.output_names, "") if k in chunksizes), None)
-    else:
-        value = chunksizes
-    if value is None:
-        return default_chunksize(n)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InputError(f"chunksizes for {f.output_names} gave {value!r}; use an int >= 1")
-    return value
+def _chunksize(chunksizes: ChunkSizes, f: Func, n: int) -> int:
+    size = user_chunksize(chunksizes, f.output_names, n)
+    return default_chunksize(n) if size is None else size
 
 
 def _resource_groups(

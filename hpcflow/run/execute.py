@@ -60,7 +60,6 @@ class FuncTask:
     selected: np.ndarray | None = None
     marker_dir: Path | None = None
     write: bool = True
-    attempt: int = 0
 
 
 @dataclass
