@@ -312,8 +312,11 @@ def test_headless_progress_counts_elements() -> None:
 
 def test_rich_progress_draws(capsys: pytest.CaptureFixture[str]) -> None:
     three_stage().map(inputs(2), parallel=False, show_progress=True)
-    # rich writes to the captured stdout; the bar shows the output names
-    assert "d" in capsys.readouterr().out
+    # rich writes to the captured stdout: one bar per output with done/total counts
+    out = capsys.readouterr().out
+    assert "8/8" in out  # d: 2 x 2 x 2 elements
+    assert "4/4" in out  # e
+    assert "━" in out
 
 
 def test_bad_show_progress() -> None:
