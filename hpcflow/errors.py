@@ -10,7 +10,8 @@ working for callers that do not know hpcflow::
     ├── StorageError                     a storage backend cannot do what was asked
     │   └── UnknownStorageError(KeyError)
     ├── ResumeError(ValueError)          a run folder cannot be resumed with these inputs
-    └── RunFolderError                   a run folder is missing, foreign or corrupt
+    ├── RunFolderError                   a run folder is missing, foreign or corrupt
+    └── SchedulerError(RuntimeError)     a scheduler command failed (sbatch, squeue, ...)
 
 Exceptions raised by the user's own functions are never wrapped: with
 ``error_handling="raise"`` they propagate unchanged, with a note naming the output and
@@ -25,6 +26,7 @@ __all__ = [
     "PipelineError",
     "ResumeError",
     "RunFolderError",
+    "SchedulerError",
     "SpecError",
     "StorageError",
     "UnknownStorageError",
@@ -65,3 +67,7 @@ class ResumeError(HpcflowError, ValueError):
 
 class RunFolderError(HpcflowError):
     """A run folder is missing, belongs to something else, or is unreadable."""
+
+
+class SchedulerError(HpcflowError, RuntimeError):
+    """A scheduler command failed; the message holds the command and its stderr."""

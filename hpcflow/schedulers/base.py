@@ -1,0 +1,216 @@
+"""The scheduler interface every backend (SLURM, local, PBS) implements.
+
+A backend knows how to turn one `ArrayRequest` (a command run once per array task,
+with resources and dependencies) into a job id, how to cancel jobs, and how to ask for
+the state of many jobs in one call. It knows nothing of pipelines or run folders:
+the submit layer (`hpcflow.run.submit`) decides what the arrays are.
+
+The command of a task is ``argv`` followed by one more argument, the task number
+``task_offset + array index``; backends render that sum in the job script (SLURM:
+``$((OFFSET + SLURM_ARRAY_TASK_ID))``), so one script serves every task of an array.
+"""
+
+from __future__ import annotations
+
+import enum
+import sys
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from hpcflow.errors import InputError
+from hpcflow.spec.resources import Resources
+
+__all__ = [
+    "ArrayRequest",
+    "JobDependency",
+    "Scheduler",
+    "TaskState",
+    "TaskStatus",
+    "get_scheduler",
+    "register_scheduler",
+    "scheduler_names",
+]
+
+
+@dataclass(frozen=True)
+class JobDependency:
+    """Wait for job ``job_id``: task by task (``"aligned"``, SLURM ``aftercorr``) or whole.
+
+    A ``"whole"`` dependency is satisfied only when every task of the upstream job
+    succeeded (SLURM ``afterok``). Backends submit with "kill on invalid dependency", so a
+    job whose dependency can never be satisfied is cancelled, never left pending.
+    """
+
+    job_id: str
+    kind: Literal["aligned", "whole"] = "whole"
+
+
+@dataclass(frozen=True)
+class ArrayRequest:
+    """One job array to submit.
+
+    Attributes
+    ----------
+    name
+        Job name shown by the scheduler; carries the run id.
+    argv
+        The command run by every task; the task number is appended as one more argument.
+    n_tasks
+        Number of array tasks, indexed ``0 .. n_tasks - 1``.
+    task_offset
+        Added to the array index to give the task number passed to the command.
+    resources
+        What each task needs (already merged with the pipeline's defaults).
+    log_dir
+        Folder for the tasks' logs (one file per task, opened in append mode so a
+        requeued task keeps its earlier output).
+    workdir
+        Working directory of the tasks.
+    dependencies
+        Jobs this array waits for.
+    max_parallel
+        Most tasks of this array running at once (``None``: no limit).
+    """
+
+    name: str
+    argv: tuple[str, ...]
+    n_tasks: int
+    resources: Resources
+    log_dir: Path
+    workdir: Path
+    task_offset: int = 0
+    dependencies: tuple[JobDependency, ...] = ()
+    max_parallel: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.n_tasks < 1:
+            raise InputError(f"array {self.name!r} needs at least one task, got {self.n_tasks}")
+        if self.max_parallel is not None and self.max_parallel < 1:
+            raise InputError(f"max_parallel={self.max_parallel} must be >= 1 (or None)")
+
+
+class TaskState(enum.StrEnum):
+    """Where one array task is, in neutral names (backends map their own states)."""
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    TIMEOUT = "TIMEOUT"
+    OUT_OF_MEMORY = "OUT_OF_MEMORY"
+    PREEMPTED = "PREEMPTED"
+    NODE_FAIL = "NODE_FAIL"
+    UNKNOWN = "UNKNOWN"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (TaskState.PENDING, TaskState.RUNNING, TaskState.UNKNOWN)
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    """State of one array task, with the scheduler's exit code and reason if it gave one."""
+
+    state: TaskState
+    exit_code: str | None = None
+    reason: str | None = None
+
+
+class Scheduler(ABC):
+    """A batch system that runs job arrays.
+
+    Parameters
+    ----------
+    python
+        The Python executable the tasks run (default: this interpreter). It must have
+        hpcflow installed on the compute nodes.
+    setup
+        Shell lines run before each task: ``module load ...``, ``source venv/bin/activate``,
+        ``conda activate ...``.
+
+    ``calls`` counts the scheduler commands this object ran (``sbatch``, ``squeue``,
+    ``sacct``, ``scontrol``, ...), so benchmarks and tests can check that submitting
+    costs a few calls per stage, independent of the number of elements.
+    """
+
+    name: ClassVar[str]
+    supports_per_task_dependencies: ClassVar[bool]
+
+    def __init__(self, *, python: str | None = None, setup: Sequence[str] = ()) -> None:
+        if isinstance(setup, str):
+            raise InputError("setup must be a list of shell lines, not one string")
+        self.python = python or sys.executable
+        self.setup = tuple(setup)
+        self.calls: Counter[str] = Counter()
+
+    @abstractmethod
+    def options(self) -> dict[str, Any]:
+        """JSON-able keyword arguments that rebuild this scheduler (stored in the run folder)."""
+
+    @abstractmethod
+    def max_array_size(self) -> int:
+        """Most tasks one array may have (arrays are indexed from 0)."""
+
+    @abstractmethod
+    def render(self, request: ArrayRequest) -> str:
+        """The job script for ``request`` (pure; what ``--dry-run`` prints)."""
+
+    @abstractmethod
+    def submit(self, request: ArrayRequest) -> str:
+        """Submit ``request`` and return its job id."""
+
+    @abstractmethod
+    def cancel(self, job_ids: Sequence[str]) -> None:
+        """Cancel these jobs (all their tasks); unknown or finished ids are ignored."""
+
+    @abstractmethod
+    def states(self, job_ids: Sequence[str]) -> dict[str, dict[int, TaskStatus]]:
+        """For each job id, the status of each array task by index, in one batched query.
+
+        Tasks the scheduler does not report (for example long finished, with no
+        accounting) are absent; callers fall back on the run folder's markers.
+        """
+
+
+_REGISTRY: dict[str, Callable[..., Scheduler]] = {}
+
+
+def register_scheduler(name: str, factory: Callable[..., Scheduler]) -> None:
+    """Make ``scheduler=name`` available to ``submit``."""
+    _REGISTRY[name] = factory
+
+
+def scheduler_names() -> list[str]:
+    _load_builtin()
+    return sorted(_REGISTRY)
+
+
+def get_scheduler(name: str | Scheduler, options: Mapping[str, Any] | None = None) -> Scheduler:
+    """A scheduler by name (``"slurm"``, ``"local"``, ...) built with ``options``."""
+    if isinstance(name, Scheduler):
+        if options:
+            raise InputError("scheduler options cannot be given with a Scheduler instance")
+        return name
+    _load_builtin()
+    try:
+        factory = _REGISTRY[name]
+    except KeyError:
+        raise InputError(
+            f"scheduler={name!r} is not known; use one of {sorted(_REGISTRY)}"
+        ) from None
+    try:
+        return factory(**dict(options or {}))
+    except TypeError as e:
+        raise InputError(f"bad option for scheduler {name!r}: {e}") from None
+
+
+def _load_builtin() -> None:
+    # Imported lazily: the backends import subprocess-heavy helpers (and submitit).
+    import hpcflow.schedulers.local  # noqa: F401
+    import hpcflow.schedulers.slurm  # noqa: F401
+
