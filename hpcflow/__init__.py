@@ -16,9 +16,11 @@ from hpcflow.errors import (
     PipelineError,
     ResumeError,
     RunFolderError,
+    SchedulerError,
     SpecError,
     StorageError,
 )
+from hpcflow.run.handle import Run, RunStatus
 from hpcflow.run.snapshots import ErrorSnapshot, PropagatedErrorSnapshot
 from hpcflow.spec import Func, MapSpec, Pipeline, Resources, func
 
@@ -35,7 +37,10 @@ __all__ = [
     "PropagatedErrorSnapshot",
     "Resources",
     "ResumeError",
+    "Run",
     "RunFolderError",
+    "RunStatus",
+    "SchedulerError",
     "SpecError",
     "StorageError",
     "__version__",

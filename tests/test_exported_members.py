@@ -12,7 +12,8 @@ import hpcflow.map
 EXPECTED_TOP = {
     "ErrorSnapshot", "Func", "HpcflowError", "InputError", "MapSpec", "Pipeline",
     "PipelineError", "PropagatedErrorSnapshot", "Resources", "ResumeError",
-    "RunFolderError", "SpecError", "StorageError", "__version__", "func", "map",
+    "Run", "RunFolderError", "RunStatus", "SchedulerError", "SpecError", "StorageError",
+    "__version__", "func", "map",
 }  # fmt: skip
 
 EXPECTED_MAP = {

@@ -29,7 +29,15 @@ from hpcflow.spec.func import Func
 from hpcflow.spec.pipeline import Pipeline
 from hpcflow.spec.resources import Resources
 
-__all__ = ["ArrayJob", "Dependency", "Plan", "Stage", "build_plan", "default_chunksize"]
+__all__ = [
+    "ArrayJob",
+    "Dependency",
+    "Plan",
+    "Stage",
+    "build_plan",
+    "default_chunksize",
+    "stage_chunksize",
+]
 
 
 def default_chunksize(n_elements: int, max_tasks: int = 1000, min_chunk: int = 1) -> int:
@@ -113,6 +121,7 @@ def build_plan(
     max_array_size: int,
     chunksizes: ChunkSizes = None,
     element_resources: Callable[[Func, np.ndarray], list[Resources]] | None = None,
+    funcs: Sequence[Func] | None = None,
 ) -> Plan:
     """Plan the stages, tasks, arrays and dependencies of a run.
 
@@ -133,6 +142,10 @@ def build_plan(
     element_resources
         For funcs whose resources are a callable: given the func and linear indices,
         the resources of each element. Not needed otherwise.
+    funcs
+        Plan only these funcs (default: all). A producer outside them is taken as
+        already finished, so nothing waits for it: a continuation job plans what was
+        deferred only after the stages it needs have completed.
 
     Examples
     --------
@@ -149,7 +162,10 @@ def build_plan(
         raise InputError(f"max_array_size={max_array_size} must be >= 1")
     stages: list[Stage] = []
     by_func: dict[str, list[Stage]] = {}
+    chosen = {f.output_names for f in funcs} if funcs is not None else None
     for f in pipeline.sorted_funcs:
+        if chosen is not None and f.output_names not in chosen:
+            continue
         key = f.output_names[0]
         if key not in external_shapes:
             raise InputError(
@@ -157,7 +173,7 @@ def build_plan(
             )
         shape = external_shapes[key]
         n = int(np.prod(shape, dtype=np.int64)) if f.mapspec is not None else 1
-        size = _chunksize(chunksizes, f, n)
+        size = stage_chunksize(chunksizes, f, n)
         groups = _resource_groups(pipeline, f, n, element_resources)
         made = []
         for g, (resources, elements) in enumerate(groups):
@@ -174,7 +190,8 @@ def build_plan(
     return Plan(stages)
 
 
-def _chunksize(chunksizes: ChunkSizes, f: Func, n: int) -> int:
+def stage_chunksize(chunksizes: ChunkSizes, f: Func, n: int) -> int:
+    """Elements per task of ``f`` (``n`` elements): the user's choice or `default_chunksize`."""
     size = user_chunksize(chunksizes, f.output_names, n)
     return default_chunksize(n) if size is None else size
 
@@ -215,7 +232,9 @@ def _dependencies(
         if producer is None or producer.output_names[0] in seen:
             continue
         seen.add(producer.output_names[0])
-        ups = by_func[producer.output_names[0]]
+        ups = by_func.get(producer.output_names[0])
+        if ups is None:  # planned (and finished) earlier
+            continue
         aligned = (
             len(ups) == 1
             and _aligned(f, producer, p)

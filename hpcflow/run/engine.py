@@ -28,7 +28,7 @@ from hpcflow.run.execute import (
 )
 from hpcflow.run.folder import RunFolder
 from hpcflow.run.progress import ProgressTracker, ShowProgress
-from hpcflow.run.results import Result, ResultDict, array_output
+from hpcflow.run.results import Result, ResultDict, array_output, open_storage
 from hpcflow.spec.func import Func, normalize_internal_shape
 from hpcflow.spec.pipeline import Pipeline
 from hpcflow.storage._atomic import atomic_write_json, atomic_write_pickle, read_pickle
@@ -254,6 +254,9 @@ class LocalRun:
                 self.folder.prepare_fresh()
                 self.folder.write(self.meta, to_store)
         self.resume = resume
+        # Workers of a submitted run read run.json but must not rewrite it: many run at
+        # once, and only submit and continuation jobs (one at a time) add to it.
+        self.write_meta = True
 
     # ------------------------------------------------------------- validation
     def _check_inputs(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -487,6 +490,50 @@ class LocalRun:
         self.progress.add(f.output_names[0], int(np.prod(ext_shape, dtype=np.int64)))
         return task
 
+    def allocate(self, f: Func) -> tuple[int, ...]:
+        """Create ``f``'s output storage without computing anything; its external shape.
+
+        Only for a func whose output shapes are known (see `known_shape`).
+        """
+        spec = f.mapspec
+        assert spec is not None
+        shapes = {**self.shapes, **{k: tuple(v.shape) for k, v in self.arrays.items()}}
+        self.lengths.learn(spec, shapes)
+        ext_shape = external_shape(spec, self.lengths)
+        if not self._output_shapes(f):
+            raise PipelineError(f"the shape of {f.output_names[0]!r} is not known yet")
+        n = int(np.prod(ext_shape, dtype=np.int64))
+        for o in f.output_names:
+            self._create_storage(f, o, self._chunk_size(f, n))
+        return ext_shape
+
+    def known_shape(self, f: Func) -> bool:
+        """True if ``f``'s inputs and outputs have known shapes (no probe needed)."""
+        spec = f.mapspec
+        if spec is None:
+            return True
+        have = {*self.shapes, *self.arrays}
+        if not all(i.name in have for i in spec.inputs):
+            return False
+        shapes = {**self.shapes, **{k: tuple(v.shape) for k, v in self.arrays.items()}}
+        self.lengths.learn(spec, shapes)
+        return self._output_shapes(f)
+
+    def adopt_existing(self) -> None:
+        """Open what an earlier process of this run already stored (arrays and singles)."""
+        assert self.folder is not None
+        meta = self.folder.read_meta()
+        for name in meta.get("arrays", {}):
+            if name in self.storage_ids and not isinstance(self.arrays.get(name), StorageBase):
+                store = open_storage(self.folder, name, meta)
+                self.arrays[name] = store
+                self.shapes[name] = tuple(store.shape)
+                self.meta["arrays"][name] = meta["arrays"][name]
+                self.meta["shapes"][name] = meta["arrays"][name]["shape"]
+        for f in self.pipeline.funcs:
+            if f.mapspec is None:
+                self._load_single(f)
+
     def _probe(self, f: Func, task: FuncTask) -> None:
         """Compute the first selected element to learn a '?' internal shape."""
         assert f.mapspec is not None
@@ -540,7 +587,7 @@ class LocalRun:
             "internal_shape": list(internal), "shape_mask": list(mask),
             "axes": list(f.mapspec.output_indices) if f.mapspec else [],
         }  # fmt: skip
-        if self.folder is not None:
+        if self.folder is not None and self.write_meta:
             atomic_write_json(self.folder.run_json, {**self.folder.read_meta(),
                 "shapes": self.meta["shapes"], "arrays": self.meta["arrays"]})  # fmt: skip
         probed = self._probed

@@ -13,7 +13,7 @@ import platform
 import resource
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -27,7 +27,15 @@ from hpcflow.spec.func import Func
 from hpcflow.storage._atomic import atomic_write_json
 from hpcflow.storage.base import StorageBase
 
-__all__ = ["ChunkReport", "FuncTask", "Source", "execute_chunk", "execute_payload", "shape_of"]
+__all__ = [
+    "ChunkReport",
+    "FuncTask",
+    "Source",
+    "element_kwargs",
+    "execute_chunk",
+    "execute_payload",
+    "shape_of",
+]
 
 _ALL = slice(None)
 
@@ -95,11 +103,18 @@ class ChunkReport:
             "peak_rss": self.peak_rss,
             "host": platform.node(),
             "pid": os.getpid(),
+            # a requeued array task runs again with the same id; count its attempts
+            "attempt": int(
+                os.environ.get("SLURM_RESTART_COUNT")
+                or os.environ.get("HPCFLOW_RESTART_COUNT")
+                or 0
+            ),
+            "job": os.environ.get("SLURM_JOB_ID") or os.environ.get("HPCFLOW_JOB_ID"),
             "time": time.time(),
         }
 
 
-def execute_chunk(task: FuncTask, indices: Sequence[int] | range) -> ChunkReport:
+def execute_chunk(task: FuncTask, indices: Sequence[int] | range | np.ndarray) -> ChunkReport:
     """Compute the selected, not-yet-done elements among ``indices``.
 
     With ``error_handling="raise"`` the function's own exception propagates, with a
@@ -122,18 +137,12 @@ def execute_chunk(task: FuncTask, indices: Sequence[int] | range) -> ChunkReport
     multi = [m.tolist() for m in np.unravel_index(idx, ext)] if ext else []
     n_out = len(key)
     continue_on_error = task.error_handling == "continue"
-    whole = {s.name: s.value for s in task.sources if s.axes is None}
-    mapped = [s for s in task.sources if s.axes is not None]
     writes = task.write and task.outputs is not None
     # Backends that write a chunk at a time get one dump_chunk call per chunk.
     buffered = [o.writes_whole_chunks for o in task.outputs] if writes and task.outputs else []
     buffer: list[tuple[int, tuple[Any, ...]]] = []
     try:
-        for n, li in enumerate(idx.tolist()):
-            kwargs = dict(whole)
-            for s in mapped:
-                sel = tuple(_ALL if p is None else multi[p][n] for p in s.axes)  # type: ignore[union-attr]
-                kwargs[s.name] = _plain(s.value[sel], s.name, sel, f)
+        for n, (li, kwargs) in enumerate(element_kwargs(task, idx, multi)):
             outs = _call(
                 f, kwargs, li, report, continue_on_error=continue_on_error, task=task,
                 where=(ext, multi, n), n_out=n_out,
@@ -159,6 +168,27 @@ def execute_chunk(task: FuncTask, indices: Sequence[int] | range) -> ChunkReport
     if task.write and task.marker_dir is not None and task.outputs is not None:
         write_marker(task.marker_dir, report)
     return report
+
+
+def element_kwargs(
+    task: FuncTask, idx: np.ndarray, multi: list[list[int]] | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(linear index, keyword arguments)`` of each element in ``idx``.
+
+    ``multi`` is ``idx`` unravelled over the external shape, if the caller has it.
+    """
+    f = task.func
+    ext = task.external_shape
+    if multi is None:
+        multi = [m.tolist() for m in np.unravel_index(idx, ext)] if ext else []
+    whole = {s.name: s.value for s in task.sources if s.axes is None}
+    mapped = [s for s in task.sources if s.axes is not None]
+    for n, li in enumerate(idx.tolist()):
+        kwargs = dict(whole)
+        for s in mapped:
+            sel = tuple(_ALL if p is None else multi[p][n] for p in s.axes)  # type: ignore[union-attr]
+            kwargs[s.name] = _plain(s.value[sel], s.name, sel, f)
+        yield li, kwargs
 
 
 def _call(

@@ -27,7 +27,18 @@ from hpcflow.storage._atomic import atomic_write_json, atomic_write_pickle, read
 __all__ = ["RunFolder"]
 
 FORMAT_VERSION = 1
-_OWNED = ("run.json", "inputs", "outputs", "markers")
+_OWNED = (
+    "run.json",
+    "inputs",
+    "outputs",
+    "markers",
+    # written by submit
+    "pipeline.cloudpickle",
+    "submit.json",
+    "stages",
+    "logs",
+    "cancelled",
+)
 
 
 class RunFolder:

@@ -13,6 +13,7 @@ The command of a task is ``argv`` followed by one more argument, the task number
 from __future__ import annotations
 
 import enum
+import importlib
 import sys
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -33,6 +34,7 @@ __all__ = [
     "get_scheduler",
     "register_scheduler",
     "scheduler_names",
+    "scheduler_ref",
 ]
 
 
@@ -178,6 +180,12 @@ class Scheduler(ABC):
 
 
 _REGISTRY: dict[str, Callable[..., Scheduler]] = {}
+# Built-in backends are imported when first asked for: they pull in subprocess
+# helpers and submitit, which a local ``map`` never needs.
+_BUILTIN = {
+    "slurm": "hpcflow.schedulers.slurm",
+    "local": "hpcflow.schedulers.local",
+}
 
 
 def register_scheduler(name: str, factory: Callable[..., Scheduler]) -> None:
@@ -186,31 +194,47 @@ def register_scheduler(name: str, factory: Callable[..., Scheduler]) -> None:
 
 
 def scheduler_names() -> list[str]:
-    _load_builtin()
-    return sorted(_REGISTRY)
+    return sorted({*_REGISTRY, *_BUILTIN})
+
+
+def scheduler_ref(scheduler: Scheduler) -> str:
+    """The name that rebuilds ``scheduler``'s class in another process."""
+    cls = type(scheduler)
+    if _BUILTIN.get(scheduler.name) == cls.__module__:
+        return scheduler.name
+    return f"{cls.__module__}:{cls.__qualname__}"
 
 
 def get_scheduler(name: str | Scheduler, options: Mapping[str, Any] | None = None) -> Scheduler:
-    """A scheduler by name (``"slurm"``, ``"local"``, ...) built with ``options``."""
+    """A scheduler by name built with ``options``.
+
+    ``name`` is ``"slurm"``, ``"local"``, a name given to `register_scheduler`, or
+    ``"package.module:Class"`` for a backend of your own (it must be importable where
+    continuation jobs run, since they submit too).
+    """
     if isinstance(name, Scheduler):
         if options:
-            raise InputError("scheduler options cannot be given with a Scheduler instance")
+            raise InputError(
+                f"scheduler options {sorted(options)} cannot be given with a Scheduler instance; "
+                "pass them to its constructor"
+            )
         return name
-    _load_builtin()
+    if name not in _REGISTRY and name in _BUILTIN:
+        importlib.import_module(_BUILTIN[name])  # registers itself
+    if name not in _REGISTRY and ":" in name:
+        # "package.module:Class": a site's own backend, importable on the compute nodes
+        module, _, attr = name.partition(":")
+        try:
+            _REGISTRY[name] = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as e:
+            raise InputError(f"scheduler={name!r} cannot be imported: {e}") from None
     try:
         factory = _REGISTRY[name]
     except KeyError:
         raise InputError(
-            f"scheduler={name!r} is not known; use one of {sorted(_REGISTRY)}"
+            f"scheduler={name!r} is not known; use one of {scheduler_names()}"
         ) from None
     try:
         return factory(**dict(options or {}))
     except TypeError as e:
         raise InputError(f"bad option for scheduler {name!r}: {e}") from None
-
-
-def _load_builtin() -> None:
-    # Imported lazily: the backends import subprocess-heavy helpers (and submitit).
-    import hpcflow.schedulers.local  # noqa: F401
-    import hpcflow.schedulers.slurm  # noqa: F401
-

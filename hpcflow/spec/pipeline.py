@@ -13,7 +13,9 @@ from hpcflow.spec.resources import Resources
 
 if TYPE_CHECKING:
     from hpcflow.run.engine import AsyncMap
+    from hpcflow.run.handle import Run
     from hpcflow.run.results import ResultDict
+    from hpcflow.run.submit import DryRun
 
 __all__ = ["Pipeline"]
 
@@ -321,6 +323,16 @@ class Pipeline:
         from hpcflow.run.engine import run_map_async
 
         return run_map_async(self, inputs, run_folder, internal_shapes, **kw)
+
+    def submit(self, inputs: dict[str, Any], run_folder: Any, **kw: Any) -> Run | DryRun:
+        """Submit the pipeline as scheduler job arrays and return at once.
+
+        See `hpcflow.run.submit.submit` for the parameters; ``scheduler="slurm"`` by
+        default, ``"local"`` runs the same arrays on this machine, detached.
+        """
+        from hpcflow.run.submit import submit
+
+        return submit(self, inputs, run_folder, **kw)
 
     def __repr__(self) -> str:
         return f"Pipeline([{', '.join(f.name for f in self._order)}])"

@@ -1,0 +1,323 @@
+"""`Run`: follow a submitted run from any process, any time after ``submit``.
+
+Status comes from the run folder first (storage done-ness and chunk markers, no values
+read); the scheduler is asked only about unfinished elements, once per `Run.status`
+call, for every job of the run in one batched query.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hpcflow.run.folder import RunFolder
+from hpcflow.run.records import StageRecord, SubmissionRecord, read_settings, read_submissions
+from hpcflow.run.results import load_outputs, open_storage
+from hpcflow.run.snapshots import is_error
+from hpcflow.schedulers.base import Scheduler, TaskState, TaskStatus, get_scheduler
+from hpcflow.storage._atomic import atomic_write_json, read_pickle
+from hpcflow.storage.base import StorageBase
+
+__all__ = ["OutputStatus", "Run", "RunStatus"]
+
+# wait(): the scheduler is asked at most this often, backing off to the maximum
+_FIRST_POLL = 3.0
+_MAX_POLL = 60.0
+
+
+@dataclass
+class OutputStatus:
+    """Elements of one output, by where they are."""
+
+    name: str
+    total: int | None  # None while its shape is unknown (planned by a continuation)
+    done: int = 0
+    failed: int = 0  # computed, but the function raised (or an input had failed)
+    running: int = 0
+    pending: int = 0
+    lost: Counter[str] = field(default_factory=Counter)  # not done, task ended: by reason
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.total is None else self.total - self.done - self.failed
+
+
+@dataclass
+class RunStatus:
+    """Where a submitted run is. ``finished`` means nothing is queued or running."""
+
+    run_folder: Path
+    outputs: dict[str, OutputStatus]
+    failed_tasks: Counter[str]  # tasks that ended without success, by reason
+    active_jobs: int
+    deferred: list[str]
+    logs: Path
+
+    @property
+    def finished(self) -> bool:
+        return self.active_jobs == 0
+
+    @property
+    def complete(self) -> bool:
+        """Every element of every output computed (some may hold error snapshots)."""
+        return not self.deferred and all(o.remaining == 0 for o in self.outputs.values())
+
+    def __str__(self) -> str:
+        state = "complete" if self.complete else ("finished" if self.finished else "running")
+        lines = [f"run {self.run_folder}: {state}"]
+        width = max([len(n) for n in self.outputs] + [6])
+        lines.append(
+            f"  {'output':<{width}}  {'total':>9} {'done':>9} {'failed':>7} {'running':>8} "
+            f"{'pending':>8}  lost"
+        )
+        for o in self.outputs.values():
+            total = "?" if o.total is None else str(o.total)
+            lost = ", ".join(f"{k}: {v}" for k, v in sorted(o.lost.items())) or "-"
+            lines.append(
+                f"  {o.name:<{width}}  {total:>9} {o.done:>9} {o.failed:>7} {o.running:>8} "
+                f"{o.pending:>8}  {lost}"
+            )
+        if self.failed_tasks:
+            reasons = ", ".join(f"{k}: {v}" for k, v in sorted(self.failed_tasks.items()))
+            lines.append(f"  tasks that ended without success: {reasons}; logs in {self.logs}")
+        if any(o.failed for o in self.outputs.values()):
+            lines.append(
+                "  failed elements hold hpcflow.ErrorSnapshot values: "
+                "run.load_outputs(name) and look at the masked/error entries"
+            )
+        if self.deferred:
+            lines.append(f"  waiting for a continuation job to plan: {self.deferred}")
+        return "\n".join(lines)
+
+
+class Run:
+    """A submitted run. Get one from ``submit`` or with `Run.open`."""
+
+    def __init__(
+        self, folder: RunFolder, settings: dict[str, Any], scheduler: Scheduler | None = None
+    ) -> None:
+        self.folder = folder
+        self.settings = settings
+        self.scheduler = scheduler or get_scheduler(
+            settings["scheduler"], settings["scheduler_options"]
+        )
+
+    @classmethod
+    def open(cls, run_folder: str | Path) -> Run:
+        """The run submitted to ``run_folder`` (from any process, any time later)."""
+        folder = RunFolder(run_folder)
+        return cls(folder, read_settings(folder))
+
+    @property
+    def path(self) -> Path:
+        return self.folder.path
+
+    @property
+    def run_id(self) -> str:
+        return str(self.settings["run_id"])
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r}, scheduler={self.scheduler.name!r}, id={self.run_id!r})"
+
+    def job_ids(self) -> list[str]:
+        """Every job id the run has submitted so far (continuations included)."""
+        return [
+            a.job_id
+            for sub in read_submissions(self.folder)
+            for s in sub.stages
+            for a in s.arrays
+            if a.job_id is not None
+        ]
+
+    # ---------------------------------------------------------------- status
+    def status(self) -> RunStatus:
+        """Elements done, failed, running and pending per output; failed tasks by reason."""
+        return self._status(ask_scheduler=True)
+
+    def _status(self, *, ask_scheduler: bool) -> RunStatus:
+        subs = read_submissions(self.folder)
+        meta = self.folder.read_meta()
+        stores: dict[str, StorageBase] = {}
+        outputs: dict[str, OutputStatus] = {}
+        unfinished: list[tuple[StageRecord, np.ndarray, OutputStatus]] = []
+        for sub in subs:
+            for stage in sub.stages:
+                if stage.is_continuation:
+                    continue
+                st = outputs.setdefault(stage.outputs[0], OutputStatus(stage.outputs[0], 0))
+                assert st.total is not None
+                st.total += stage.size
+                missing = self._count_done(stage, meta, stores, st)
+                if len(missing):
+                    unfinished.append((stage, missing, st))
+        deferred = _deferred(subs)
+        for name in deferred:
+            outputs.setdefault(name, OutputStatus(name, None))
+        active_cont = [
+            s for sub in subs for s in sub.stages if s.is_continuation and not _cont_done(self, s)
+        ]
+        need = bool(unfinished or active_cont)
+        states: dict[str, dict[int, TaskStatus]] = {}
+        if need and ask_scheduler:
+            ids = [a.job_id for sub in subs for s in sub.stages for a in s.arrays if a.job_id]
+            states = self.scheduler.states(ids)
+        failed_tasks: Counter[str] = Counter()
+        active = 0
+        for stage, missing, st in unfinished:
+            tasks = _tasks_of(stage, missing)
+            for t, count in zip(*np.unique(tasks, return_counts=True), strict=True):
+                ts = _task_status(stage, int(t), states)
+                if ts.state is TaskState.RUNNING:
+                    st.running += int(count)
+                elif ts.state in (TaskState.PENDING,) or (
+                    ts.state is TaskState.UNKNOWN and not ask_scheduler
+                ):
+                    st.pending += int(count)
+                else:
+                    st.lost[_reason(ts)] += int(count)
+            for t in np.unique(tasks).tolist():
+                ts = _task_status(stage, t, states)
+                if ts.state in (TaskState.RUNNING, TaskState.PENDING):
+                    active += 1
+                elif ts.state is not TaskState.UNKNOWN and ts.state is not TaskState.COMPLETED:
+                    failed_tasks[_reason(ts)] += 1
+        for s in active_cont:
+            ts = _task_status(s, 0, states)
+            if ts.state in (TaskState.RUNNING, TaskState.PENDING) or not ask_scheduler:
+                active += 1
+            elif ts.state is not TaskState.COMPLETED:
+                failed_tasks[f"continuation {_reason(ts)}"] += 1
+        return RunStatus(self.path, outputs, failed_tasks, active, deferred, self.path / "logs")
+
+    def _count_done(
+        self,
+        stage: StageRecord,
+        meta: dict[str, Any],
+        stores: dict[str, StorageBase],
+        st: OutputStatus,
+    ) -> np.ndarray:
+        """Add the stage's done and failed elements to ``st``; its missing elements."""
+        name = stage.outputs[0]
+        if name not in meta.get("arrays", {}):  # a single-value func
+            path = self.folder.single_output_path(name)
+            if not path.exists():
+                return np.zeros(1, dtype=np.int64)
+            if is_error(read_pickle(path)):
+                st.failed += 1
+            else:
+                st.done += 1
+            return np.zeros(0, dtype=np.int64)
+        elements = stage.elements(self.folder)
+        done = np.ones(len(elements), dtype=bool)
+        for o in stage.outputs:
+            if o not in stores:
+                stores[o] = open_storage(self.folder, o, meta)
+            done &= stores[o].done_linear(elements)
+        failed = _failed_elements(self.folder.marker_folder(tuple(stage.outputs)))
+        n_failed = int(np.isin(elements[done], failed).sum()) if len(failed) else 0
+        st.failed += n_failed
+        st.done += int(done.sum()) - n_failed
+        return np.flatnonzero(~done)
+
+    # ------------------------------------------------------------------ wait
+    def wait(
+        self, timeout: float | None = None, *, poll_interval: float = _FIRST_POLL
+    ) -> RunStatus:
+        """Block until nothing of the run is queued or running; the final status.
+
+        The run folder is checked every second (cheap); the scheduler at most every
+        ``poll_interval`` seconds (at least 1), backing off by 1.5x to one minute.
+
+        Raises
+        ------
+        TimeoutError
+            If the run is still active after ``timeout`` seconds.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        interval = max(1.0, poll_interval)
+        next_ask = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if now >= next_ask:
+                status = self.status()
+                if status.finished:
+                    return status
+                next_ask = now + interval
+                interval = min(_MAX_POLL, interval * 1.5)
+            else:
+                status = self._status(ask_scheduler=False)
+                if status.complete and not status.deferred:
+                    return self.status() if status.active_jobs else status
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"run {self.path} still active after {timeout} s:\n{status}")
+            time.sleep(1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic())))
+
+    # ---------------------------------------------------------------- cancel
+    def cancel(self) -> None:
+        """Cancel every job of the run; continuation jobs submit nothing more."""
+        atomic_write_json(self.path / "cancelled", {"time": time.time()})
+        ids = self.job_ids()
+        if ids:
+            self.scheduler.cancel(ids)
+
+    # ----------------------------------------------------------------- load
+    def load_outputs(self, *output_names: str) -> Any:
+        """Values of outputs (missing elements masked); one name gives one value."""
+        return load_outputs(*output_names, run_folder=self.path)
+
+
+def _deferred(subs: list[SubmissionRecord]) -> list[str]:
+    if not subs:
+        return []
+    planned = {s.outputs[0] for sub in subs for s in sub.stages if not s.is_continuation}
+    return [d for d in subs[-1].deferred if d not in planned]
+
+
+def _cont_done(run: Run, stage: StageRecord) -> bool:
+    """A continuation is done once the submission it makes exists."""
+    index = int(stage.name.rsplit("-", 1)[1])
+    return (run.path / "stages" / f"{index}.json").exists()
+
+
+def _tasks_of(stage: StageRecord, missing: np.ndarray) -> np.ndarray:
+    """Task of each missing element, given as positions within the stage's elements."""
+    return missing // stage.chunksize
+
+
+def _task_status(
+    stage: StageRecord, task: int, states: dict[str, dict[int, TaskStatus]]
+) -> TaskStatus:
+    for a in stage.arrays:
+        if a.first_task <= task < a.first_task + a.n_tasks:
+            if a.job_id is None:
+                return TaskStatus(TaskState.UNKNOWN, reason="never submitted")
+            return states.get(a.job_id, {}).get(task - a.first_task, TaskStatus(TaskState.UNKNOWN))
+    return TaskStatus(TaskState.UNKNOWN)
+
+
+def _reason(ts: TaskStatus) -> str:
+    if ts.state is TaskState.CANCELLED and ts.reason and "Dependency" in ts.reason:
+        return "CANCELLED (upstream failed)"
+    if ts.state is TaskState.UNKNOWN:
+        return "UNKNOWN (not reported by the scheduler)"
+    return str(ts.state)
+
+
+def _failed_elements(marker_dir: Path) -> np.ndarray:
+    """Linear indices recorded as failed or propagated in the chunk markers."""
+    out: list[int] = []
+    if marker_dir.is_dir():
+        for p in marker_dir.glob("*.json"):
+            try:
+                m = json.loads(p.read_text())
+            except (OSError, json.JSONDecodeError):
+                continue
+            out.extend(m.get("failed", []))
+            out.extend(m.get("propagated", []))
+    return np.asarray(out, dtype=np.int64)

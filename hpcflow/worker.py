@@ -1,0 +1,11 @@
+"""Entry point of array tasks: ``python -m hpcflow.worker RUN_FOLDER STAGE TASK``.
+
+Thin on purpose; the work is in `hpcflow.run.worker`.
+"""
+
+import sys
+
+from hpcflow.run.worker import main
+
+if __name__ == "__main__":
+    sys.exit(main())
