@@ -84,13 +84,16 @@ def test_three_stages_submitted_by_a_process_that_exited(tmp_path: Path, runs: l
             extra_sbatch=["--begin=now+3"])
         print(run.run_id, len(run.job_ids()), dict(run.scheduler.calls), time.time())
     """)
-    child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    child = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
     assert child.returncode == 0, child.stderr
     run_id, n_jobs, *_ = child.stdout.split()
     exited_at = float(child.stdout.split()[-1])
     run = Run.open(folder)
     runs.append(run)
-    assert run.run_id == run_id and int(n_jobs) == 3
+    assert run.run_id == run_id
+    assert int(n_jobs) == 3
     status = run.wait(timeout=WAIT)
     assert status.complete, status
     y = run.load_outputs("y")
@@ -195,5 +198,6 @@ def test_cancel_leaves_nothing_queued(tmp_path: Path, runs: list[Run]) -> None:
         time.sleep(1)
     assert _squeue(run) == []
     status = run.status()
-    assert status.finished and status.outputs["y"].done == 0
+    assert status.finished
+    assert status.outputs["y"].done == 0
     assert isinstance(hpcflow.Run.open(tmp_path / "cancel").status(), hpcflow.RunStatus)
