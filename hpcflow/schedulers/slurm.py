@@ -1,0 +1,752 @@
+"""The SLURM backend: one ``sbatch`` job array per request, watched with squeue and sacct.
+
+The job script is rendered by submitit's sbatch writer (pinned in ``pyproject.toml``;
+a golden test notices when an upgrade changes its output) and holds every option as an
+``#SBATCH`` line, so the script in the run folder is the whole truth about a job, and
+``sbatch --parsable SCRIPT`` is the only command a submission runs.
+
+Quoting. ``#SBATCH`` values are shell-quoted (`shlex.quote`). sbatch reads these lines
+with its own small parser, which drops quotes like a shell does and also treats ``#``
+inside quotes as text: on Slurm 22.05 a log folder and a working directory such as
+``/tmp/a dir 'q' "dq" ; semi # hash %p`` worked as ``#SBATCH`` values (tested in
+``cluster_tests/test_slurm_backend.py``). That parser also takes a backslash as an
+escape even inside single quotes, and slurmd drops the pattern expansion of an output
+path holding one, so paths and values with a backslash (or a newline) are refused with
+`hpcflow.errors.InputError` instead of producing a job that fails without a log. A ``%``
+in the log folder is doubled, because ``--output`` expands ``%A``-style patterns
+(``--chdir`` does not, on 22.05).
+
+The parsers of the commands' outputs are pure module functions, tested on outputs
+recorded from a real cluster (``tests/data/slurm/``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+import re
+import shlex
+import subprocess
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar
+
+from submitit.slurm.slurm import _make_sbatch_string
+
+from hpcflow.errors import InputError, SchedulerError
+from hpcflow.schedulers.base import (
+    ArrayRequest,
+    JobDependency,
+    Scheduler,
+    TaskState,
+    TaskStatus,
+    register_scheduler,
+)
+from hpcflow.spec.resources import Resources
+
+__all__ = [
+    "SQUEUE_FORMAT",
+    "SACCT_FIELDS",
+    "SlurmScheduler",
+    "dependency_flag",
+    "format_memory",
+    "format_walltime",
+    "parse_job_id",
+    "parse_sacct",
+    "parse_sbatch_parsable",
+    "parse_scontrol_config",
+    "parse_squeue",
+    "resource_flags",
+    "slurm_task_state",
+]
+
+#: ``squeue --format`` of `SlurmScheduler.states`: job id, long state name, reason.
+SQUEUE_FORMAT = "%i|%T|%r"
+#: ``sacct --format`` fields of `SlurmScheduler.states`.
+SACCT_FIELDS = ("JobID", "State", "ExitCode")
+
+# Flags hpcflow sets itself: changing them through ``extra`` would break the contract
+# of a submitted array (one log per task, the task number, the dependencies).
+_RESERVED_FLAGS = frozenset(
+    {
+        "array",
+        "output",
+        "error",
+        "open-mode",
+        "job-name",
+        "chdir",
+        "dependency",
+        "kill-on-invalid-dep",
+        "parsable",
+        "wrap",
+    }
+)
+
+_STATES: dict[str, TaskState] = {
+    # Not started. CONFIGURING holds nodes that are still booting: the script has not
+    # started, so the task counts as waiting, like one in the queue.
+    "PENDING": TaskState.PENDING,
+    "CONFIGURING": TaskState.PENDING,
+    "REQUEUED": TaskState.PENDING,
+    "REQUEUE_FED": TaskState.PENDING,
+    "REQUEUE_HOLD": TaskState.PENDING,
+    "RESV_DEL_HOLD": TaskState.PENDING,
+    "SPECIAL_EXIT": TaskState.PENDING,
+    # Started and not over: COMPLETING runs the epilog, so the exit code is not final yet.
+    "RUNNING": TaskState.RUNNING,
+    "COMPLETING": TaskState.RUNNING,
+    "SUSPENDED": TaskState.RUNNING,
+    "STOPPED": TaskState.RUNNING,
+    "SIGNALING": TaskState.RUNNING,
+    "STAGE_OUT": TaskState.RUNNING,
+    "RESIZING": TaskState.RUNNING,
+    # Over.
+    "COMPLETED": TaskState.COMPLETED,
+    "FAILED": TaskState.FAILED,
+    "BOOT_FAIL": TaskState.FAILED,
+    "DEADLINE": TaskState.FAILED,
+    "CANCELLED": TaskState.CANCELLED,
+    "REVOKED": TaskState.CANCELLED,
+    "TIMEOUT": TaskState.TIMEOUT,
+    "OUT_OF_MEMORY": TaskState.OUT_OF_MEMORY,
+    "PREEMPTED": TaskState.PREEMPTED,
+    "NODE_FAIL": TaskState.NODE_FAIL,
+}
+
+_JOB_ID = re.compile(r"(\d+)(?:_(\d+|\[[^\]]*\]))?")
+_MIB = 1024**2
+
+
+# ---------------------------------------------------------------------------------------
+# Pure translation of hpcflow's neutral values to sbatch flags
+
+
+def format_walltime(seconds: int) -> str:
+    """A wall time in seconds as SLURM's ``D-HH:MM:SS`` (seconds kept, never rounded down).
+
+    SLURM itself keeps time limits in whole minutes and rounds up: ``0-01:02:05`` becomes
+    a limit of 1:03:00 (seen on 22.05), so a job never gets less than it asked for.
+
+    Examples
+    --------
+    >>> format_walltime(90)
+    '0-00:01:30'
+    >>> format_walltime(2 * 86400 + 3 * 3600 + 4 * 60 + 5)
+    '2-03:04:05'
+    """
+    seconds = math.ceil(seconds)
+    if seconds <= 0:
+        raise InputError(f"walltime={seconds!r} s must be positive")
+    minutes, s = divmod(seconds, 60)
+    hours, m = divmod(minutes, 60)
+    days, h = divmod(hours, 24)
+    return f"{days}-{h:02d}:{m:02d}:{s:02d}"
+
+
+def format_memory(n_bytes: int) -> str:
+    """Memory in bytes as a ``--mem`` value in whole MiB, rounded up (SLURM's unit is MiB).
+
+    Examples
+    --------
+    >>> format_memory(4 * 1024**3)
+    '4096M'
+    >>> format_memory(1), format_memory(1024**2 + 1)
+    ('1M', '2M')
+    """
+    if n_bytes <= 0:
+        raise InputError(f"memory={n_bytes!r} bytes must be positive")
+    return f"{-(-n_bytes // _MIB)}M"
+
+
+def resource_flags(resources: Resources) -> dict[str, Any]:
+    """The sbatch long options (name without dashes -> value) for ``resources``.
+
+    ``cpus`` is ``--cpus-per-task``; ``cpus_per_node`` is ``--ntasks-per-node`` (one task
+    slot per CPU on each node, as MPI launchers inside the task expect); ``gpus`` is
+    ``--gres=gpu:N`` (omitted for 0). ``extra`` entries come last and win; their names may
+    be written with ``_`` or leading dashes. A value of ``True`` renders a bare flag
+    (``--exclusive``), ``None`` or ``False`` removes the flag.
+
+    Examples
+    --------
+    >>> resource_flags(Resources(cpus=2, memory="1.5GB", walltime="1:00:00", gpus=1))
+    {'cpus-per-task': 2, 'mem': '1536M', 'gres': 'gpu:1', 'time': '0-01:00:00'}
+    >>> resource_flags(Resources(extra={"exclusive": True, "--mail_type": "END"}))
+    {'exclusive': True, 'mail-type': 'END'}
+    """
+    flags: dict[str, Any] = {}
+    if resources.cpus is not None:
+        flags["cpus-per-task"] = resources.cpus
+    if resources.nodes is not None:
+        flags["nodes"] = resources.nodes
+    if resources.cpus_per_node is not None:
+        flags["ntasks-per-node"] = resources.cpus_per_node
+    if resources.memory is not None:
+        flags["mem"] = format_memory(resources.memory)
+    if resources.gpus:
+        flags["gres"] = f"gpu:{resources.gpus}"
+    if resources.walltime is not None:
+        flags["time"] = format_walltime(resources.walltime)
+    for name, value in (
+        ("partition", resources.partition),
+        ("account", resources.account),
+        ("qos", resources.qos),
+        ("constraint", resources.constraint),
+    ):
+        if value is not None:
+            flags[name] = value
+    flags.update(_normalized_flags(resources.extra, "Resources.extra"))
+    return flags
+
+
+def dependency_flag(dependencies: Iterable[JobDependency]) -> str | None:
+    """The ``--dependency`` value: ``aftercorr`` for aligned, ``afterok`` for whole jobs.
+
+    Every id sits under its own type group: in SLURM ``afterok:1,2`` would mean
+    ``afterok:1`` AND ``afterany:2``, while ``afterok:1:2`` waits for both to succeed.
+    Groups are joined with ``,`` (AND).
+
+    Examples
+    --------
+    >>> dependency_flag([JobDependency("7", "aligned"), JobDependency("5"),
+    ...                  JobDependency("8", "aligned"), JobDependency("5")])
+    'aftercorr:7:8,afterok:5'
+    >>> dependency_flag([]) is None
+    True
+    """
+    groups: dict[str, list[str]] = {"aftercorr": [], "afterok": []}
+    for dep in dependencies:
+        _check_job_id(dep.job_id)
+        group = groups["aftercorr" if dep.kind == "aligned" else "afterok"]
+        if dep.job_id not in group:
+            group.append(dep.job_id)
+    parts = [":".join([kind, *ids]) for kind, ids in groups.items() if ids]
+    return ",".join(parts) or None
+
+
+def _normalized_flags(flags: Mapping[str, Any], where: str) -> dict[str, Any]:
+    # "--mail_type", "mail_type" and "mail-type" all name one option; normalizing keeps
+    # two spellings from rendering the option twice.
+    out: dict[str, Any] = {}
+    for key, value in flags.items():
+        name = str(key).lstrip("-").replace("_", "-")
+        if len(name) < 2:
+            raise InputError(f"{where}: use sbatch's long option names, not {key!r}")
+        if name in _RESERVED_FLAGS:
+            raise InputError(
+                f"{where}: --{name} is set by hpcflow and cannot be overridden "
+                f"(reserved: {', '.join(sorted(_RESERVED_FLAGS))})"
+            )
+        out[name] = value
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Pure parsers of the commands' outputs
+
+
+def parse_sbatch_parsable(stdout: str) -> str:
+    """The job id printed by ``sbatch --parsable``: ``"123"`` or ``"123;cluster"``.
+
+    Examples
+    --------
+    >>> parse_sbatch_parsable("168\\n")
+    '168'
+    >>> parse_sbatch_parsable("4242;cluster2\\n")
+    '4242'
+    """
+    lines = [line.strip() for line in stdout.splitlines() if line.strip()]
+    job_id = lines[-1].split(";")[0] if lines else ""
+    if not job_id.isdigit():
+        raise SchedulerError(f"sbatch --parsable printed no job id: {stdout!r}")
+    return job_id
+
+
+def parse_scontrol_config(text: str) -> dict[str, str]:
+    """The ``KEY = value`` settings of ``scontrol show config``.
+
+    Examples
+    --------
+    >>> config = parse_scontrol_config(
+    ...     "Configuration data as of 2026-11-22T04:16:10\\n"
+    ...     "MaxArraySize            = 101\\n"
+    ...     "MinJobAge               = 600 sec\\n")
+    >>> int(config["MaxArraySize"]), config["MinJobAge"]
+    (101, '600 sec')
+    """
+    settings: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip():
+            settings[key.strip()] = value.strip()
+    return settings
+
+
+def parse_job_id(text: str) -> tuple[str, tuple[int, ...] | None]:
+    """Split a job id as squeue and sacct print it into (array job id, task indices).
+
+    A bare id gives ``None``: for an array, sacct prints that before SLURM splits the
+    array into tasks, and it names no task.
+
+    Examples
+    --------
+    >>> parse_job_id("123_4")
+    ('123', (4,))
+    >>> parse_job_id("123_[0-3%2]")
+    ('123', (0, 1, 2, 3))
+    >>> parse_job_id("123_[0-1,5,8-9]")
+    ('123', (0, 1, 5, 8, 9))
+    >>> parse_job_id("123")
+    ('123', None)
+    """
+    m = _JOB_ID.fullmatch(text.strip())
+    if m is None:
+        raise SchedulerError(f"cannot read the SLURM job id {text!r}")
+    job_id, task = m.groups()
+    if task is None:
+        return job_id, None
+    if task.isdigit():
+        return job_id, (int(task),)
+    return job_id, _expand_indices(text, task[1:-1])
+
+
+def _expand_indices(text: str, spec: str) -> tuple[int, ...]:
+    # "2-9%2": the part after % is the array's throttle, not an index.
+    spec = spec.partition("%")[0]
+    indices: list[int] = []
+    try:
+        for part in spec.split(","):
+            first, _, rest = part.partition("-")
+            last, _, step = rest.partition(":")
+            indices.extend(range(int(first), int(last or first) + 1, int(step or 1)))
+    except ValueError:
+        raise SchedulerError(f"cannot read the array tasks of job id {text!r}") from None
+    return tuple(indices)
+
+
+def slurm_task_state(state: str) -> TaskState:
+    """A SLURM state name (as ``squeue %T`` or ``sacct`` print it) as a `TaskState`.
+
+    Examples
+    --------
+    >>> slurm_task_state("CANCELLED by 0")
+    <TaskState.CANCELLED: 'CANCELLED'>
+    >>> slurm_task_state("REQUEUED"), slurm_task_state("DEADLINE")
+    (<TaskState.PENDING: 'PENDING'>, <TaskState.FAILED: 'FAILED'>)
+    >>> slurm_task_state("SOMETHING_NEW")
+    <TaskState.UNKNOWN: 'UNKNOWN'>
+    """
+    # sacct appends who cancelled: "CANCELLED by 0".
+    words = state.split()
+    return _STATES.get(words[0].upper(), TaskState.UNKNOWN) if words else TaskState.UNKNOWN
+
+
+def parse_squeue(text: str) -> dict[str, dict[int, TaskStatus]]:
+    """Read ``squeue --noheader --array --format='%i|%T|%r'``: task statuses by job id.
+
+    Ranges like ``123_[0-99]`` (printed without ``--array``) expand to every index. The
+    reason is kept (``"None"`` means none), e.g. ``DependencyNeverSatisfied``.
+
+    Examples
+    --------
+    >>> out = parse_squeue("171_[2-3%2]|PENDING|JobArrayTaskLimit\\n171_0|RUNNING|None\\n")
+    >>> for index, status in sorted(out["171"].items()):
+    ...     print(index, status.state, status.reason)
+    0 RUNNING None
+    2 PENDING JobArrayTaskLimit
+    3 PENDING JobArrayTaskLimit
+    """
+    records: list[tuple[str, str, str | None, str | None]] = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        fields = line.split("|", 2)
+        if len(fields) != 3:
+            raise SchedulerError(f"cannot read squeue line {line!r} (expected {SQUEUE_FORMAT})")
+        job, state, reason = (f.strip() for f in fields)
+        records.append((job, state, None, None if reason in ("", "None") else reason))
+    return _by_task(records)
+
+
+def parse_sacct(text: str) -> dict[str, dict[int, TaskStatus]]:
+    """Read ``sacct --allocations --parsable2 --format=JobID,State,ExitCode`` (with header).
+
+    Accepts the names sacct gives tasks that never started, such as ``123_[0-1]`` or
+    ``123_[1-3%1]`` for a cancelled pending array, and states like ``CANCELLED by 0``.
+    A bare array id names no task and is skipped (its tasks are in squeue). A task's own
+    record wins over a range that includes it; steps (``123_4.batch``) are skipped.
+
+    Examples
+    --------
+    >>> out = parse_sacct("JobID|State|ExitCode\\n"
+    ...                   "178_1|FAILED|1:0\\n"
+    ...                   "188_[1-2%1]|CANCELLED by 0|0:0\\n")
+    >>> out["178"][1]
+    TaskStatus(state=<TaskState.FAILED: 'FAILED'>, exit_code='1:0', reason=None)
+    >>> sorted(out["188"]), out["188"][2].state
+    ([1, 2], <TaskState.CANCELLED: 'CANCELLED'>)
+    """
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        return {}
+    header = lines[0].split("|")
+    try:
+        columns = [header.index(name) for name in SACCT_FIELDS]
+    except ValueError:
+        raise SchedulerError(
+            f"sacct output has no header with {', '.join(SACCT_FIELDS)}: {lines[0]!r}"
+        ) from None
+    records: list[tuple[str, str, str | None, str | None]] = []
+    for line in lines[1:]:
+        fields = line.split("|")
+        if len(fields) != len(header):
+            raise SchedulerError(f"cannot read sacct line {line!r} (columns {lines[0]!r})")
+        job, state, exit_code = (fields[i].strip() for i in columns)
+        if "." in job or "+" in job:  # a step, or a heterogeneous job's component
+            continue
+        records.append((job, state, exit_code or None, None))
+    return _by_task(records)
+
+
+def _by_task(
+    records: Iterable[tuple[str, str, str | None, str | None]],
+) -> dict[str, dict[int, TaskStatus]]:
+    ranges: dict[str, dict[int, TaskStatus]] = {}
+    singles: dict[str, dict[int, TaskStatus]] = {}
+    for job, state, exit_code, reason in records:
+        job_id, indices = parse_job_id(job)
+        if indices is None:
+            continue
+        status = TaskStatus(slurm_task_state(state), exit_code, reason)
+        target = singles if len(indices) == 1 and "[" not in job else ranges
+        bucket = target.setdefault(job_id, {})
+        for index in indices:
+            bucket[index] = status
+    for job_id, tasks in singles.items():
+        ranges.setdefault(job_id, {}).update(tasks)
+    return ranges
+
+
+# ---------------------------------------------------------------------------------------
+# The scheduler
+
+
+class SlurmScheduler(Scheduler):
+    """Submit hpcflow's job arrays to SLURM.
+
+    Parameters
+    ----------
+    partition, account, qos
+        Defaults for every array; a function's `Resources` fields override them.
+    setup
+        Shell lines run before each task (``module load ...``).
+    python
+        The Python executable of the tasks (default: this interpreter); the submit layer
+        puts it in each request's ``argv``, which `render` runs as given.
+    extra_sbatch
+        More sbatch options for every array, as a mapping of long option name (without
+        dashes) to value, e.g. ``{"constraint": "fast", "exclusive": True}``; ``True``
+        renders a bare flag, ``None``/``False`` none. A function's ``Resources`` (typed
+        fields and ``extra``) override these. A mapping, not raw strings, so that one
+        option set twice is merged, never rendered twice.
+    max_array_size
+        Most tasks per array; by default read once from ``scontrol show config``.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> s = SlurmScheduler(partition="debug", python="/usr/bin/python3")
+    >>> request = ArrayRequest(name="run1-f", argv=("python3", "-m", "task"), n_tasks=4,
+    ...                        resources=Resources(walltime=3600), log_dir=Path("/r/logs"),
+    ...                        workdir=Path("/r"), task_offset=8, max_parallel=2)
+    >>> print(s.render(request))
+    #!/bin/bash
+    <BLANKLINE>
+    # Parameters
+    #SBATCH --array=0-3%2
+    #SBATCH --chdir=/r
+    #SBATCH --job-name=run1-f
+    #SBATCH --kill-on-invalid-dep=yes
+    #SBATCH --open-mode=append
+    #SBATCH --output=/r/logs/%A_%a.log
+    #SBATCH --partition=debug
+    #SBATCH --requeue
+    #SBATCH --time=0-01:00:00
+    #SBATCH --wckey=hpcflow
+    <BLANKLINE>
+    # command
+    exec python3 -m task $((8 + SLURM_ARRAY_TASK_ID))
+    <BLANKLINE>
+    """
+
+    name: ClassVar[str] = "slurm"
+    supports_per_task_dependencies: ClassVar[bool] = True
+    #: Seconds any one SLURM command may take before it counts as failed.
+    command_timeout: float = 120.0
+
+    def __init__(
+        self,
+        *,
+        partition: str | None = None,
+        account: str | None = None,
+        qos: str | None = None,
+        setup: Sequence[str] = (),
+        python: str | None = None,
+        extra_sbatch: Mapping[str, Any] | None = None,
+        max_array_size: int | None = None,
+    ) -> None:
+        super().__init__(python=python, setup=setup)
+        if extra_sbatch is not None and not isinstance(extra_sbatch, Mapping):
+            raise InputError(
+                f"extra_sbatch={extra_sbatch!r} must be a mapping of sbatch option -> value, "
+                'e.g. {"constraint": "fast"}'
+            )
+        if max_array_size is not None and (
+            isinstance(max_array_size, bool)
+            or not isinstance(max_array_size, int)
+            or max_array_size < 1
+        ):
+            raise InputError(f"max_array_size={max_array_size!r} must be an int >= 1 or None")
+        self.partition = partition
+        self.account = account
+        self.qos = qos
+        self.extra_sbatch = dict(extra_sbatch or {})
+        self._extra_flags = _normalized_flags(self.extra_sbatch, "extra_sbatch")
+        self._max_array_size_override = max_array_size
+        self._max_array_size: int | None = max_array_size
+        # Set to False the first time sacct says accounting is disabled: asking again on
+        # every poll would only cost a call and fail the same way.
+        self._accounting = True
+
+    def options(self) -> dict[str, Any]:
+        return {
+            "partition": self.partition,
+            "account": self.account,
+            "qos": self.qos,
+            "setup": list(self.setup),
+            "python": self.python,
+            "extra_sbatch": dict(self.extra_sbatch),
+            "max_array_size": self._max_array_size_override,
+        }
+
+    # -- commands ------------------------------------------------------------------------
+
+    def _run(self, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        """Run one SLURM command (counted in ``calls``); never raises on a bad exit."""
+        self.calls[argv[0]] += 1
+        try:
+            return subprocess.run(
+                list(argv),
+                capture_output=True,
+                text=True,
+                timeout=self.command_timeout,
+                check=False,
+                stdin=subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired:
+            raise SchedulerError(
+                f"{shlex.join(argv)} did not finish within {self.command_timeout:g} s"
+            ) from None
+        except OSError as e:
+            raise SchedulerError(
+                f"cannot run {shlex.join(argv)}: {e} (is SLURM installed and on PATH?)"
+            ) from None
+
+    def max_array_size(self) -> int:
+        if self._max_array_size is None:
+            argv = ["scontrol", "show", "config"]
+            proc = self._run(argv)
+            if proc.returncode != 0:
+                raise SchedulerError(_failure(argv, proc))
+            value = parse_scontrol_config(proc.stdout).get("MaxArraySize", "")
+            if not value.isdigit():
+                raise SchedulerError(f"{shlex.join(argv)} shows no MaxArraySize: {value!r}")
+            self._max_array_size = int(value)
+        return self._max_array_size
+
+    def sbatch_flags(self, request: ArrayRequest) -> dict[str, Any]:
+        """Every sbatch option of ``request`` (long name -> value; ``True``: bare flag)."""
+        flags: dict[str, Any] = {"wckey": "hpcflow", "requeue": True}
+        for name, value in (
+            ("partition", self.partition),
+            ("account", self.account),
+            ("qos", self.qos),
+        ):
+            if value is not None:
+                flags[name] = value
+        flags.update(self._extra_flags)
+        flags.update(resource_flags(request.resources))
+        array = f"0-{request.n_tasks - 1}"
+        if request.max_parallel is not None:
+            array += f"%{request.max_parallel}"
+        log_pattern = str(request.log_dir).replace("%", "%%") + "/%A_%a.log"
+        flags.update(
+            {
+                "array": array,
+                "job-name": request.name,
+                "output": log_pattern,
+                "open-mode": "append",
+                "chdir": str(request.workdir),
+                "kill-on-invalid-dep": "yes",
+                "dependency": dependency_flag(request.dependencies),
+            }
+        )
+        flags = {k: v for k, v in flags.items() if v is not None and v is not False}
+        for name, value in flags.items():
+            text = str(value)
+            if "\\" in text or "\n" in text or "\r" in text:
+                raise InputError(
+                    f"--{name}={text!r}: SLURM cannot take a backslash or a line break in an "
+                    "#SBATCH value (sbatch reads a backslash as an escape); use another path"
+                )
+        return flags
+
+    def render(self, request: ArrayRequest) -> str:
+        flags = self.sbatch_flags(request)
+        # Options submitit names go as its keyword arguments, the rest as
+        # additional_parameters: passing one both ways would render it twice.
+        named: dict[str, Any] = {"time": None, "nodes": None}  # no --time=5, --nodes=1
+        additional: dict[str, Any] = {}
+        for name, value in flags.items():
+            key = name.replace("-", "_")
+            if key in _SUBMITIT_FLAGS:
+                named[key] = value
+            else:
+                additional[name] = value
+        command = " ".join(
+            ["exec", shlex.join(request.argv), f"$(({request.task_offset} + SLURM_ARRAY_TASK_ID))"]
+        )
+        script: str = _make_sbatch_string(
+            command=command,
+            folder=request.log_dir,
+            setup=list(self.setup) or None,
+            stderr_to_stdout=True,
+            use_srun=False,
+            additional_parameters=additional,
+            **named,
+        )
+        # submitit adds two lines hpcflow must not have: "--signal=USR2@90" would kill any
+        # srun step of the task 90 s before its time limit (USR2 terminates by default),
+        # and SUBMITIT_EXECUTOR would make submitit code inside the task believe it runs
+        # under submitit.
+        drop = {"export SUBMITIT_EXECUTOR=slurm"}
+        if "signal" not in flags:
+            drop.add("#SBATCH --signal=USR2@90")
+        lines = script.split("\n")
+        missing = drop - set(lines)
+        if missing:  # the pinned submitit changed; the golden test says so too
+            raise RuntimeError(f"submitit's sbatch script lacks the expected lines {missing}")
+        return "\n".join(line for line in lines if line not in drop)
+
+    def submit(self, request: ArrayRequest) -> str:
+        # The script is written relative to this process's directory but SLURM reads
+        # --output relative to --chdir: absolute paths make both mean the same folder.
+        request = dataclasses.replace(
+            request, log_dir=request.log_dir.absolute(), workdir=request.workdir.absolute()
+        )
+        script_text = self.render(request)
+        request.log_dir.mkdir(parents=True, exist_ok=True)
+        script = request.log_dir / f"{request.name}.sbatch"
+        script.write_text(script_text)
+        argv = ["sbatch", "--parsable", str(script)]
+        proc = self._run(argv)
+        if proc.returncode != 0:
+            raise SchedulerError(_failure(argv, proc, f"job script {script}"))
+        try:
+            return parse_sbatch_parsable(proc.stdout)
+        except SchedulerError as e:
+            raise SchedulerError(f"{shlex.join(argv)}: {e}") from None
+
+    def cancel(self, job_ids: Sequence[str]) -> None:
+        if not job_ids:
+            return
+        for job_id in job_ids:
+            _check_job_id(job_id)
+        argv = ["scancel", *job_ids]
+        proc = self._run(argv)
+        if proc.returncode != 0 and not _only_unknown_jobs(proc.stderr):
+            raise SchedulerError(_failure(argv, proc))
+
+    def states(self, job_ids: Sequence[str]) -> dict[str, dict[int, TaskStatus]]:
+        """Task statuses of each job (every id is a key), from one squeue and one sacct call.
+
+        squeue (the controller's live view) wins for the tasks it lists; sacct (the
+        accounting database, which lags by a few seconds) gives the finished ones. Where
+        accounting is disabled, only squeue is asked, and finished tasks are absent.
+        """
+        ids = list(dict.fromkeys(job_ids))
+        if not ids:
+            return {}
+        for job_id in ids:
+            _check_job_id(job_id)
+        joined = ",".join(ids)
+        argv = ["squeue", "--noheader", "--array", f"--format={SQUEUE_FORMAT}", f"--jobs={joined}"]
+        proc = self._run(argv)
+        if proc.returncode == 0:
+            live = parse_squeue(proc.stdout)
+        elif _only_unknown_jobs(proc.stderr):
+            # squeue asked for one job that left the controller (MinJobAge) fails with
+            # "Invalid job id specified"; with several ids it simply lists none of them.
+            live = {}
+        else:
+            raise SchedulerError(_failure(argv, proc))
+        done: dict[str, dict[int, TaskStatus]] = {}
+        if self._accounting:
+            argv = [
+                "sacct",
+                "--allocations",
+                "--parsable2",
+                f"--format={','.join(SACCT_FIELDS)}",
+                f"--jobs={joined}",
+            ]
+            proc = self._run(argv)
+            if proc.returncode == 0:
+                done = parse_sacct(proc.stdout)
+            elif "accounting storage is disabled" in proc.stderr.lower():
+                self._accounting = False
+            else:
+                raise SchedulerError(_failure(argv, proc))
+        return {job_id: {**done.get(job_id, {}), **live.get(job_id, {})} for job_id in ids}
+
+
+def _submitit_flags() -> frozenset[str]:
+    params = inspect.signature(_make_sbatch_string).parameters
+    # Keyword arguments of submitit that are not sbatch options.
+    not_flags = {
+        "command",
+        "folder",
+        "setup",
+        "teardown",
+        "signal_delay_s",
+        "array_parallelism",
+        "stderr_to_stdout",
+        "map_count",
+        "additional_parameters",
+        "srun_args",
+        "use_srun",
+        "num_gpus",
+    }
+    return frozenset(params) - not_flags
+
+
+_SUBMITIT_FLAGS = _submitit_flags()
+
+
+def _check_job_id(job_id: str) -> None:
+    # Ids are passed as command-line arguments: a malformed one must not become an option.
+    if not isinstance(job_id, str) or not job_id.isdigit():
+        raise InputError(f"{job_id!r} is not a SLURM job id (digits, as submit returns)")
+
+
+def _only_unknown_jobs(stderr: str) -> bool:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    return bool(lines) and all("invalid job id" in line.lower() for line in lines)
+
+
+def _failure(argv: Sequence[str], proc: subprocess.CompletedProcess[str], what: str = "") -> str:
+    about = f" ({what})" if what else ""
+    output = (proc.stderr.strip() or proc.stdout.strip() or "(no output)").replace("\n", "\n  ")
+    return f"{shlex.join(argv)}{about} exited {proc.returncode}:\n  {output}"
+
+
+register_scheduler("slurm", SlurmScheduler)
