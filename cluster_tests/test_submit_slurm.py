@@ -81,7 +81,7 @@ def test_three_stages_submitted_by_a_process_that_exited(tmp_path: Path, runs: l
             return int(sum(z))
         run = hpcflow.Pipeline([stamp, plus, total]).submit(
             {{"x": list(range(40))}}, {str(folder)!r}, scheduler="slurm", chunksizes=4,
-            extra_sbatch=["--begin=now+3"])
+            extra_sbatch={{"begin": "now+3"}})
         print(run.run_id, len(run.job_ids()), dict(run.scheduler.calls), time.time())
     """)
     child = subprocess.run(
