@@ -1,0 +1,336 @@
+"""``scheduler="local"``: job arrays run on this machine by a detached runner, as SLURM would.
+
+Submitting writes the job to a state directory and makes sure a runner is alive (see
+`hpcflow.schedulers._local_runner`); the runner outlives the submitting process, so a
+user can submit, close the session, and check or wait later, on a laptop with no
+cluster. One state directory is one machine-wide queue: concurrent runs share its CPUs
+and memory.
+
+Resources: ``cpus`` (default 1 per task) and ``memory`` are accounted against the
+capacity; ``memory`` and ``walltime`` are enforced (a task whose process tree's resident
+memory goes over its request is killed; one past its walltime gets SIGTERM, then
+SIGKILL); ``nodes`` must be 1; ``gpus`` are neither counted nor assigned (tasks see
+every GPU); ``partition``, ``account``, ``qos``, ``constraint`` and ``extra`` are
+ignored. Tasks get the environment of the process that submitted them (as SLURM's
+default ``--export=ALL``), plus ``HPCFLOW_JOB_ID``, ``HPCFLOW_ARRAY_TASK_ID`` (the array
+index, as ``SLURM_ARRAY_TASK_ID``), ``HPCFLOW_RESTART_COUNT=0`` and ``OMP_NUM_THREADS``
+(the task's cpus).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from hpcflow.errors import InputError
+from hpcflow.schedulers._local_proc import task_script
+from hpcflow.schedulers._local_state import JobSpec, StateDir, record_status, release_lock
+from hpcflow.schedulers.base import (
+    ArrayRequest,
+    Scheduler,
+    TaskState,
+    TaskStatus,
+    register_scheduler,
+)
+from hpcflow.spec.resources import parse_memory
+
+__all__ = ["LocalScheduler"]
+
+DEFAULT_STATE_DIR = "~/.cache/hpcflow/local-scheduler"
+MAX_ARRAY_SIZE = 1_000_000
+_PENDING = TaskStatus(TaskState.PENDING)
+
+
+class LocalScheduler(Scheduler):
+    """Run job arrays on this machine with a detached runner, like a one-node SLURM.
+
+    Parameters
+    ----------
+    state_dir
+        The queue's folder (default: ``$HPCFLOW_LOCAL_DIR``, else
+        ``~/.cache/hpcflow/local-scheduler``). Every scheduler using the same folder
+        shares one runner and one capacity.
+    cpus
+        CPUs the queue may use at once (default: this machine's logical CPUs).
+    memory
+        Bytes, or a size such as ``"8GB"``, the queue may hand out at once (default:
+        this machine's total memory).
+    setup
+        Shell lines run before each task (``source venv/bin/activate``, ...).
+    python
+        The Python executable the tasks run (default: this interpreter).
+
+    Notes
+    -----
+    The capacity is that of the latest submitter; a task asking for more than it is
+    refused at submission. States are read from the state directory's files, never
+    by asking the runner; see `hpcflow.schedulers._local_state` for the layout.
+    """
+
+    name = "local"
+    supports_per_task_dependencies = True
+
+    def __init__(
+        self,
+        *,
+        state_dir: str | os.PathLike[str] | None = None,
+        cpus: int | None = None,
+        memory: int | str | None = None,
+        setup: Sequence[str] = (),
+        python: str | None = None,
+    ) -> None:
+        super().__init__(python=python, setup=setup)
+        root = state_dir or os.environ.get("HPCFLOW_LOCAL_DIR") or DEFAULT_STATE_DIR
+        self.state_dir = Path(root).expanduser().absolute()
+        if cpus is None:
+            cpus = int(psutil.cpu_count() or 1)
+        if isinstance(cpus, bool) or not isinstance(cpus, int) or cpus < 1:
+            raise InputError(f"LocalScheduler(cpus={cpus!r}) must be an int >= 1")
+        self.cpus = cpus
+        self.memory = int(psutil.virtual_memory().total) if memory is None else parse_memory(memory)
+        self._state = StateDir(self.state_dir)
+        self._n_tasks: dict[int, int] = {}  # job files never change: read each once
+        self._final: dict[int, dict[int, TaskStatus]] = {}  # nor do finished tasks
+
+    def options(self) -> dict[str, Any]:
+        return {
+            "state_dir": str(self.state_dir),
+            "cpus": self.cpus,
+            "memory": self.memory,
+            "setup": list(self.setup),
+            "python": self.python,
+        }
+
+    def max_array_size(self) -> int:
+        """1,000,000.
+
+        No batch system imposes a limit here; the bound keeps the per-task state files
+        (one per task) and the runner's per-task bookkeeping reasonable.
+        """
+        return MAX_ARRAY_SIZE
+
+    def render(self, request: ArrayRequest) -> str:
+        """What each task runs, as a script (pure: nothing is written).
+
+        The runner runs exactly the setup lines and the ``exec`` line, in ``bash -c``,
+        with the task number in place of ``"$TASK"``; the header says what it
+        schedules by.
+        """
+        cpus = request.resources.cpus or 1
+        memory = _format_bytes(request.resources.memory)
+        walltime = _format_seconds(request.resources.walltime)
+        deps = " ".join(f"{d.kind}:{d.job_id}" for d in request.dependencies) or "none"
+        last = request.task_offset + request.n_tasks - 1
+        header = [
+            f"# hpcflow local array {request.name}: {request.n_tasks} tasks, cpus={cpus}, "
+            f"memory={memory}, walltime={walltime}, max_parallel={request.max_parallel}, "
+            f"deps {deps}",
+            f"# workdir {request.workdir}; log of each task appended to "
+            f"{request.log_dir}/<job id>_<array index>.log",
+            f"TASK=$(({request.task_offset} + HPCFLOW_ARRAY_TASK_ID))  # "
+            f"{request.task_offset}..{last}",
+        ]
+        return "\n".join(header) + "\n" + task_script(self.setup, request.argv, '"$TASK"')
+
+    def submit(self, request: ArrayRequest) -> str:
+        """Queue ``request`` and make sure a runner is alive; returns the job id.
+
+        Raises
+        ------
+        InputError
+            A task asks for more than the capacity, more than one node, or the array
+            is too large, or a dependency names an unknown job; nothing is written then.
+        """
+        self.calls["submit"] += 1
+        cpus, memory = self._check(request)
+        deps = []
+        for dep in request.dependencies:
+            upstream = _job_number(dep.job_id)
+            if upstream is None or not self._state.job_file(upstream).exists():
+                raise InputError(
+                    f"array {request.name!r} depends on job {dep.job_id!r}, which the local "
+                    f"scheduler at {self.state_dir} does not know"
+                )
+            deps.append((upstream, dep.kind))
+        self._state.create()
+        job_id = self._state.allocate_id()
+        spec = JobSpec(
+            id=job_id,
+            name=request.name,
+            argv=tuple(request.argv),
+            n_tasks=request.n_tasks,
+            task_offset=request.task_offset,
+            cpus=cpus,
+            memory=memory,
+            walltime=request.resources.walltime,
+            # the runner works from "/": relative paths mean the submitter's folder
+            log_dir=str(Path(request.log_dir).absolute()),
+            workdir=str(Path(request.workdir).absolute()),
+            dependencies=tuple(deps),
+            max_parallel=request.max_parallel,
+            setup=self.setup,
+            submit_time=time.time(),
+            env=dict(os.environ),
+        )
+        self._state.write_capacity(self.cpus, self.memory)
+        # The job file goes first, the lock check second: see _local_runner.main.
+        self._state.write_job(spec)
+        self._state.ensure_runner()
+        return str(job_id)
+
+    def _check(self, request: ArrayRequest) -> tuple[int, int | None]:
+        res = request.resources
+        where = f"the local scheduler at {self.state_dir}"
+        if not request.argv:
+            raise InputError(f"array {request.name!r} has an empty command")
+        if request.n_tasks > MAX_ARRAY_SIZE:
+            raise InputError(
+                f"array {request.name!r} has {request.n_tasks} tasks; {where} takes at "
+                f"most {MAX_ARRAY_SIZE} per array"
+            )
+        if res.nodes is not None and res.nodes > 1:
+            raise InputError(
+                f"array {request.name!r} asks for nodes={res.nodes}; {where} runs on one machine"
+            )
+        cpus = res.cpus or 1
+        if cpus > self.cpus:
+            raise InputError(
+                f"array {request.name!r} asks for cpus={cpus} per task, more than the "
+                f"capacity of {where}: cpus={self.cpus}; ask for fewer or pass "
+                "LocalScheduler(cpus=...)"
+            )
+        if res.memory is not None and res.memory > self.memory:
+            raise InputError(
+                f"array {request.name!r} asks for memory={_format_bytes(res.memory)} per "
+                f"task, more than the capacity of {where}: "
+                f"memory={_format_bytes(self.memory)}; ask for less or pass "
+                "LocalScheduler(memory=...)"
+            )
+        return cpus, res.memory
+
+    def cancel(self, job_ids: Sequence[str]) -> None:
+        """Cancel these jobs: running tasks are killed, pending ones never start.
+
+        With a runner alive, it applies the request within a scan. Without one, the
+        pending tasks are marked CANCELLED here, under the runner lock.
+        """
+        self.calls["cancel"] += 1
+        known = [n for n in map(_job_number, job_ids) if n is not None]
+        known = [n for n in known if self._state.job_file(n).exists()]
+        if not known:
+            return
+        for job_id in known:
+            self._state.request_cancel(job_id)
+        fd = self._state.try_lock()
+        if fd is None:
+            return  # the runner applies the requests
+        try:
+            for job_id in known:
+                self._cancel_directly(job_id)
+        finally:
+            release_lock(fd)
+        # Holding the lock may have turned a starting runner away: replace it if needed.
+        if self._state.unfinished_ids():
+            self._state.ensure_runner()
+
+    def _cancel_directly(self, job_id: int) -> None:
+        try:
+            spec = self._state.read_job(job_id)
+        except (OSError, ValueError):
+            return  # malformed: the runner will mark it FAILED
+        if self._state.read_summary(job_id) is not None:
+            self._state.clear_cancel(job_id)
+            return
+        self._state.task_dir(job_id).mkdir(parents=True, exist_ok=True)
+        records = self._state.read_tasks(job_id)
+        statuses = []
+        for index in range(spec.n_tasks):
+            if index in records:
+                statuses.append(record_status(records[index]))
+                continue
+            status = TaskStatus(TaskState.CANCELLED, None, "cancelled")
+            record: dict[str, Any] = {
+                "state": status.state.value,
+                "exit_code": None,
+                "reason": status.reason,
+            }
+            record |= {"start": None, "end": time.time(), "pid": None, "host": None}
+            self._state.write_task(job_id, index, record)
+            statuses.append(status)
+        # Tasks left RUNNING by a dead runner stay for the next runner to settle.
+        if all(s.state.finished for s in statuses):
+            self._state.write_summary(job_id, statuses)
+            self._state.clear_cancel(job_id)
+
+    def states(self, job_ids: Sequence[str]) -> dict[str, dict[int, TaskStatus]]:
+        """Each job's task statuses, from the files alone (one directory listing per job).
+
+        Unknown ids map to ``{}``. If a queried job is unfinished and no runner is
+        alive (say the machine rebooted), one is started, so waiting always ends.
+        """
+        self.calls["states"] += 1
+        out: dict[str, dict[int, TaskStatus]] = {}
+        unfinished = False
+        for key in job_ids:
+            job_id = _job_number(key)
+            tasks = {} if job_id is None else self._job_states(job_id)
+            out[key] = tasks
+            unfinished = unfinished or any(not s.state.finished for s in tasks.values())
+        if unfinished:
+            self._state.ensure_runner()
+        return out
+
+    def _job_states(self, job_id: int) -> dict[int, TaskStatus]:
+        final = self._final.setdefault(job_id, {})
+        n = self._n_tasks.get(job_id)
+        if n is None or len(final) < n:
+            summary = self._state.read_summary(job_id)
+            if summary is not None:
+                final.update(enumerate(summary))
+                self._n_tasks[job_id] = n = len(summary)
+        if n is None:
+            try:
+                n = self._n_tasks[job_id] = self._state.read_job(job_id).n_tasks
+            except (OSError, ValueError):
+                return {}
+        current: dict[int, TaskStatus] = {}
+        if len(final) < n:
+            for index, record in self._state.read_tasks(job_id, skip=final).items():
+                status = record_status(record)
+                (final if status.state.finished else current)[index] = status
+        return {i: final.get(i) or current.get(i) or _PENDING for i in range(n)}
+
+
+def _job_number(job_id: str) -> int | None:
+    with contextlib.suppress(ValueError):
+        n = int(job_id)
+        if n > 0 and str(n) == job_id.strip():
+            return n
+    return None
+
+
+def _format_bytes(n: int | None) -> str:
+    """A size ``parse_memory`` reads back exactly: ``"500MB"``, ``"4GB"``, else bytes."""
+    if n is None:
+        return "unlimited"
+    for unit, power in (("P", 5), ("T", 4), ("G", 3), ("M", 2), ("K", 1)):
+        if n % 1024**power == 0:
+            return f"{n // 1024**power}{unit}B"
+    return str(n)
+
+
+def _format_seconds(s: int | None) -> str:
+    if s is None:
+        return "unlimited"
+    days, rest = divmod(s, 86400)
+    clock = f"{rest // 3600}:{rest // 60 % 60:02d}:{rest % 60:02d}"
+    return f"{days}-{clock}" if days else clock
+
+
+register_scheduler("local", LocalScheduler)
