@@ -3,6 +3,9 @@
 Every job here is submitted by `SlurmScheduler` itself (real ``sbatch``), tracked by the
 ``slurm`` fixture so it is cancelled when the test ends, and watched through the
 backend's own ``states()``; independent checks use the fixture's plain squeue/scontrol.
+
+On an idle cluster the file takes about 30 s. The waits allow 120 s because the cluster
+may be shared: other arrays queued first (FIFO) delay these jobs' start.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from hpcflow.spec.resources import Resources
 # Writes a file named after the task number (the last argument) into argv[1].
 WRITE = "import sys,pathlib; pathlib.Path(sys.argv[1]).joinpath(sys.argv[2]).write_text('x')"
 DONE = TaskStatus(TaskState.COMPLETED, "0:0")
+# Seconds a job may take to start and finish; see the module docstring.
+START_TIMEOUT = 120
 
 
 def array(tmp: Path, name: str, code: str, *args: str, **changes: object) -> ArrayRequest:
@@ -42,7 +47,7 @@ def wait_finished(
     slurm: SlurmClient,
     scheduler: SlurmScheduler,
     n_tasks: dict[str, int],
-    timeout: float = 45,
+    timeout: float = START_TIMEOUT,
 ) -> dict[str, dict[int, TaskStatus]]:
     """Poll ``states()`` until every task of every job is reported finished."""
 
@@ -125,7 +130,7 @@ def test_cancel_leaves_nothing_queued(slurm: SlurmClient, tmp_path: Path) -> Non
         first = tasks.get(0, TaskStatus(TaskState.UNKNOWN))
         return tasks if first.state is TaskState.RUNNING else {}
 
-    tasks = slurm.wait_until("task 0 to run", started, 30)
+    tasks = slurm.wait_until("task 0 to run", started, START_TIMEOUT)
     # max_parallel=1 throttles the others, and squeue's reason says so
     assert tasks[1] == tasks[2] == TaskStatus(TaskState.PENDING, reason="JobArrayTaskLimit")
 
