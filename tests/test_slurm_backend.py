@@ -19,8 +19,14 @@ from pathlib import Path
 import pytest
 
 from hpcflow.errors import InputError, SchedulerError
-from hpcflow.schedulers import base
-from hpcflow.schedulers.base import ArrayRequest, JobDependency, TaskState, TaskStatus
+from hpcflow.schedulers.base import (
+    ArrayRequest,
+    JobDependency,
+    TaskState,
+    TaskStatus,
+    get_scheduler,
+    scheduler_names,
+)
 from hpcflow.schedulers.slurm import (
     SlurmScheduler,
     dependency_flag,
@@ -317,9 +323,14 @@ def test_options_rebuild_the_scheduler(tmp_path: Path) -> None:
 
 
 def test_registered() -> None:
-    assert base._REGISTRY["slurm"] is SlurmScheduler
+    scheduler = get_scheduler("slurm", {"partition": "p", "extra_sbatch": {"exclusive": True}})
+    assert isinstance(scheduler, SlurmScheduler)
+    assert scheduler.partition == "p"
+    assert "slurm" in scheduler_names()
     assert SlurmScheduler.name == "slurm"
     assert SlurmScheduler.supports_per_task_dependencies
+    with pytest.raises(InputError, match="bad option for scheduler 'slurm'"):
+        get_scheduler("slurm", {"partitoin": "p"})
 
 
 # ---------------------------------------------------------------------------------------
