@@ -69,7 +69,8 @@ def main() -> None:
         return
     status = run.wait()
     print(status)
-    print("lowest energy per temperature:", np.round(run.load_outputs("best"), 3).tolist())
+    best = np.asarray(run.load_outputs("best"), dtype=float)
+    print("lowest energy per temperature:", np.round(best, 3).tolist())
     print("summary:", run.load_outputs("summary"))
 
 

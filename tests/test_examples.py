@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -50,3 +51,16 @@ def test_main_module_lambdas_with_a_spawning_pool(tmp_path: Path) -> None:
         [sys.executable, str(script)], capture_output=True, text=True, check=True, timeout=120
     ).stdout
     assert out.strip() == "[12, 14, 16]"
+
+
+def test_sweep_example_submits_to_the_local_scheduler(tmp_path: Path) -> None:
+    """The README's main command: submit to the local scheduler, wait, print results."""
+    folder = tmp_path / "sweep"
+    env = {**os.environ, "HPCFLOW_LOCAL_DIR": str(tmp_path / "queue")}
+    cmd = [sys.executable, str(ROOT / "examples" / "sweep.py"), str(folder)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=300, env=env)
+    assert "submitted run" in out.stdout and "3 job arrays" in out.stdout
+    assert ": complete" in out.stdout
+    best = hpcflow.Run.open(folder).load_outputs("best")
+    assert len(best) == 12 and np.isclose(float(best[0]), np.exp(-2.0))
+    assert list((tmp_path / "queue" / "jobs").iterdir())  # it really went through the queue
