@@ -117,6 +117,11 @@ def test_element_failures_are_recorded_and_nothing_hangs(tmp_path: Path) -> None
     assert isinstance(y[3], hpcflow.ErrorSnapshot) and "bad x=3" in str(y[3].exception)
     assert isinstance(run.load_outputs("z")[8], hpcflow.PropagatedErrorSnapshot)
     assert "failed elements" in str(status)
+    assert "y[3] failed: ValueError: bad x=3" in str(status)
+    failures = run.failures("y")
+    assert sorted(failures) == [(3,), (8,)]
+    assert failures[(8,)].kwargs == {"x": 8}
+    assert run.failures("z") == {}  # z only received failed inputs
 
 
 def test_raise_mode_cancels_what_waits_for_a_failed_task(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ __all__ = ["OutputStatus", "Run", "RunStatus"]
 # wait(): the scheduler is asked at most this often, backing off to the maximum
 _FIRST_POLL = 3.0
 _MAX_POLL = 60.0
+_EXAMPLES = 3  # failed elements described per output in a status
 
 
 @dataclass
@@ -42,6 +43,8 @@ class OutputStatus:
     running: int = 0
     pending: int = 0
     lost: Counter[str] = field(default_factory=Counter)  # not done, task ended: by reason
+    # a few failed elements: (external index, "ExceptionType: message")
+    examples: list[tuple[tuple[int, ...], str]] = field(default_factory=list)
 
     @property
     def remaining(self) -> int | None:
@@ -86,10 +89,13 @@ class RunStatus:
         if self.failed_tasks:
             reasons = ", ".join(f"{k}: {v}" for k, v in sorted(self.failed_tasks.items()))
             lines.append(f"  tasks that ended without success: {reasons}; logs in {self.logs}")
+        for o in self.outputs.values():
+            for index, message in o.examples:
+                lines.append(f"  {o.name}{list(index)} failed: {message}")
         if any(o.failed for o in self.outputs.values()):
             lines.append(
-                "  failed elements hold hpcflow.ErrorSnapshot values: "
-                "run.load_outputs(name) and look at the masked/error entries"
+                "  failed elements hold hpcflow.ErrorSnapshot values (run.failures(name) lists "
+                "them); their inputs and traceback are in the snapshot"
             )
         if self.deferred:
             lines.append(f"  waiting for a continuation job to plan: {self.deferred}")
@@ -219,11 +225,36 @@ class Run:
             if o not in stores:
                 stores[o] = open_storage(self.folder, o, meta)
             done &= stores[o].done_linear(elements)
-        failed = _failed_elements(self.folder.marker_folder(tuple(stage.outputs)))
+        failed, own = _failed_elements(self.folder.marker_folder(tuple(stage.outputs)))
         n_failed = int(np.isin(elements[done], failed).sum()) if len(failed) else 0
         st.failed += n_failed
         st.done += int(done.sum()) - n_failed
+        store = stores[stage.outputs[0]]
+        for li in own[: max(0, _EXAMPLES - len(st.examples))].tolist():
+            st.examples.append((_unravel(store, li), _describe(store.get_linear(li))))
         return np.flatnonzero(~done)
+
+    def failures(self, output_name: str) -> dict[tuple[int, ...], Any]:
+        """Elements of ``output_name`` whose function raised: index -> `ErrorSnapshot`.
+
+        Elements that only received a failed input (propagated errors) are not listed.
+        """
+        meta = self.folder.read_meta()
+        if output_name not in meta.get("arrays", {}):
+            path = self.folder.single_output_path(output_name)
+            value = read_pickle(path) if path.exists() else None
+            return {(): value} if is_error(value) else {}
+        store = open_storage(self.folder, output_name, meta)
+        key = next(
+            (tuple(k) for k in _marker_keys(self.folder) if output_name in k), (output_name,)
+        )
+        _, own = _failed_elements(self.folder.marker_folder(key))
+        out = {}
+        for li in sorted(own.tolist()):
+            value = store.get_linear(li)
+            if is_error(value):
+                out[_unravel(store, li)] = value
+        return out
 
     # ------------------------------------------------------------------ wait
     def wait(
@@ -309,15 +340,34 @@ def _reason(ts: TaskStatus) -> str:
     return str(ts.state)
 
 
-def _failed_elements(marker_dir: Path) -> np.ndarray:
-    """Linear indices recorded as failed or propagated in the chunk markers."""
-    out: list[int] = []
+def _failed_elements(marker_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Linear indices the chunk markers record as not ok; and those that raised themselves."""
+    bad: list[int] = []
+    own: list[int] = []
     if marker_dir.is_dir():
         for p in marker_dir.glob("*.json"):
             try:
                 m = json.loads(p.read_text())
             except (OSError, json.JSONDecodeError):
-                continue
-            out.extend(m.get("failed", []))
-            out.extend(m.get("propagated", []))
-    return np.asarray(out, dtype=np.int64)
+                continue  # a marker being replaced right now; the next status sees it
+            own.extend(m.get("failed", []))
+            bad.extend(m.get("failed", []))
+            bad.extend(m.get("propagated", []))
+    return np.asarray(bad, dtype=np.int64), np.asarray(sorted(own), dtype=np.int64)
+
+
+def _marker_keys(folder: RunFolder) -> list[list[str]]:
+    subs = read_submissions(folder)
+    return [s.outputs for sub in subs for s in sub.stages if s.outputs]
+
+
+def _unravel(store: StorageBase, li: int) -> tuple[int, ...]:
+    ext = tuple(n for n, m in zip(store.shape, store.shape_mask, strict=True) if m)
+    return tuple(int(i) for i in np.unravel_index(li, ext)) if ext else ()
+
+
+def _describe(value: Any) -> str:
+    exc = getattr(value, "exception_type", None)
+    if exc is not None:
+        return f"{exc}: {getattr(value, 'message', '')}"
+    return repr(value)[:200]
