@@ -24,6 +24,7 @@ import pytest
 
 from hpcflow.errors import InputError
 from hpcflow.schedulers import base
+from hpcflow.schedulers._local_state import JobSpec
 from hpcflow.schedulers.base import ArrayRequest, JobDependency, TaskState, TaskStatus
 from hpcflow.schedulers.local import LocalScheduler
 from hpcflow.spec.resources import Resources
@@ -433,6 +434,7 @@ def test_a_dead_runner_is_replaced_and_its_tasks_settled(
     assert [s.state for s in after[c]] == [TaskState.COMPLETED] * 2
 
 
+@pytest.mark.slow
 def test_runner_exits_when_idle_and_a_later_submit_starts_another(
     make: Callable[..., LocalScheduler], work: Path, state_dir: Path
 ) -> None:
@@ -448,6 +450,7 @@ def test_runner_exits_when_idle_and_a_later_submit_starts_another(
     assert (state_dir / "runner.log").read_text().count("idle, exiting") >= 1
 
 
+@pytest.mark.slow
 def test_racing_submitters_all_complete(
     make: Callable[..., LocalScheduler], work: Path, state_dir: Path
 ) -> None:
@@ -551,3 +554,44 @@ def test_defaults_come_from_the_environment_and_machine(
     assert sched.memory == psutil.virtual_memory().total
     with pytest.raises(InputError, match="cpus"):
         LocalScheduler(cpus=0)
+
+
+def test_a_task_larger_than_a_lowered_capacity_fails_instead_of_waiting(
+    make: Callable[..., LocalScheduler], work: Path
+) -> None:
+    big = make(cpus=2)
+    gate = big.submit(request(work, py(GATE.format(gate="go"))))
+    wide = big.submit(
+        request(work, ["true"], resources=Resources(cpus=2), dependencies=(JobDependency(gate),))
+    )
+    small = make(cpus=1)  # a later submitter declares a smaller machine
+    other = small.submit(request(work, ["true"]))
+    (work / "go").touch()
+    got = wait_finished(small, [gate, wide, other])
+    [failed] = got[wide]
+    assert failed.state is TaskState.FAILED and "capacity is cpus=1" in (failed.reason or "")
+    assert got[gate][0].state is got[other][0].state is TaskState.COMPLETED
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"n_tasks": 0}, "n_tasks=0"),
+        ({"argv": []}, "argv"),
+        ({"cpus": "2"}, "'cpus'"),
+        ({"dependencies": [{"job_id": "5", "kind": "whole"}]}, "not an earlier job"),
+        ({"dependencies": [{"job_id": "1", "kind": "after"}]}, "malformed dependency"),
+        ({"env": {"A": 1}}, "env"),
+    ],
+)
+def test_job_files_are_checked(change: dict[str, Any], message: str, tmp_path: Path) -> None:
+    spec = JobSpec(
+        id=5, name="x", argv=("true",), n_tasks=2, task_offset=0, cpus=1, memory=None,
+        walltime=None, log_dir=str(tmp_path), workdir=str(tmp_path), dependencies=((1, "aligned"),),
+        max_parallel=None, setup=(), submit_time=0.0, env={"A": "b"},
+    )  # fmt: skip
+    assert JobSpec.from_json(5, json.loads(json.dumps(spec.to_json()))) == spec
+    with pytest.raises(ValueError, match=message):
+        JobSpec.from_json(5, {**spec.to_json(), **change})
+    with pytest.raises(ValueError, match="JSON object"):
+        JobSpec.from_json(5, [])
