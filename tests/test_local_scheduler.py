@@ -353,8 +353,11 @@ def test_too_large_requests_are_refused_before_anything_is_written(
         sched.submit(request(work, ["true"], resources=Resources(nodes=2)))
     with pytest.raises(InputError, match="does not know"):
         sched.submit(request(work, ["true"], dependencies=(JobDependency("7"),)))
+    bad_kind = JobDependency("7", "after")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="'after'"):
+        sched.submit(request(work, ["true"], dependencies=(bad_kind,)))
     assert not state_dir.exists()
-    assert sched.calls["submit"] == 4
+    assert sched.calls["submit"] == 5
 
 
 @pytest.mark.slow

@@ -114,7 +114,6 @@ class Runner:
         self.used_cpus = 0
         self.used_memory = 0
         self.capacity = (int(psutil.cpu_count() or 1), int(psutil.virtual_memory().total))
-        self._capacity_key: tuple[int, int] | None = None
         self._last_memory_check = 0.0
         self._dirty = True  # something changed that may let a task start
 
@@ -204,24 +203,21 @@ class Runner:
         for job_id in sorted(self.state.job_ids() - self.seen):
             self._load_job(job_id)
         self._apply_cancels()
-        self._read_capacity()
         self._watch()
+        # Read after watching: a task seen ending in this scan ended before this read,
+        # so what it unblocks is judged by a capacity at least as recent as its end.
+        self._read_capacity()
         if self._dirty:
             self._dirty = False
             self._dispatch()
 
     def _read_capacity(self) -> None:
-        try:
-            st = self.state.capacity_path.stat()
-        except FileNotFoundError:
-            return
-        key = (st.st_mtime_ns, st.st_size)
-        if key != self._capacity_key:
-            self._capacity_key = key
-            capacity = self.state.read_capacity()
-            if capacity is not None and capacity != self.capacity:
-                self.capacity = capacity
-                self._dirty = True
+        # A tiny file read each scan; caching on its mtime could miss a rewrite within
+        # one timestamp tick.
+        capacity = self.state.read_capacity()
+        if capacity is not None and capacity != self.capacity:
+            self.capacity = capacity
+            self._dirty = True
 
     def _apply_cancels(self) -> None:
         for job_id in self.state.cancel_requests():
