@@ -10,8 +10,10 @@ Stage names starting with ``:continue-`` are continuation jobs (`continue_run`).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
+from types import FrameType
 from collections.abc import Sequence
 
 from hpcflow.errors import RunFolderError
@@ -21,7 +23,23 @@ from hpcflow.run.records import CONTINUE_PREFIX, StageRecord, read_submissions
 from hpcflow.run.submit import continue_run, reopen
 from hpcflow.storage._atomic import atomic_write_pickle
 
-__all__ = ["main", "run_task"]
+__all__ = ["WorkerInterrupted", "main", "run_task"]
+
+# Exit code of an interrupted task: never 0, so the scheduler never records a chunk that
+# did not finish as COMPLETED (a preempted task that exits 0 is not requeued).
+INTERRUPTED_EXIT = 143
+
+
+class WorkerInterrupted(BaseException):
+    """The scheduler asked the task to stop (preemption, time limit, scancel).
+
+    A BaseException, like KeyboardInterrupt, so that ``error_handling="continue"`` does
+    not record it as the element's own failure: the element simply is not done.
+    """
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise WorkerInterrupted(f"received {signal.Signals(signum).name}")
 
 
 def run_task(run_folder: str, stage_name: str, task: int) -> int:
@@ -63,8 +81,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("task", type=int)
     args = parser.parse_args(argv)
     t0 = time.time()
+    # SIGTERM (preemption, scancel, the end of the grace time) and SIGUSR1 (a warning
+    # before the time limit, if asked for) unwind execute_chunk, whose `finally` stores
+    # every element already computed; the chunk marker is not written, so the chunk
+    # does not count as finished and a requeued task computes only the rest.
+    for sig in (signal.SIGTERM, signal.SIGUSR1):
+        signal.signal(sig, _interrupt)
     print(f"hpcflow worker: {args.stage} task {args.task} in {args.run_folder}", flush=True)
-    n = run_task(args.run_folder, args.stage, args.task)
+    try:
+        n = run_task(args.run_folder, args.stage, args.task)
+    except WorkerInterrupted as e:
+        print(f"hpcflow worker: interrupted ({e}) after {time.time() - t0:.2f} s; elements "
+              "computed so far are stored", flush=True)  # fmt: skip
+        return INTERRUPTED_EXIT
     print(f"hpcflow worker: computed {n} elements in {time.time() - t0:.2f} s", flush=True)
     return 0
 

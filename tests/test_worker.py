@@ -1,0 +1,75 @@
+"""The job side: an interrupted task stores what it computed and never counts as done."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cloudpickle
+import numpy as np
+
+from hpcflow import Pipeline, Run, func
+from hpcflow.run.worker import INTERRUPTED_EXIT
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+@func("y", mapspec="x[i] -> y[i]")
+def slow_touch(x: int, trace: str) -> int:
+    """Leaves a file per computed element (so the test sees progress), then sleeps."""
+    Path(trace, f"{x}-{os.getpid()}").touch()
+    time.sleep(0.3)
+    return x * 10
+
+
+def _wait_for(predicate, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_sigterm_stores_finished_elements_and_a_rerun_computes_only_the_rest(
+    tmp_path: Path,
+) -> None:
+    trace = tmp_path / "trace"
+    trace.mkdir()
+    folder = tmp_path / "run"
+    run = Pipeline([slow_touch]).submit(
+        {"x": list(range(10)), "trace": str(trace)}, folder, scheduler="local",
+        state_dir=str(tmp_path / "queue"), chunksizes=10,
+    )  # fmt: skip
+    assert isinstance(run, Run)
+    _wait_for(lambda: len(list(trace.iterdir())) >= 3)
+    task_file = next((tmp_path / "queue" / "tasks").glob("*/0.json"))
+    pid = json.loads(task_file.read_text())["pid"]
+    os.kill(pid, signal.SIGTERM)  # what SLURM sends on preemption or scancel
+    _wait_for(lambda: run.status().finished)
+    status = run.status()
+    first = {int(p.name.split("-")[0]) for p in trace.iterdir()}
+    y = status.outputs["y"]
+    # everything computed before the signal is stored; nothing else claims to be done
+    # (the element in flight when the signal came is not done)
+    assert 2 <= len(first) - 1 <= y.done <= len(first) < 10
+    assert not list((folder / "markers").rglob("*.json"))  # the chunk is not finished
+    state = json.loads(task_file.read_text())
+    assert state["state"] == "FAILED"
+    assert state["exit_code"] == f"{INTERRUPTED_EXIT}:0"
+    log = next((folder / "logs" / "y").glob("*.log")).read_text()
+    assert "interrupted (received SIGTERM)" in log
+
+    # the task again (as a requeue would run it): only the missing elements are computed
+    again = subprocess.run(
+        [sys.executable, "-m", "hpcflow.worker", str(folder), "y", "0"],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    assert f"computed {10 - y.done} elements" in again.stdout
+    assert run.load_outputs("y").tolist() == [x * 10 for x in range(10)]
+    computed_twice = len(list(trace.iterdir())) - 10
+    assert computed_twice <= len(first) - y.done  # only the element in flight, if any
+    assert list((folder / "markers").rglob("*.json"))
