@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import cloudpickle
-import numpy as np
 
 from hpcflow import Pipeline, Run, func
 from hpcflow.run.worker import INTERRUPTED_EXIT

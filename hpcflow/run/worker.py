@@ -13,8 +13,8 @@ import argparse
 import signal
 import sys
 import time
-from types import FrameType
 from collections.abc import Sequence
+from types import FrameType
 
 from hpcflow.errors import RunFolderError
 from hpcflow.run.execute import execute_chunk
