@@ -11,6 +11,7 @@ Examples
     hpcflow status runs/a --watch
     hpcflow wait runs/a
     hpcflow cancel runs/a
+    hpcflow resume runs/a
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import cloudpickle
 
 from hpcflow.errors import HpcflowError, InputError
 from hpcflow.run.handle import Run
+from hpcflow.run.lock import clear_lock
 from hpcflow.spec.pipeline import Pipeline
 
 __all__ = ["load_inputs", "load_pipeline", "main"]
@@ -148,6 +150,22 @@ def _cancel(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resume(args: argparse.Namespace) -> int:
+    run = Run.open(args.run_folder)
+    n = run.resume()
+    if n == 0:
+        print(f"run {run.run_id} is complete; nothing to resume")
+    else:
+        print(f"resumed run {run.run_id}: {n} arrays submitted for the missing elements")
+    return 0
+
+
+def _unlock(args: argparse.Namespace) -> int:
+    holder = clear_lock(Path(args.run_folder))
+    print(f"removed the lock of {args.run_folder}" + (f" (held by {holder})" if holder else ""))
+    return 0
+
+
 def _quote(path: Path) -> str:
     import shlex
 
@@ -189,6 +207,14 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("cancel", help="cancel every job of the run")
     c.add_argument("run_folder")
     c.set_defaults(handler=_cancel)
+
+    r = sub.add_parser("resume", help="submit the missing elements of a finished run")
+    r.add_argument("run_folder")
+    r.set_defaults(handler=_resume)
+
+    u = sub.add_parser("unlock", help="remove a run folder's lock left by a dead process")
+    u.add_argument("run_folder")
+    u.set_defaults(handler=_unlock)
     return parser
 
 

@@ -122,6 +122,8 @@ def build_plan(
     chunksizes: ChunkSizes = None,
     element_resources: Callable[[Func, np.ndarray], list[Resources]] | None = None,
     funcs: Sequence[Func] | None = None,
+    elements: Mapping[str, np.ndarray] | None = None,
+    suffix: str = "",
 ) -> Plan:
     """Plan the stages, tasks, arrays and dependencies of a run.
 
@@ -146,6 +148,11 @@ def build_plan(
         Plan only these funcs (default: all). A producer outside them is taken as
         already finished, so nothing waits for it: a continuation job plans what was
         deferred only after the stages it needs have completed.
+    elements
+        For some funcs (by first output name), only these linear indices (a resume
+        plans only what is missing).
+    suffix
+        Appended to every stage name (later submissions of a run use ``@K``).
 
     Examples
     --------
@@ -174,11 +181,12 @@ def build_plan(
         shape = external_shapes[key]
         n = int(np.prod(shape, dtype=np.int64)) if f.mapspec is not None else 1
         size = stage_chunksize(chunksizes, f, n)
-        groups = _resource_groups(pipeline, f, n, element_resources)
+        subset = None if elements is None else elements.get(key)
+        groups = _resource_groups(pipeline, f, n, element_resources, subset)
         made = []
-        for g, (resources, elements) in enumerate(groups):
-            name = key if len(groups) == 1 else f"{key}.{g}"
-            made.append(Stage(name, f, resources, elements, size))
+        for g, (resources, chosen_elements) in enumerate(groups):
+            name = (key if len(groups) == 1 else f"{key}.{g}") + suffix
+            made.append(Stage(name, f, resources, chosen_elements, size))
         by_func[key] = made
         stages.extend(made)
     for s in stages:
@@ -201,8 +209,9 @@ def _resource_groups(
     f: Func,
     n: int,
     element_resources: Callable[[Func, np.ndarray], list[Resources]] | None,
+    subset: np.ndarray | None = None,
 ) -> list[tuple[Resources, np.ndarray]]:
-    everything = np.arange(n, dtype=np.int64)
+    everything = np.arange(n, dtype=np.int64) if subset is None else np.asarray(subset, np.int64)
     if not callable(f.resources) or isinstance(f.resources, Resources):
         return [(pipeline.resources_for(f), everything)]
     if element_resources is None:
@@ -210,10 +219,12 @@ def _resource_groups(
             f"{f.name!r} has per-element resources; planning it needs element_resources"
         )
     per_element = element_resources(f, everything)
-    if len(per_element) != n:
-        raise InputError(f"element_resources gave {len(per_element)} values for {n} elements")
+    if len(per_element) != len(everything):
+        raise InputError(
+            f"element_resources gave {len(per_element)} values for {len(everything)} elements"
+        )
     groups: dict[Resources, list[int]] = {}
-    for i, r in enumerate(per_element):
+    for i, r in zip(everything.tolist(), per_element, strict=True):
         groups.setdefault(r.with_defaults(pipeline.default_resources), []).append(i)
     return [(r, np.asarray(idx, dtype=np.int64)) for r, idx in groups.items()]
 

@@ -83,7 +83,12 @@ class RunFolder:
         """
         if self.path.exists() and not self.path.is_dir():
             raise RunFolderError(f"run_folder {self.path} exists and is not a directory")
-        if self.path.exists() and any(self.path.iterdir()) and not self.exists():
+        # the lock (hpcflow.run.lock) is held by the submit that is preparing this folder
+        if (
+            self.path.exists()
+            and not self.exists()
+            and any(p.name != "lock" for p in self.path.iterdir())
+        ):
             raise RunFolderError(
                 f"run_folder {self.path} is not empty and holds no hpcflow run; refusing to "
                 "write into it (choose a new or empty folder)"

@@ -16,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from hpcflow.errors import ResumeError
 from hpcflow.run.folder import RunFolder
+from hpcflow.run.lock import run_lock
 from hpcflow.run.records import StageRecord, SubmissionRecord, read_settings, read_submissions
 from hpcflow.run.results import load_outputs, open_storage
 from hpcflow.run.snapshots import is_error
@@ -151,17 +153,30 @@ class Run:
         meta = self.folder.read_meta()
         stores: dict[str, StorageBase] = {}
         outputs: dict[str, OutputStatus] = {}
-        unfinished: list[tuple[StageRecord, np.ndarray, OutputStatus]] = []
+        # every stage of each func, in submission order: the first submission that planned
+        # it covers all its elements; later ones (resume) cover what was missing then
+        by_key: dict[str, list[StageRecord]] = {}
+        first_index: dict[str, int] = {}
         for sub in subs:
             for stage in sub.stages:
-                if stage.is_continuation:
-                    continue
-                st = outputs.setdefault(stage.outputs[0], OutputStatus(stage.outputs[0], 0))
-                assert st.total is not None
-                st.total += stage.size
-                missing = self._count_done(stage, meta, stores, st)
-                if len(missing):
-                    unfinished.append((stage, missing, st))
+                if not stage.is_continuation:
+                    by_key.setdefault(stage.outputs[0], []).append(stage)
+                    first_index.setdefault(stage.outputs[0], sub.index)
+        unfinished: list[tuple[StageRecord, np.ndarray, OutputStatus]] = []
+        for key, stages in by_key.items():
+            st = outputs[key] = OutputStatus(key, 0)
+            base = [s for s in stages if _submission_of(s) == first_index[key]]
+            not_done = [self._count_done(s, meta, stores, st) for s in base]
+            remaining = np.sort(np.concatenate(not_done)) if not_done else np.zeros(0, np.int64)
+            for stage in reversed(stages):  # the latest stage holding an element owns it
+                if not len(remaining):
+                    break
+                elements = stage.elements(self.folder)
+                hit = np.isin(remaining, elements)
+                if hit.any():
+                    positions = np.searchsorted(elements, remaining[hit])
+                    unfinished.append((stage, positions, st))
+                    remaining = remaining[~hit]
         deferred = _deferred(subs)
         for name in deferred:
             outputs.setdefault(name, OutputStatus(name, None))
@@ -208,8 +223,10 @@ class Run:
         stores: dict[str, StorageBase],
         st: OutputStatus,
     ) -> np.ndarray:
-        """Add the stage's done and failed elements to ``st``; its missing elements."""
+        """Add the stage's elements to ``st``; the linear indices of those not done."""
         name = stage.outputs[0]
+        assert st.total is not None
+        st.total += stage.size
         if name not in meta.get("arrays", {}):  # a single-value func
             path = self.folder.single_output_path(name)
             if not path.exists():
@@ -232,7 +249,7 @@ class Run:
         store = stores[stage.outputs[0]]
         for li in own[: max(0, _EXAMPLES - len(st.examples))].tolist():
             st.examples.append((_unravel(store, li), _describe(store.get_linear(li))))
-        return np.flatnonzero(~done)
+        return elements[~done]
 
     def failures(self, output_name: str) -> dict[tuple[int, ...], Any]:
         """Elements of ``output_name`` whose function raised: index -> `ErrorSnapshot`.
@@ -297,6 +314,28 @@ class Run:
         if ids:
             self.scheduler.cancel(ids)
 
+    # ---------------------------------------------------------------- resume
+    def resume(self) -> int:
+        """Submit what is missing, and what depends on it, as fresh arrays.
+
+        Elements already done are never submitted again. The run must be finished (none
+        of its jobs queued or running): otherwise this raises `ResumeError`, since the
+        elements still in flight would be submitted twice. Works from any process, long
+        after the submitter has gone; a concurrent submit or resume of the same folder
+        is refused (`hpcflow.run.lock`). Returns the number of arrays submitted (0 when
+        the run is complete).
+        """
+        from hpcflow.run.submit import resume_run
+
+        with run_lock(self.path, "resume"):
+            status = self.status()
+            if not status.finished:
+                raise ResumeError(
+                    f"run {self.path} still has {status.active_jobs} tasks queued or running; "
+                    "wait for them (run.wait()) or cancel them (run.cancel()) before resuming"
+                )
+            return resume_run(self.folder, self.scheduler)
+
     # ----------------------------------------------------------------- load
     def load_outputs(self, *output_names: str) -> Any:
         """Values of outputs (missing elements masked); one name gives one value."""
@@ -310,15 +349,21 @@ def _deferred(subs: list[SubmissionRecord]) -> list[str]:
     return [d for d in subs[-1].deferred if d not in planned]
 
 
+def _submission_of(stage: StageRecord) -> int:
+    """Submission index from a stage name (``y`` is 0, ``y@2`` is 2)."""
+    _, _, k = stage.name.partition("@")
+    return int(k) if k.isdigit() else 0
+
+
 def _cont_done(run: Run, stage: StageRecord) -> bool:
     """A continuation is done once the submission it makes exists."""
     index = int(stage.name.rsplit("-", 1)[1])
     return (run.path / "stages" / f"{index}.json").exists()
 
 
-def _tasks_of(stage: StageRecord, missing: np.ndarray) -> np.ndarray:
+def _tasks_of(stage: StageRecord, positions: np.ndarray) -> np.ndarray:
     """Task of each missing element, given as positions within the stage's elements."""
-    return missing // stage.chunksize
+    return positions // stage.chunksize
 
 
 def _task_status(

@@ -30,6 +30,7 @@ from hpcflow.plan.stages import Plan, Stage, build_plan, stage_chunksize
 from hpcflow.run.engine import LocalRun
 from hpcflow.run.execute import element_kwargs
 from hpcflow.run.folder import RunFolder
+from hpcflow.run.lock import LOCK_NAME, run_lock
 from hpcflow.run.records import (
     CONTINUE_PREFIX,
     ArrayRecord,
@@ -50,12 +51,20 @@ from hpcflow.spec.func import Func
 from hpcflow.spec.pipeline import Pipeline
 from hpcflow.spec.resources import Resources
 from hpcflow.storage._atomic import read_pickle
-from hpcflow.storage.base import get_storage_class
+from hpcflow.storage.base import StorageBase, get_storage_class
 
 if TYPE_CHECKING:
     from hpcflow.run.handle import Run
 
-__all__ = ["DryRun", "PlannedArray", "continue_run", "reopen", "submit"]
+__all__ = [
+    "DryRun",
+    "PlannedArray",
+    "continue_run",
+    "missing_elements",
+    "reopen",
+    "resume_run",
+    "submit",
+]
 
 DEFAULT_STORAGE = "chunked_file_array"
 _SETTINGS_VERSION = 1
@@ -171,34 +180,37 @@ def submit(
                 "'zarr_file_array'"
             )
     folder = RunFolder(run_folder)
-    if not dry_run:
-        _check_fresh(folder, overwrite)
-    work = Path(tempfile.mkdtemp(prefix="hpcflow-dry-")) if dry_run else folder.path
-    try:
-        lrun = LocalRun(
-            pipeline, inputs, work, internal_shapes, output_names=output_names,
-            parallel=False, chunksizes=None, storage=storage, error_handling=error_handling,
-        )  # fmt: skip
-        settings = {
-            "format_version": _SETTINGS_VERSION,
-            "run_id": uuid.uuid4().hex[:8],
-            "scheduler": scheduler_ref(sched),
-            "scheduler_options": sched.options(),
-            "max_parallel": max_parallel,
-            "workdir": os.getcwd(),
-            "submitted_at": time.time(),
-        }
+    lock = contextlib.nullcontext() if dry_run else run_lock(folder.path, "submit")
+    with lock:
         if not dry_run:
-            write_settings(folder, settings, {"pipeline": lrun.pipeline, "chunksizes": chunksizes})
-        planner = _Round(lrun, folder, sched, settings, chunksizes, index=0, dry_run=dry_run)
-        planner.run()
-    except BaseException:
-        if not dry_run:
-            _remove_fresh(folder)
-        raise
-    finally:
-        if dry_run:
-            shutil.rmtree(work, ignore_errors=True)
+            _check_fresh(folder, overwrite)
+        work = Path(tempfile.mkdtemp(prefix="hpcflow-dry-")) if dry_run else folder.path
+        try:
+            lrun = LocalRun(
+                pipeline, inputs, work, internal_shapes, output_names=output_names,
+                parallel=False, chunksizes=None, storage=storage, error_handling=error_handling,
+            )  # fmt: skip
+            settings = {
+                "format_version": _SETTINGS_VERSION,
+                "run_id": uuid.uuid4().hex[:8],
+                "scheduler": scheduler_ref(sched),
+                "scheduler_options": sched.options(),
+                "max_parallel": max_parallel,
+                "workdir": os.getcwd(),
+                "submitted_at": time.time(),
+            }
+            if not dry_run:
+                saved = {"pipeline": lrun.pipeline, "chunksizes": chunksizes}
+                write_settings(folder, settings, saved)
+            planner = _Round(lrun, folder, sched, settings, chunksizes, index=0, dry_run=dry_run)
+            planner.run()
+        except BaseException:
+            if not dry_run:
+                _remove_fresh(folder)
+            raise
+        finally:
+            if dry_run:
+                shutil.rmtree(work, ignore_errors=True)
     if dry_run:
         return DryRun(
             folder.path, sched.name, planner.arrays, planner.deferred_names, planner.notes
@@ -210,7 +222,7 @@ def submit(
 
 def _check_fresh(folder: RunFolder, overwrite: bool) -> None:
     if not folder.exists() and not (folder.path / "submit.json").exists():
-        if folder.path.exists() and any(folder.path.iterdir()):
+        if folder.path.exists() and any(p.name != LOCK_NAME for p in folder.path.iterdir()):
             raise RunFolderError(
                 f"run_folder {folder.path} is not empty and holds no hpcflow run; choose a new "
                 "or empty folder"
@@ -258,16 +270,66 @@ def continue_run(folder: RunFolder, index: int) -> None:
     settings = read_settings(folder)
     lrun, saved = reopen(folder, write_meta=True)
     sched = get_scheduler(settings["scheduler"], settings["scheduler_options"])
-    planned = {s.outputs[0] for sub in read_submissions(folder) for s in sub.stages if s.outputs}
+    subs = read_submissions(folder)
+    todo = set(subs[index - 1].deferred)
+    missing = missing_elements(lrun)
     planner = _Round(
-        lrun, folder, sched, settings, saved["chunksizes"], index=index, planned=planned,
-        upstream_finished=True,
+        lrun, folder, sched, settings, saved["chunksizes"], index=index,
+        planned=set(missing) - todo, upstream_finished=True,
+        elements={k: v for k, v in missing.items() if k in todo and v is not None},
     )  # fmt: skip
     planner.run()
     print(
         f"hpcflow: continuation {index} submitted {len(planner.arrays)} arrays"
         + (f"; still deferred: {planner.deferred_names}" if planner.deferred_names else "")
     )
+
+
+def missing_elements(lrun: LocalRun) -> dict[str, np.ndarray | None]:
+    """Per func (first output name): linear indices not done, or None if never stored."""
+    out: dict[str, np.ndarray | None] = {}
+    for f in lrun.pipeline.sorted_funcs:
+        key = f.output_names[0]
+        if f.mapspec is None:
+            out[key] = np.zeros(0 if key in lrun.singles else 1, dtype=np.int64)
+            continue
+        stores = [lrun.arrays.get(o) for o in f.output_names]
+        if not all(isinstance(st, StorageBase) for st in stores):
+            out[key] = None
+            continue
+        first = stores[0]
+        assert isinstance(first, StorageBase)
+        ext = [n for n, m in zip(first.shape, first.shape_mask, strict=True) if m]
+        everything = np.arange(int(np.prod(ext, dtype=np.int64)), dtype=np.int64)
+        done = np.ones(len(everything), dtype=bool)
+        for st in stores:
+            assert isinstance(st, StorageBase)
+            done &= st.done_linear(everything)
+        out[key] = everything[~done]
+    return out
+
+
+def resume_run(folder: RunFolder, sched: Scheduler | None = None) -> int:
+    """Submit what a finished run is missing (and what depends on it); arrays submitted.
+
+    The caller holds the run folder's lock and has checked that none of the run's jobs
+    is queued or running.
+    """
+    settings = read_settings(folder)
+    sched = sched or get_scheduler(settings["scheduler"], settings["scheduler_options"])
+    lrun, saved = reopen(folder, write_meta=True)
+    missing = missing_elements(lrun)
+    todo = {k for k, v in missing.items() if v is None or len(v)}
+    if not todo:
+        return 0
+    (folder.path / "cancelled").unlink(missing_ok=True)
+    planner = _Round(
+        lrun, folder, sched, settings, saved["chunksizes"],
+        index=len(read_submissions(folder)), planned=set(missing) - todo,
+        elements={k: v for k, v in missing.items() if v is not None and len(v)},
+    )  # fmt: skip
+    planner.run()
+    return len(planner.arrays)
 
 
 class _Round:
@@ -285,6 +347,7 @@ class _Round:
         planned: set[str] | None = None,
         upstream_finished: bool = False,
         dry_run: bool = False,
+        elements: dict[str, np.ndarray] | None = None,
     ) -> None:
         self.lrun = lrun
         self.folder = folder
@@ -295,6 +358,7 @@ class _Round:
         self.planned = planned or set()
         self.upstream_finished = upstream_finished
         self.dry_run = dry_run
+        self.elements = elements or {}
         self.arrays: list[PlannedArray] = []
         self.deferred_names: list[str] = []
         self.notes: list[str] = []
@@ -348,7 +412,8 @@ class _Round:
 
         plan = build_plan(
             p, shapes, max_array_size=self._max_array_size(), chunksizes=self.chunksizes,
-            element_resources=element_resources, funcs=fresh,
+            element_resources=element_resources, funcs=fresh, elements=self.elements,
+            suffix=f"@{self.index}" if self.index else "",
         )  # fmt: skip
         self._check_storage(plan)
         return plan, deferred
