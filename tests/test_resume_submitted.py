@@ -84,9 +84,12 @@ def test_resume_after_cancel_computes_only_what_is_missing(tmp_path: Path) -> No
 
 def test_lock_refuses_a_second_holder_and_takes_over_a_dead_ones(tmp_path: Path) -> None:
     folder = tmp_path / "run"
-    with run_lock(folder, "submit"), pytest.raises(RunLockedError, match="locked by a submit"):
-        with run_lock(folder, "resume"):
-            pass
+    with (
+        run_lock(folder, "submit"),
+        pytest.raises(RunLockedError, match="locked by a submit"),
+        run_lock(folder, "resume"),
+    ):
+        pass
     assert not (folder / LOCK_NAME).exists()
     # a lock left by a process that has died is stale: taken over without a fuss
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
@@ -98,9 +101,8 @@ def test_lock_refuses_a_second_holder_and_takes_over_a_dead_ones(tmp_path: Path)
         assert json.loads((folder / LOCK_NAME).read_text())["pid"] == os.getpid()
     # one from another host cannot be checked: refused, with the way out
     (folder / LOCK_NAME).write_text(json.dumps({**holder, "host": "elsewhere"}))
-    with pytest.raises(RunLockedError, match="hpcflow unlock"):
-        with run_lock(folder, "submit"):
-            pass
+    with pytest.raises(RunLockedError, match="hpcflow unlock"), run_lock(folder, "submit"):
+        pass
     out = subprocess.run([sys.executable, "-m", "hpcflow.cli", "unlock", str(folder)],
                          capture_output=True, text=True, check=True)  # fmt: skip
     assert "elsewhere" in out.stdout and not (folder / LOCK_NAME).exists()
