@@ -201,3 +201,25 @@ def test_cancel_leaves_nothing_queued(tmp_path: Path, runs: list[Run]) -> None:
     assert status.finished
     assert status.outputs["y"].done == 0
     assert isinstance(hpcflow.Run.open(tmp_path / "cancel").status(), hpcflow.RunStatus)
+
+
+@func("y", mapspec="x[i] -> y[i]", resources={"memory": "300MB"})
+def hungry(x: int) -> int:
+    if x == 1:
+        block = bytearray(900 * 2**20)  # over the 300 MB asked for
+        for i in range(0, len(block), 4096):  # touch every page so RSS really grows
+            block[i] = 1
+        time.sleep(5)
+        return len(block)
+    return x
+
+
+def test_memory_kill_is_classified_from_sacct_and_the_log(tmp_path: Path, runs: list[Run]) -> None:
+    run = _submit(runs, Pipeline([hungry, minus]), {"x": [0, 1, 2]}, tmp_path / "oom", chunksizes=1)
+    status = run.wait(timeout=WAIT)
+    assert status.finished
+    # SLURM without cgroups says FAILED 0:9; the log says "exceeded memory limit"
+    assert status.failed_tasks["OUT_OF_MEMORY"] == 1, status
+    assert status.outputs["y"].lost["OUT_OF_MEMORY"] == 1
+    assert status.outputs["z"].done == 2
+    assert _squeue(run) == []  # the task waiting for the killed one did not stay pending

@@ -114,3 +114,26 @@ def test_submit_into_a_locked_folder_names_the_holder(tmp_path: Path) -> None:
         Pipeline([twice]).submit({"y": np.arange(3)}, folder, scheduler="local",
                                  state_dir=str(tmp_path / "queue"))  # fmt: skip
     assert not (folder / "run.json").exists()
+
+
+@func("y", mapspec="x[i] -> y[i]", resources={"memory": "150MB"})
+def hungry(x: int) -> int:
+    if x == 1:
+        block = bytearray(600 * 2**20)  # over the 150 MB asked for
+        time.sleep(5)
+        return len(block)
+    return x
+
+
+def test_memory_kill_is_reported_as_out_of_memory_and_resume_needs_more(tmp_path: Path) -> None:
+    run = Pipeline([hungry, twice]).submit(
+        {"x": [0, 1, 2]}, tmp_path / "run", scheduler="local",
+        state_dir=str(tmp_path / "queue"), chunksizes=1,
+    )  # fmt: skip
+    assert isinstance(run, Run)
+    status = run.wait(timeout=WAIT)
+    assert status.failed_tasks["OUT_OF_MEMORY"] == 1
+    assert status.failed_tasks["CANCELLED (upstream failed)"] == 1  # z[1] never runs
+    assert status.outputs["y"].lost["OUT_OF_MEMORY"] == 1
+    assert status.outputs["y"].done == 2 and status.outputs["z"].done == 2
+    assert "OUT_OF_MEMORY: 1" in str(status)

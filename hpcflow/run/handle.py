@@ -190,10 +190,11 @@ class Run:
             states = self.scheduler.states(ids)
         failed_tasks: Counter[str] = Counter()
         active = 0
+        logs = self.path / "logs"
         for stage, missing, st in unfinished:
             tasks = _tasks_of(stage, missing)
             for t, count in zip(*np.unique(tasks, return_counts=True), strict=True):
-                ts = _task_status(stage, int(t), states)
+                ts = _task_status(stage, int(t), states, logs)
                 if ts.state is TaskState.RUNNING:
                     st.running += int(count)
                 elif ts.state in (TaskState.PENDING,) or (
@@ -203,7 +204,7 @@ class Run:
                 else:
                     st.lost[_reason(ts)] += int(count)
             for t in np.unique(tasks).tolist():
-                ts = _task_status(stage, t, states)
+                ts = _task_status(stage, t, states, logs)
                 if ts.state in (TaskState.RUNNING, TaskState.PENDING):
                     active += 1
                 elif ts.state is not TaskState.UNKNOWN and ts.state is not TaskState.COMPLETED:
@@ -367,14 +368,49 @@ def _tasks_of(stage: StageRecord, positions: np.ndarray) -> np.ndarray:
 
 
 def _task_status(
-    stage: StageRecord, task: int, states: dict[str, dict[int, TaskStatus]]
+    stage: StageRecord,
+    task: int,
+    states: dict[str, dict[int, TaskStatus]],
+    logs: Path | None = None,
 ) -> TaskStatus:
     for a in stage.arrays:
         if a.first_task <= task < a.first_task + a.n_tasks:
             if a.job_id is None:
                 return TaskStatus(TaskState.UNKNOWN, reason="never submitted")
-            return states.get(a.job_id, {}).get(task - a.first_task, TaskStatus(TaskState.UNKNOWN))
+            index = task - a.first_task
+            ts = states.get(a.job_id, {}).get(index, TaskStatus(TaskState.UNKNOWN))
+            if ts.state is TaskState.FAILED and logs is not None:
+                log = logs / stage.name.lstrip(":") / f"{a.job_id}_{index}.log"
+                return _refine(ts, log)
+            return ts
     return TaskStatus(TaskState.UNKNOWN)
+
+
+# What the job log says when the scheduler only reports FAILED: SLURM without cgroups
+# kills a task over its memory with signal 9 ("exceeded memory limit" in the log), and
+# slurmstepd writes "DUE TO TIME LIMIT" when it ends a task at its time limit.
+_LOG_SIGNS = (
+    ("exceeded memory limit", TaskState.OUT_OF_MEMORY),
+    ("oom-kill", TaskState.OUT_OF_MEMORY),
+    ("out of memory", TaskState.OUT_OF_MEMORY),
+    ("due to time limit", TaskState.TIMEOUT),
+    ("due to preemption", TaskState.PREEMPTED),
+    ("due to node failure", TaskState.NODE_FAIL),
+)
+
+
+def _refine(ts: TaskStatus, log: Path) -> TaskStatus:
+    try:
+        with open(log, "rb") as fh:
+            fh.seek(0, 2)
+            fh.seek(max(0, fh.tell() - 65536))  # the end of the log tells how it ended
+            tail = fh.read().decode(errors="replace").lower()
+    except OSError:
+        return ts
+    for sign, state in _LOG_SIGNS:
+        if sign in tail:
+            return TaskStatus(state, ts.exit_code, f"{ts.reason or ''} ({sign} in {log.name})")
+    return ts
 
 
 def _reason(ts: TaskStatus) -> str:
