@@ -193,29 +193,28 @@ class Run:
         logs = self.path / "logs"
         for stage, missing, st in unfinished:
             tasks = _tasks_of(stage, missing)
+            # one status lookup (and at most one log read) per task, not per element
             for t, count in zip(*np.unique(tasks, return_counts=True), strict=True):
                 ts = _task_status(stage, int(t), states, logs)
+                if ts.state in (TaskState.RUNNING, TaskState.PENDING):
+                    active += 1
+                elif ts.state is not TaskState.UNKNOWN and ts.state is not TaskState.COMPLETED:
+                    failed_tasks[_reason(ts)] += 1
                 if ts.state is TaskState.RUNNING:
                     st.running += int(count)
-                elif ts.state in (TaskState.PENDING,) or (
+                elif ts.state is TaskState.PENDING or (
                     ts.state is TaskState.UNKNOWN and not ask_scheduler
                 ):
                     st.pending += int(count)
                 else:
                     st.lost[_reason(ts)] += int(count)
-            for t in np.unique(tasks).tolist():
-                ts = _task_status(stage, t, states, logs)
-                if ts.state in (TaskState.RUNNING, TaskState.PENDING):
-                    active += 1
-                elif ts.state is not TaskState.UNKNOWN and ts.state is not TaskState.COMPLETED:
-                    failed_tasks[_reason(ts)] += 1
         for s in active_cont:
             ts = _task_status(s, 0, states)
             if ts.state in (TaskState.RUNNING, TaskState.PENDING) or not ask_scheduler:
                 active += 1
             elif ts.state is not TaskState.COMPLETED:
                 failed_tasks[f"continuation {_reason(ts)}"] += 1
-        return RunStatus(self.path, outputs, failed_tasks, active, deferred, self.path / "logs")
+        return RunStatus(self.path, outputs, failed_tasks, active, deferred, logs)
 
     def _count_done(
         self,
