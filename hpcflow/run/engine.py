@@ -469,8 +469,7 @@ class LocalRun:
             task = FuncTask(f, (), tuple(sources), None, error_handling=self.error_handling)
             self.progress.add(f.output_names[0], 1)
             return task
-        shapes = {**self.shapes, **{k: tuple(v.shape) for k, v in self.arrays.items()}}
-        self.lengths.learn(spec, shapes)
+        self.lengths.learn(spec, self._known_shapes())
         ext_shape = external_shape(spec, self.lengths)
         task = FuncTask(
             f, ext_shape, tuple(sources), None, error_handling=self.error_handling,
@@ -497,8 +496,7 @@ class LocalRun:
         """
         spec = f.mapspec
         assert spec is not None
-        shapes = {**self.shapes, **{k: tuple(v.shape) for k, v in self.arrays.items()}}
-        self.lengths.learn(spec, shapes)
+        self.lengths.learn(spec, self._known_shapes())
         ext_shape = external_shape(spec, self.lengths)
         if not self._output_shapes(f):
             raise PipelineError(f"the shape of {f.output_names[0]!r} is not known yet")
@@ -506,6 +504,10 @@ class LocalRun:
         for o in f.output_names:
             self._create_storage(f, o, self._chunk_size(f, n))
         return ext_shape
+
+    def _known_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Shapes of everything known so far: planned outputs and arrays already made."""
+        return {**self.shapes, **{k: tuple(v.shape) for k, v in self.arrays.items()}}
 
     def known_shape(self, f: Func) -> bool:
         """True if ``f``'s inputs and outputs have known shapes (no probe needed)."""
@@ -515,8 +517,7 @@ class LocalRun:
         have = {*self.shapes, *self.arrays}
         if not all(i.name in have for i in spec.inputs):
             return False
-        shapes = {**self.shapes, **{k: tuple(v.shape) for k, v in self.arrays.items()}}
-        self.lengths.learn(spec, shapes)
+        self.lengths.learn(spec, self._known_shapes())
         return self._output_shapes(f)
 
     def adopt_existing(self) -> None:
