@@ -13,12 +13,26 @@ HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname -- "$HERE")
 MINISLURM=$HERE/minislurm
 
-export HPCFLOW_MINISLURM_DIR=${HPCFLOW_MINISLURM_DIR:-/tmp/hpcflow-minislurm}
+# A new state directory per run unless one is given: a directory left by an earlier run
+# (or copied with /tmp onto a new machine) carries that run's queued jobs and pid files.
+fresh_dir=
+if [[ -z ${HPCFLOW_MINISLURM_DIR:-} ]]; then
+    fresh_dir=$(mktemp -d /tmp/hpcflow-minislurm-XXXXXX) || exit 1
+    chmod 0755 "$fresh_dir" # munge and mysql must reach it
+    export HPCFLOW_MINISLURM_DIR=$fresh_dir
+fi
 
 stop_cluster() {
     local status=$?
     echo "run_all: stopping the mini cluster" >&2
     bash "$MINISLURM/down.sh" || echo "run_all: down.sh failed, see above" >&2
+    if [[ -n $fresh_dir ]]; then
+        if ((status == 0)); then
+            rm -rf "$fresh_dir"
+        else
+            echo "run_all: the cluster's logs are kept in $fresh_dir/log" >&2
+        fi
+    fi
     exit "$status"
 }
 trap stop_cluster EXIT

@@ -7,11 +7,15 @@ with requeue, the array size limit and the PBS environment plugin.
 
 from __future__ import annotations
 
+import os
 import shlex
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-from minislurm_client import MiniSlurm, SlurmClient
+from minislurm_client import UP_SCRIPT, MiniSlurm, SlurmClient
 
 # Batch-script lines that record when a task started and ended, one file per task.
 STAMP_START = 'date +%s.%N > "start_${SLURM_ARRAY_TASK_ID}"\n'
@@ -211,3 +215,46 @@ def test_pbs_script_through_qsub(slurm: SlurmClient) -> None:
         job_id, workdir = (slurm.workdir / f"pbs_{index}").read_text().split()
         assert job_id.isdigit()
         assert workdir == str(slurm.workdir)
+
+
+def test_up_starts_over_pid_files_of_an_earlier_boot() -> None:
+    # A second cluster in its own directory and ports, seeded with the pid files a killed
+    # or copied cluster leaves behind (they name processes that no longer exist). CI once
+    # failed this way: "MariaDB died while starting", read off a stale mariadbd.pid.
+    state = Path(tempfile.mkdtemp(prefix="ms-stale-", dir="/tmp"))
+    state.chmod(0o755)  # munge and mysql must reach it
+    env = {
+        **os.environ,
+        "HPCFLOW_MINISLURM_DIR": str(state),
+        "HPCFLOW_MINISLURM_PORT_BASE": "17900",
+    }
+    env.pop("SLURM_CONF", None)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    for rel in ("mysql/mariadbd.pid", "munge/munged.pid", "run/slurmctld.pid", "run/slurmdbd.pid"):
+        (state / rel).parent.mkdir(exist_ok=True)
+        (state / rel).write_text(f"{gone.pid}\n")
+    try:
+        up = subprocess.run(
+            ["bash", str(UP_SCRIPT)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+        assert up.returncode == 0, up.stderr
+        conf = shlex.split(up.stdout.strip().splitlines()[-1].removeprefix("export SLURM_CONF="))[0]
+        ping = subprocess.run(
+            ["scontrol", "ping"],
+            env={**env, "SLURM_CONF": conf},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert "is UP" in ping.stdout
+    finally:
+        subprocess.run(
+            ["bash", str(UP_SCRIPT.with_name("down.sh"))], env=env, capture_output=True, check=False
+        )
+        shutil.rmtree(state, ignore_errors=True)

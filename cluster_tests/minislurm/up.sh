@@ -315,6 +315,10 @@ if [[ -n $(ms_marked_pids) ]]; then
 fi
 
 ms_say "starting role '$MS_ROLE' in $MS_DIR, ports from $MS_PORT_BASE"
+# None of our daemons runs now, so any pid file left here is from an earlier boot (a
+# restarted machine, or a copied /tmp): it names a process that is gone, and would make
+# the start-up checks report "died while starting" before the new daemon writes its own.
+rm -f "$MS_MUNGE_DIR/munged.pid" "$MS_DB_DIR/mariadbd.pid" "$MS_RUN"/*.pid
 mv -f "$MS_DIR/etc/new"/* "$MS_DIR/etc/"
 rmdir "$MS_DIR/etc/new"
 
