@@ -301,7 +301,10 @@ def test_failed_upstream_cancels_its_dependents(
     b = sched.submit(request(work, ok, 3, dependencies=(JobDependency(a, "aligned"),)))
     c = sched.submit(request(work, ok, 2, dependencies=(JobDependency(a, "whole"),)))
     d = sched.submit(request(work, ok, 1, dependencies=(JobDependency(b, "whole"),)))
-    got = wait_finished(sched, [a, b, c, d])
+    # "any" (afterany) runs once everything it waits for ended, failed and cancelled alike
+    after = (JobDependency(a, "any"), JobDependency(b, "any"), JobDependency(d, "any"))
+    e = sched.submit(request(work, ok, 1, dependencies=after))
+    got = wait_finished(sched, [a, b, c, d, e])
     assert got[a] == [
         TaskStatus(TaskState.COMPLETED, "0:0", None),
         TaskStatus(TaskState.FAILED, "3:0", "NonZeroExitCode"),
@@ -311,6 +314,7 @@ def test_failed_upstream_cancels_its_dependents(
     assert got[b] == [TaskStatus(TaskState.COMPLETED, "0:0", None), never, never]
     assert got[c] == [never, never]
     assert got[d] == [never]
+    assert got[e] == [TaskStatus(TaskState.COMPLETED, "0:0", None)]
 
 
 def test_cpu_capacity_is_never_exceeded(make: Callable[..., LocalScheduler], work: Path) -> None:

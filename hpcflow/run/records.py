@@ -63,7 +63,7 @@ class StageRecord:
     chunksize: int
     n_tasks: int
     resources: dict[str, Any]
-    dependencies: list[tuple[str, Literal["aligned", "whole"]]] = field(default_factory=list)
+    dependencies: list[tuple[str, Literal["aligned", "whole", "any"]]] = field(default_factory=list)
     arrays: list[ArrayRecord] = field(default_factory=list)
     elements_file: str | None = None  # relative to the run folder; None means 0..n-1
 

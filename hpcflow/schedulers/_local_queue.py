@@ -366,6 +366,9 @@ class Runner:
                 return "never", []
             if kind == "aligned" and up.spec.n_tasks == job.spec.n_tasks:
                 aligned.append(up)
+            elif kind == "any":
+                if up.n_completed + up.n_bad < up.spec.n_tasks:
+                    verdict = "wait"
             elif up.n_bad:
                 return "never", []
             elif up.n_completed < up.spec.n_tasks:

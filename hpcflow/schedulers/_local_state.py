@@ -125,7 +125,7 @@ class JobSpec:
             raise ValueError("the job file does not hold a JSON object")
         deps = []
         for dep in _field(data, "dependencies", list):
-            if not isinstance(dep, dict) or dep.get("kind") not in ("aligned", "whole"):
+            if not isinstance(dep, dict) or dep.get("kind") not in ("aligned", "whole", "any"):
                 raise ValueError(f"malformed dependency {dep!r}")
             upstream = int(str(dep.get("job_id")))
             # Only earlier jobs can be waited for, so dependencies never form a cycle

@@ -45,10 +45,13 @@ class JobDependency:
     A ``"whole"`` dependency is satisfied only when every task of the upstream job
     succeeded (SLURM ``afterok``). Backends submit with "kill on invalid dependency", so a
     job whose dependency can never be satisfied is cancelled, never left pending.
+    An ``"any"`` dependency waits until every task of the upstream job has ended, however
+    it ended (SLURM ``afterany``); it is always satisfied eventually. Follow-up jobs that
+    retry failures use it.
     """
 
     job_id: str
-    kind: Literal["aligned", "whole"] = "whole"
+    kind: Literal["aligned", "whole", "any"] = "whole"
 
 
 @dataclass(frozen=True)

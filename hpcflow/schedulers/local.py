@@ -151,10 +151,10 @@ class LocalScheduler(Scheduler):
         cpus, memory = self._check(request)
         deps = []
         for dep in request.dependencies:
-            if dep.kind not in ("aligned", "whole"):
+            if dep.kind not in ("aligned", "whole", "any"):
                 raise InputError(
                     f"array {request.name!r}: dependency kind {dep.kind!r} is not "
-                    "'aligned' or 'whole'"
+                    "'aligned', 'whole' or 'any'"
                 )
             upstream = _job_number(dep.job_id)
             if upstream is None or not self._state.job_file(upstream).exists():

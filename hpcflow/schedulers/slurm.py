@@ -200,7 +200,7 @@ def resource_flags(resources: Resources) -> dict[str, Any]:
 
 
 def dependency_flag(dependencies: Iterable[JobDependency]) -> str | None:
-    """The ``--dependency`` value: ``aftercorr`` for aligned, ``afterok`` for whole jobs.
+    """The ``--dependency`` value: ``aftercorr`` (aligned), ``afterok`` (whole), ``afterany``.
 
     Every id sits under its own type group: in SLURM ``afterok:1,2`` would mean
     ``afterok:1`` AND ``afterany:2``, while ``afterok:1:2`` waits for both to succeed.
@@ -211,13 +211,16 @@ def dependency_flag(dependencies: Iterable[JobDependency]) -> str | None:
     >>> dependency_flag([JobDependency("7", "aligned"), JobDependency("5"),
     ...                  JobDependency("8", "aligned"), JobDependency("5")])
     'aftercorr:7:8,afterok:5'
+    >>> dependency_flag([JobDependency("5", "any"), JobDependency("6", "any")])
+    'afterany:5:6'
     >>> dependency_flag([]) is None
     True
     """
-    groups: dict[str, list[str]] = {"aftercorr": [], "afterok": []}
+    groups: dict[str, list[str]] = {"aftercorr": [], "afterok": [], "afterany": []}
+    kinds = {"aligned": "aftercorr", "whole": "afterok", "any": "afterany"}
     for dep in dependencies:
         _check_job_id(dep.job_id)
-        group = groups["aftercorr" if dep.kind == "aligned" else "afterok"]
+        group = groups[kinds[dep.kind]]
         if dep.job_id not in group:
             group.append(dep.job_id)
     parts = [":".join([kind, *ids]) for kind, ids in groups.items() if ids]
