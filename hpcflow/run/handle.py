@@ -378,15 +378,23 @@ def _task_status(
                 return TaskStatus(TaskState.UNKNOWN, reason="never submitted")
             index = task - a.first_task
             ts = states.get(a.job_id, {}).get(index, TaskStatus(TaskState.UNKNOWN))
-            if ts.state is TaskState.FAILED and logs is not None:
+            # slurmstepd kills a task over its memory as FAILED 0:9 or, when it cancels
+            # the job first, as CANCELLED (both seen): the log says which
+            if (
+                ts.state in _REFINABLE
+                and logs is not None
+                and "Dependency" not in (ts.reason or "")
+            ):
                 log = logs / stage.name.lstrip(":") / f"{a.job_id}_{index}.log"
                 return _refine(ts, log)
             return ts
     return TaskStatus(TaskState.UNKNOWN)
 
 
-# What the job log says when the scheduler only reports FAILED: SLURM without cgroups
-# kills a task over its memory with signal 9 ("exceeded memory limit" in the log), and
+_REFINABLE = (TaskState.FAILED, TaskState.CANCELLED)
+
+# What the job log says when the scheduler only reports FAILED or CANCELLED: SLURM
+# without cgroups kills a task over its memory ("exceeded memory limit" in the log), and
 # slurmstepd writes "DUE TO TIME LIMIT" when it ends a task at its time limit.
 _LOG_SIGNS = (
     ("exceeded memory limit", TaskState.OUT_OF_MEMORY),

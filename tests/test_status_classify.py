@@ -1,0 +1,58 @@
+"""How `Run.status` names the reason a task ended, from the scheduler state and its log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hpcflow.run.handle import _reason, _task_status
+from hpcflow.run.records import ArrayRecord, StageRecord
+from hpcflow.schedulers.base import TaskState, TaskStatus
+
+KILLED = (
+    "slurmstepd-n1: error: StepId=299.batch exceeded memory limit (968146944 > 314572800), "
+    "being killed\nslurmstepd-n1: error: *** JOB 299 ON n1 CANCELLED AT 2026-11-22T05:32:36 ***\n"
+)
+
+
+def _stage() -> StageRecord:
+    return StageRecord(
+        name="y", outputs=["y"], n_elements=3, size=3, chunksize=1, n_tasks=3, resources={},
+        arrays=[ArrayRecord(0, 0, 3, job_id="294")],
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("scheduler_says", "log", "expected"),
+    [
+        # both were seen for one memory kill on the mini cluster, from run to run
+        (TaskStatus(TaskState.FAILED, "0:9"), KILLED, "OUT_OF_MEMORY"),
+        (TaskStatus(TaskState.CANCELLED, "0:15"), KILLED, "OUT_OF_MEMORY"),
+        (TaskStatus(TaskState.CANCELLED, "0:15"), "*** JOB 1 CANCELLED AT x ***\n", "CANCELLED"),
+        (
+            TaskStatus(TaskState.FAILED, "1:0"),
+            "*** JOB 3 CANCELLED DUE TO TIME LIMIT ***",
+            "TIMEOUT",
+        ),
+        (TaskStatus(TaskState.FAILED, "1:0"), "Traceback ...\nValueError\n", "FAILED"),
+        # a task cancelled because its upstream failed keeps that reason, whatever its log
+        (
+            TaskStatus(TaskState.CANCELLED, None, "DependencyNeverSatisfied"),
+            KILLED,
+            "CANCELLED (upstream failed)",
+        ),
+    ],
+)
+def test_reason_from_state_and_log(
+    tmp_path: Path, scheduler_says: TaskStatus, log: str, expected: str
+) -> None:
+    (tmp_path / "y").mkdir()
+    (tmp_path / "y" / "294_1.log").write_text("hpcflow worker: y task 1\n" + log)
+    ts = _task_status(_stage(), 1, {"294": {1: scheduler_says}}, tmp_path)
+    assert _reason(ts) == expected
+
+
+def test_a_missing_log_leaves_the_scheduler_state(tmp_path: Path) -> None:
+    ts = _task_status(_stage(), 2, {"294": {2: TaskStatus(TaskState.FAILED, "0:9")}}, tmp_path)
+    assert _reason(ts) == "FAILED"
