@@ -22,7 +22,7 @@ from hpcflow.errors import (
 )
 from hpcflow.run.handle import Run, RunStatus
 from hpcflow.run.snapshots import ErrorSnapshot, PropagatedErrorSnapshot
-from hpcflow.spec import Func, MapSpec, Pipeline, Resources, func
+from hpcflow.spec import Func, MapSpec, Pipeline, Resources, Retry, func
 
 __version__ = "0.1.0"
 
@@ -37,6 +37,7 @@ __all__ = [
     "PropagatedErrorSnapshot",
     "Resources",
     "ResumeError",
+    "Retry",
     "Run",
     "RunFolderError",
     "RunStatus",

@@ -11,7 +11,7 @@ import hpcflow.map
 
 EXPECTED_TOP = {
     "ErrorSnapshot", "Func", "HpcflowError", "InputError", "MapSpec", "Pipeline",
-    "PipelineError", "PropagatedErrorSnapshot", "Resources", "ResumeError",
+    "PipelineError", "PropagatedErrorSnapshot", "Resources", "ResumeError", "Retry",
     "Run", "RunFolderError", "RunStatus", "SchedulerError", "SpecError", "StorageError",
     "__version__", "func", "map",
 }  # fmt: skip

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hpcflow.run.handle import _reason, _task_status
+from hpcflow.run.classify import reason, task_status
 from hpcflow.run.records import ArrayRecord, StageRecord
 from hpcflow.schedulers.base import TaskState, TaskStatus
 
@@ -49,10 +49,25 @@ def test_reason_from_state_and_log(
 ) -> None:
     (tmp_path / "y").mkdir()
     (tmp_path / "y" / "294_1.log").write_text("hpcflow worker: y task 1\n" + log)
-    ts = _task_status(_stage(), 1, {"294": {1: scheduler_says}}, tmp_path)
-    assert _reason(ts) == expected
+    ts = task_status(_stage(), 1, {"294": {1: scheduler_says}}, tmp_path)
+    assert reason(ts) == expected
+
+
+def test_only_the_last_attempt_of_a_requeued_task_counts(tmp_path: Path) -> None:
+    (tmp_path / "y").mkdir()
+    (tmp_path / "y" / "294_1.log").write_text(
+        "hpcflow worker: y task 1 in /r\n*** JOB 294 CANCELLED DUE TO PREEMPTION ***\n"
+        "hpcflow worker: y task 1 in /r\n" + KILLED
+    )
+    ts = task_status(_stage(), 1, {"294": {1: TaskStatus(TaskState.FAILED, "0:9")}}, tmp_path)
+    assert reason(ts) == "OUT_OF_MEMORY"
+    (tmp_path / "y" / "294_1.log").write_text(
+        "hpcflow worker: y task 1 in /r\n" + KILLED + "hpcflow worker: y task 1 in /r\nboom\n"
+    )
+    ts = task_status(_stage(), 1, {"294": {1: TaskStatus(TaskState.FAILED, "1:0")}}, tmp_path)
+    assert reason(ts) == "FAILED"
 
 
 def test_a_missing_log_leaves_the_scheduler_state(tmp_path: Path) -> None:
-    ts = _task_status(_stage(), 2, {"294": {2: TaskStatus(TaskState.FAILED, "0:9")}}, tmp_path)
-    assert _reason(ts) == "FAILED"
+    ts = task_status(_stage(), 2, {"294": {2: TaskStatus(TaskState.FAILED, "0:9")}}, tmp_path)
+    assert reason(ts) == "FAILED"

@@ -124,6 +124,7 @@ def build_plan(
     funcs: Sequence[Func] | None = None,
     elements: Mapping[str, np.ndarray] | None = None,
     suffix: str = "",
+    overrides: Mapping[str, Callable[[np.ndarray], list[Resources]]] | None = None,
 ) -> Plan:
     """Plan the stages, tasks, arrays and dependencies of a run.
 
@@ -153,6 +154,10 @@ def build_plan(
         plans only what is missing).
     suffix
         Appended to every stage name (later submissions of a run use ``@K``).
+    overrides
+        For some funcs (by first output name): given linear indices, the resources of
+        each element, used instead of the func's own (a retry gives the elements of a
+        task killed for its memory more memory).
 
     Examples
     --------
@@ -182,7 +187,10 @@ def build_plan(
         n = int(np.prod(shape, dtype=np.int64)) if f.mapspec is not None else 1
         size = stage_chunksize(chunksizes, f, n)
         subset = None if elements is None else elements.get(key)
-        groups = _resource_groups(pipeline, f, n, element_resources, subset)
+        if overrides is not None and key in overrides:
+            groups = _group(pipeline, _subset(n, subset), overrides[key])
+        else:
+            groups = _resource_groups(pipeline, f, n, element_resources, subset)
         made = []
         for g, (resources, chosen_elements) in enumerate(groups):
             name = (key if len(groups) == 1 else f"{key}.{g}") + suffix
@@ -211,14 +219,27 @@ def _resource_groups(
     element_resources: Callable[[Func, np.ndarray], list[Resources]] | None,
     subset: np.ndarray | None = None,
 ) -> list[tuple[Resources, np.ndarray]]:
-    everything = np.arange(n, dtype=np.int64) if subset is None else np.asarray(subset, np.int64)
+    everything = _subset(n, subset)
     if not callable(f.resources) or isinstance(f.resources, Resources):
         return [(pipeline.resources_for(f), everything)]
     if element_resources is None:
         raise InputError(
             f"{f.name!r} has per-element resources; planning it needs element_resources"
         )
-    per_element = element_resources(f, everything)
+    return _group(pipeline, everything, lambda idx: element_resources(f, idx))
+
+
+def _subset(n: int, subset: np.ndarray | None) -> np.ndarray:
+    return np.arange(n, dtype=np.int64) if subset is None else np.asarray(subset, np.int64)
+
+
+def _group(
+    pipeline: Pipeline,
+    everything: np.ndarray,
+    resources_of: Callable[[np.ndarray], list[Resources]],
+) -> list[tuple[Resources, np.ndarray]]:
+    """Elements grouped by their resources (defaults filled in), in first-seen order."""
+    per_element = resources_of(everything)
     if len(per_element) != len(everything):
         raise InputError(
             f"element_resources gave {len(per_element)} values for {len(everything)} elements"

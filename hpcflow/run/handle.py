@@ -17,9 +17,17 @@ from typing import Any
 import numpy as np
 
 from hpcflow.errors import ResumeError
+from hpcflow.run.classify import reason, task_status, tasks_of
 from hpcflow.run.folder import RunFolder
 from hpcflow.run.lock import run_lock
-from hpcflow.run.records import StageRecord, SubmissionRecord, read_settings, read_submissions
+from hpcflow.run.records import (
+    StageRecord,
+    SubmissionRecord,
+    latest_owners,
+    read_settings,
+    read_submissions,
+    stages_by_func,
+)
 from hpcflow.run.results import load_outputs, open_storage
 from hpcflow.run.snapshots import is_error
 from hpcflow.schedulers.base import Scheduler, TaskState, TaskStatus, get_scheduler
@@ -63,6 +71,7 @@ class RunStatus:
     active_jobs: int
     deferred: list[str]
     logs: Path
+    notes: list[str] = field(default_factory=list)  # what follow-up jobs did not retry
 
     @property
     def finished(self) -> bool:
@@ -101,6 +110,7 @@ class RunStatus:
             )
         if self.deferred:
             lines.append(f"  waiting for a continuation job to plan: {self.deferred}")
+        lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
 
@@ -155,28 +165,15 @@ class Run:
         outputs: dict[str, OutputStatus] = {}
         # every stage of each func, in submission order: the first submission that planned
         # it covers all its elements; later ones (resume) cover what was missing then
-        by_key: dict[str, list[StageRecord]] = {}
-        first_index: dict[str, int] = {}
-        for sub in subs:
-            for stage in sub.stages:
-                if not stage.is_continuation:
-                    by_key.setdefault(stage.outputs[0], []).append(stage)
-                    first_index.setdefault(stage.outputs[0], sub.index)
         unfinished: list[tuple[StageRecord, np.ndarray, OutputStatus]] = []
-        for key, stages in by_key.items():
+        for key, stages in stages_by_func(subs).items():
             st = outputs[key] = OutputStatus(key, 0)
-            base = [s for s in stages if _submission_of(s) == first_index[key]]
+            first = _submission_of(stages[0])
+            base = [s for s in stages if _submission_of(s) == first]
             not_done = [self._count_done(s, meta, stores, st) for s in base]
             remaining = np.sort(np.concatenate(not_done)) if not_done else np.zeros(0, np.int64)
-            for stage in reversed(stages):  # the latest stage holding an element owns it
-                if not len(remaining):
-                    break
-                elements = stage.elements(self.folder)
-                hit = np.isin(remaining, elements)
-                if hit.any():
-                    positions = np.searchsorted(elements, remaining[hit])
-                    unfinished.append((stage, positions, st))
-                    remaining = remaining[~hit]
+            for stage, positions in latest_owners(self.folder, stages, remaining):
+                unfinished.append((stage, positions, st))
         deferred = _deferred(subs)
         for name in deferred:
             outputs.setdefault(name, OutputStatus(name, None))
@@ -192,14 +189,14 @@ class Run:
         active = 0
         logs = self.path / "logs"
         for stage, missing, st in unfinished:
-            tasks = _tasks_of(stage, missing)
+            tasks = tasks_of(stage, missing)
             # one status lookup (and at most one log read) per task, not per element
             for t, count in zip(*np.unique(tasks, return_counts=True), strict=True):
-                ts = _task_status(stage, int(t), states, logs)
+                ts = task_status(stage, int(t), states, logs)
                 if ts.state in (TaskState.RUNNING, TaskState.PENDING):
                     active += 1
                 elif ts.state is not TaskState.UNKNOWN and ts.state is not TaskState.COMPLETED:
-                    failed_tasks[_reason(ts)] += 1
+                    failed_tasks[reason(ts)] += 1
                 if ts.state is TaskState.RUNNING:
                     st.running += int(count)
                 elif ts.state is TaskState.PENDING or (
@@ -207,14 +204,15 @@ class Run:
                 ):
                     st.pending += int(count)
                 else:
-                    st.lost[_reason(ts)] += int(count)
+                    st.lost[reason(ts)] += int(count)
         for s in active_cont:
-            ts = _task_status(s, 0, states)
+            ts = task_status(s, 0, states)
             if ts.state in (TaskState.RUNNING, TaskState.PENDING) or not ask_scheduler:
                 active += 1
             elif ts.state is not TaskState.COMPLETED:
-                failed_tasks[f"continuation {_reason(ts)}"] += 1
-        return RunStatus(self.path, outputs, failed_tasks, active, deferred, logs)
+                failed_tasks[f"continuation {reason(ts)}"] += 1
+        notes = [n for sub in subs for n in sub.notes]
+        return RunStatus(self.path, outputs, failed_tasks, active, deferred, logs, notes)
 
     def _count_done(
         self,
@@ -359,73 +357,6 @@ def _cont_done(run: Run, stage: StageRecord) -> bool:
     """A continuation is done once the submission it makes exists."""
     index = int(stage.name.rsplit("-", 1)[1])
     return (run.path / "stages" / f"{index}.json").exists()
-
-
-def _tasks_of(stage: StageRecord, positions: np.ndarray) -> np.ndarray:
-    """Task of each missing element, given as positions within the stage's elements."""
-    return positions // stage.chunksize
-
-
-def _task_status(
-    stage: StageRecord,
-    task: int,
-    states: dict[str, dict[int, TaskStatus]],
-    logs: Path | None = None,
-) -> TaskStatus:
-    for a in stage.arrays:
-        if a.first_task <= task < a.first_task + a.n_tasks:
-            if a.job_id is None:
-                return TaskStatus(TaskState.UNKNOWN, reason="never submitted")
-            index = task - a.first_task
-            ts = states.get(a.job_id, {}).get(index, TaskStatus(TaskState.UNKNOWN))
-            # slurmstepd kills a task over its memory as FAILED 0:9 or, when it cancels
-            # the job first, as CANCELLED (both seen): the log says which
-            if (
-                ts.state in _REFINABLE
-                and logs is not None
-                and "Dependency" not in (ts.reason or "")
-            ):
-                log = logs / stage.name.lstrip(":") / f"{a.job_id}_{index}.log"
-                return _refine(ts, log)
-            return ts
-    return TaskStatus(TaskState.UNKNOWN)
-
-
-_REFINABLE = (TaskState.FAILED, TaskState.CANCELLED)
-
-# What the job log says when the scheduler only reports FAILED or CANCELLED: SLURM
-# without cgroups kills a task over its memory ("exceeded memory limit" in the log), and
-# slurmstepd writes "DUE TO TIME LIMIT" when it ends a task at its time limit.
-_LOG_SIGNS = (
-    ("exceeded memory limit", TaskState.OUT_OF_MEMORY),
-    ("oom-kill", TaskState.OUT_OF_MEMORY),
-    ("out of memory", TaskState.OUT_OF_MEMORY),
-    ("due to time limit", TaskState.TIMEOUT),
-    ("due to preemption", TaskState.PREEMPTED),
-    ("due to node failure", TaskState.NODE_FAIL),
-)
-
-
-def _refine(ts: TaskStatus, log: Path) -> TaskStatus:
-    try:
-        with open(log, "rb") as fh:
-            fh.seek(0, 2)
-            fh.seek(max(0, fh.tell() - 65536))  # the end of the log tells how it ended
-            tail = fh.read().decode(errors="replace").lower()
-    except OSError:
-        return ts
-    for sign, state in _LOG_SIGNS:
-        if sign in tail:
-            return TaskStatus(state, ts.exit_code, f"{ts.reason or ''} ({sign} in {log.name})")
-    return ts
-
-
-def _reason(ts: TaskStatus) -> str:
-    if ts.state is TaskState.CANCELLED and ts.reason and "Dependency" in ts.reason:
-        return "CANCELLED (upstream failed)"
-    if ts.state is TaskState.UNKNOWN:
-        return "UNKNOWN (not reported by the scheduler)"
-    return str(ts.state)
 
 
 def _failed_elements(marker_dir: Path) -> tuple[np.ndarray, np.ndarray]:

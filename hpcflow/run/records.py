@@ -32,8 +32,10 @@ __all__ = [
     "ArrayRecord",
     "StageRecord",
     "SubmissionRecord",
+    "latest_owners",
     "read_settings",
     "read_submissions",
+    "stages_by_func",
     "write_settings",
 ]
 
@@ -90,11 +92,18 @@ class StageRecord:
 
 @dataclass
 class SubmissionRecord:
-    """Stages one submission planned, and the outputs it left for a continuation."""
+    """Stages one submission planned, and the outputs it left for a continuation.
+
+    ``retries`` counts, per func (first output name), the automatic retries made so far,
+    this submission included; ``notes`` say what a follow-up job decided not to do
+    (retries used up, a resource at its cap), for `hpcflow.Run.status`.
+    """
 
     index: int
     stages: list[StageRecord]
     deferred: list[str] = field(default_factory=list)
+    retries: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def write(self, folder: RunFolder) -> None:
         (folder.path / "stages").mkdir(parents=True, exist_ok=True)
@@ -115,7 +124,45 @@ class SubmissionRecord:
             arrays = [ArrayRecord(**a) for a in s.pop("arrays")]
             deps = [(u, k) for u, k in s.pop("dependencies")]
             stages.append(StageRecord(**s, arrays=arrays, dependencies=deps))
-        return cls(data["index"], stages, list(data.get("deferred", [])))
+        return cls(
+            data["index"],
+            stages,
+            list(data.get("deferred", [])),
+            dict(data.get("retries", {})),
+            list(data.get("notes", [])),
+        )
+
+
+def latest_owners(
+    folder: RunFolder, stages: list[StageRecord], missing: np.ndarray
+) -> list[tuple[StageRecord, np.ndarray]]:
+    """For elements of one func, the latest of its ``stages`` holding each (a retry or a
+    resume owns what it resubmitted); per owning stage, the elements' positions in it.
+
+    ``stages`` are the func's stages in submission order; elements no stage holds are
+    left out.
+    """
+    out = []
+    remaining = np.asarray(missing, dtype=np.int64)
+    for stage in reversed(stages):
+        if not len(remaining):
+            break
+        elements = stage.elements(folder)
+        hit = np.isin(remaining, elements)
+        if hit.any():
+            out.append((stage, np.searchsorted(elements, remaining[hit])))
+            remaining = remaining[~hit]
+    return out
+
+
+def stages_by_func(subs: list[SubmissionRecord]) -> dict[str, list[StageRecord]]:
+    """Every func's stages (by first output name), in submission order."""
+    out: dict[str, list[StageRecord]] = {}
+    for sub in subs:
+        for stage in sub.stages:
+            if not stage.is_continuation:
+                out.setdefault(stage.outputs[0], []).append(stage)
+    return out
 
 
 def read_submissions(folder: RunFolder) -> list[SubmissionRecord]:

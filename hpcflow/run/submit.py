@@ -1,12 +1,13 @@
-"""Submit a pipeline as scheduler job arrays, and plan continuation jobs.
+"""Submit a pipeline as scheduler job arrays, and plan follow-up jobs.
 
 ``submit`` validates everything, writes the run folder once (inputs, pipeline, output
 storage), plans the stages whose shapes are known and submits each as job arrays
 chained by scheduler dependencies, then returns. Funcs whose shapes are unknown until
 an upstream func has run (``"?"`` internal shapes, per-element resources that read
-upstream outputs) are *deferred*: a one-task continuation job, waiting for the stages
-they need, plans and submits them from a compute node (`continue_run`). Nothing keeps
-running on the login node.
+upstream outputs) are *deferred*. When something is deferred, or a func has automatic
+retries (`hpcflow.Retry`), a one-task follow-up job runs after every array of the
+submission has ended: it plans the deferred funcs and retries failed tasks, as the next
+submission, from a compute node (`follow_up`). Nothing keeps running on the login node.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from hpcflow.plan.stages import Plan, Stage, build_plan, stage_chunksize
 from hpcflow.run.engine import LocalRun
 from hpcflow.run.execute import element_kwargs
 from hpcflow.run.folder import RunFolder
+from hpcflow.run.followup import describe, plan_retries, policy_for
 from hpcflow.run.lock import LOCK_NAME, run_lock
 from hpcflow.run.records import (
     CONTINUE_PREFIX,
@@ -50,6 +52,7 @@ from hpcflow.schedulers.base import (
 from hpcflow.spec.func import Func
 from hpcflow.spec.pipeline import Pipeline
 from hpcflow.spec.resources import Resources
+from hpcflow.spec.retry import Retry, RetryLike
 from hpcflow.storage._atomic import read_pickle
 from hpcflow.storage.base import StorageBase, get_storage_class
 
@@ -59,7 +62,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DryRun",
     "PlannedArray",
-    "continue_run",
+    "follow_up",
     "missing_elements",
     "reopen",
     "resume_run",
@@ -67,6 +70,8 @@ __all__ = [
 ]
 
 DEFAULT_STORAGE = "chunked_file_array"
+# A follow-up job's dependency: every other array of its submission, however it ended.
+ALL_STAGES = "*"
 _SETTINGS_VERSION = 1
 
 
@@ -128,6 +133,7 @@ def submit(
     dry_run: bool = False,
     error_handling: Literal["raise", "continue"] = "continue",
     overwrite: bool = False,
+    retry: RetryLike | None = None,
     **scheduler_options: Any,
 ) -> Run | DryRun:
     """Submit ``pipeline`` on ``inputs`` as job arrays and return at once.
@@ -157,6 +163,11 @@ def submit(
         ``"raise"``: the task fails and the scheduler cancels what waits for it.
     overwrite
         Replace an earlier run in ``run_folder`` (only what hpcflow wrote there).
+    retry
+        `hpcflow.Retry` policy (or a number of retries) for funcs without their own
+        ``retry``: failed tasks are retried automatically by a follow-up job, with more
+        memory after an out-of-memory kill and more wall time after a time-limit kill.
+        Default: no automatic retries.
     **scheduler_options
         Passed to the scheduler: for SLURM ``partition``, ``account``, ``qos``,
         ``setup`` (shell lines before each task), ``python``, ``extra_sbatch``; for
@@ -168,6 +179,7 @@ def submit(
         A handle to follow the run (`hpcflow.Run`), or the plan when ``dry_run``.
     """
     sched = get_scheduler(scheduler, scheduler_options)
+    default_retry = Retry.from_value(retry)
     if max_parallel is not None and (isinstance(max_parallel, bool) or max_parallel < 1):
         raise InputError(f"max_parallel={max_parallel!r} must be an int >= 1 or None")
     storage = storage if storage is not None else DEFAULT_STORAGE
@@ -196,6 +208,7 @@ def submit(
                 "scheduler": scheduler_ref(sched),
                 "scheduler_options": sched.options(),
                 "max_parallel": max_parallel,
+                "retry": None if default_retry is None else default_retry.to_dict(),
                 "workdir": os.getcwd(),
                 "submitted_at": time.time(),
             }
@@ -259,28 +272,37 @@ def reopen(
     return lrun, saved
 
 
-def continue_run(folder: RunFolder, index: int) -> None:
-    """Continuation job ``index``: plan and submit what earlier submissions deferred."""
+def follow_up(folder: RunFolder, index: int) -> None:
+    """Follow-up job ``index``: plan what was deferred, retry failed tasks (`plan_retries`).
+
+    It runs after every array of submission ``index - 1`` has ended, and submits
+    submission ``index`` (possibly empty: its record says what was not retried).
+    """
     if (folder.path / "cancelled").exists():
-        print(f"hpcflow: run {folder.path} was cancelled; continuation {index} submits nothing")
+        print(f"hpcflow: run {folder.path} was cancelled; follow-up {index} submits nothing")
         return
     if (folder.path / "stages" / f"{index}.json").exists():
-        print(f"hpcflow: submission {index} exists already (a requeued continuation); done")
+        print(f"hpcflow: submission {index} exists already (a requeued follow-up); done")
         return
     settings = read_settings(folder)
     lrun, saved = reopen(folder, write_meta=True)
     sched = get_scheduler(settings["scheduler"], settings["scheduler_options"])
     subs = read_submissions(folder)
-    todo = set(subs[index - 1].deferred)
     missing = missing_elements(lrun)
+    plan = plan_retries(
+        lrun, folder, subs, sched=sched, settings=settings, missing=missing, count=True
+    )
+    print(f"hpcflow: follow-up {index}: to submit: {describe(plan)}")
+    for note in plan.notes:
+        print(f"hpcflow: not retried: {note}")
     planner = _Round(
         lrun, folder, sched, settings, saved["chunksizes"], index=index,
-        planned=set(missing) - todo, upstream_finished=True,
-        elements={k: v for k, v in missing.items() if k in todo and v is not None},
+        planned=set(missing) - plan.todo, upstream_finished=True, elements=plan.elements,
+        overrides=plan.overrides, retries=plan.retries, record_notes=plan.notes,
     )  # fmt: skip
     planner.run()
     print(
-        f"hpcflow: continuation {index} submitted {len(planner.arrays)} arrays"
+        f"hpcflow: follow-up {index} submitted {len(planner.arrays)} arrays"
         + (f"; still deferred: {planner.deferred_names}" if planner.deferred_names else "")
     )
 
@@ -312,21 +334,26 @@ def missing_elements(lrun: LocalRun) -> dict[str, np.ndarray | None]:
 def resume_run(folder: RunFolder, sched: Scheduler | None = None) -> int:
     """Submit what a finished run is missing (and what depends on it); arrays submitted.
 
-    The caller holds the run folder's lock and has checked that none of the run's jobs
-    is queued or running.
+    Elements of tasks that ran out of memory or time get more, as their func's
+    `hpcflow.Retry` policy says (retries are not counted: resuming is a request). The
+    caller holds the run folder's lock and has checked that none of the run's jobs is
+    queued or running.
     """
     settings = read_settings(folder)
     sched = sched or get_scheduler(settings["scheduler"], settings["scheduler_options"])
     lrun, saved = reopen(folder, write_meta=True)
     missing = missing_elements(lrun)
-    todo = {k for k, v in missing.items() if v is None or len(v)}
-    if not todo:
+    if not any(v is None or len(v) for v in missing.values()):
         return 0
+    subs = read_submissions(folder)
+    plan = plan_retries(
+        lrun, folder, subs, sched=sched, settings=settings, missing=missing, count=False
+    )
     (folder.path / "cancelled").unlink(missing_ok=True)
     planner = _Round(
-        lrun, folder, sched, settings, saved["chunksizes"],
-        index=len(read_submissions(folder)), planned=set(missing) - todo,
-        elements={k: v for k, v in missing.items() if v is not None and len(v)},
+        lrun, folder, sched, settings, saved["chunksizes"], index=len(subs),
+        planned=set(missing) - plan.todo, elements=plan.elements, overrides=plan.overrides,
+        retries=plan.retries,
     )  # fmt: skip
     planner.run()
     return len(planner.arrays)
@@ -348,6 +375,9 @@ class _Round:
         upstream_finished: bool = False,
         dry_run: bool = False,
         elements: dict[str, np.ndarray] | None = None,
+        overrides: dict[str, Callable[[np.ndarray], list[Resources]]] | None = None,
+        retries: dict[str, int] | None = None,
+        record_notes: list[str] | None = None,
     ) -> None:
         self.lrun = lrun
         self.folder = folder
@@ -359,6 +389,9 @@ class _Round:
         self.upstream_finished = upstream_finished
         self.dry_run = dry_run
         self.elements = elements or {}
+        self.overrides = overrides or {}
+        self.retries = retries or {}
+        self.record_notes = record_notes or []
         self.arrays: list[PlannedArray] = []
         self.deferred_names: list[str] = []
         self.notes: list[str] = []
@@ -413,7 +446,7 @@ class _Round:
         plan = build_plan(
             p, shapes, max_array_size=self._max_array_size(), chunksizes=self.chunksizes,
             element_resources=element_resources, funcs=fresh, elements=self.elements,
-            suffix=f"@{self.index}" if self.index else "",
+            suffix=f"@{self.index}" if self.index else "", overrides=self.overrides,
         )  # fmt: skip
         self._check_storage(plan)
         return plan, deferred
@@ -446,7 +479,9 @@ class _Round:
     def run(self) -> None:
         plan, deferred = self.plan()
         self.deferred_names = [f.output_names[0] for f in deferred]
-        record = SubmissionRecord(self.index, [], self.deferred_names)
+        record = SubmissionRecord(
+            self.index, [], self.deferred_names, dict(self.retries), list(self.record_notes)
+        )
         for s in plan.stages:
             rec = StageRecord(
                 name=s.name, outputs=list(s.func.output_names),
@@ -458,7 +493,7 @@ class _Round:
             if not np.array_equal(s.elements, np.arange(rec.n_elements)) and not self.dry_run:
                 record.save_elements(self.folder, rec, s.elements)
             record.stages.append(rec)
-        cont = self._continuation(plan, deferred) if deferred else None
+        cont = self._follow_up(deferred) if deferred or self._may_retry(plan) else None
         if cont is not None:
             record.stages.append(cont[0])
         if not self.dry_run:
@@ -490,20 +525,26 @@ class _Round:
                 self.sched.cancel(submitted)
             raise
 
-    def _continuation(
-        self, plan: Plan, deferred: list[Func]
-    ) -> tuple[StageRecord, Resources] | None:
+    def _may_retry(self, plan: Plan) -> bool:
+        """Whether a func planned now has automatic retries left."""
+        for stage in plan.stages:
+            policy = policy_for(stage.func, self.settings)
+            key = stage.func.output_names[0]
+            if policy is not None and policy.retries > self.retries.get(key, 0):
+                return True
+        return False
+
+    def _follow_up(self, deferred: list[Func]) -> tuple[StageRecord, Resources]:
+        """The one-task job that runs once every array of this submission has ended."""
         p = self.lrun.pipeline
-        needed: set[str] = set()
-        for f in deferred:
-            needed |= {a.output_names[0] for a in p.ancestors(f.output_names)}
-        waits = [s for s in plan.stages if s.func.output_names[0] in needed]
-        first = deferred[0]
-        static = first.resources if isinstance(first.resources, Resources) else None
+        first = deferred[0] if deferred else None
+        # It may compute one element of a deferred func to learn a '?' shape: give it
+        # that func's resources; otherwise the pipeline's defaults suffice.
+        static = first.resources if first and isinstance(first.resources, Resources) else None
         res = (static or Resources()).with_defaults(p.default_resources)
         rec = StageRecord(
             name=f"{CONTINUE_PREFIX}{self.index + 1}", outputs=[], n_elements=1, size=1, chunksize=1,
-            n_tasks=1, resources=res.to_dict(), dependencies=[(s.name, "whole") for s in waits],
+            n_tasks=1, resources=res.to_dict(), dependencies=[(ALL_STAGES, "any")],
             arrays=[ArrayRecord(0, 0, 1)],
         )  # fmt: skip
         return rec, res
@@ -513,6 +554,13 @@ class _Round:
     ) -> list[JobDependency]:
         deps: list[JobDependency] = []
         per_task = self.sched.supports_per_task_dependencies
+        if rec.dependencies == [(ALL_STAGES, "any")]:
+            ups = [s for s in by_name.values() if s is not rec]
+            return [
+                JobDependency(a.job_id or f"<{s.name}[{a.index}]>", "any")
+                for s in ups
+                for a in s.arrays
+            ]
         for upstream, kind in rec.dependencies:
             up = by_name[upstream]
             ids = [a.job_id or f"<{up.name}[{a.index}]>" for a in up.arrays]

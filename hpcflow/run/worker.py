@@ -4,7 +4,7 @@
 ``STAGE`` through the same `execute_chunk` as the local ``map``: elements already done
 are skipped, so a requeued or resubmitted task only computes what is missing. Everything
 it needs (pipeline, inputs, plan) was written to the run folder once, at submit time.
-Stage names starting with ``:continue-`` are continuation jobs (`continue_run`).
+Stage names starting with ``:continue-`` are follow-up jobs (`follow_up`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from hpcflow.errors import RunFolderError
 from hpcflow.run.execute import execute_chunk
 from hpcflow.run.folder import RunFolder
 from hpcflow.run.records import CONTINUE_PREFIX, StageRecord, read_submissions
-from hpcflow.run.submit import continue_run, reopen
+from hpcflow.run.submit import follow_up, reopen
 from hpcflow.storage._atomic import atomic_write_pickle
 
 __all__ = ["WorkerInterrupted", "main", "run_task"]
@@ -46,7 +46,7 @@ def run_task(run_folder: str, stage_name: str, task: int) -> int:
     """Compute one task; the number of elements computed (0 if all were done)."""
     folder = RunFolder(run_folder)
     if stage_name.startswith(CONTINUE_PREFIX):
-        continue_run(folder, int(stage_name.removeprefix(CONTINUE_PREFIX)))
+        follow_up(folder, int(stage_name.removeprefix(CONTINUE_PREFIX)))
         return 0
     stage = _find_stage(folder, stage_name)
     elements = stage.task_elements(folder, task)

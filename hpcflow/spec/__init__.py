@@ -4,6 +4,7 @@ from hpcflow.spec.func import Func, func
 from hpcflow.spec.mapspec import ArraySpec, MapSpec
 from hpcflow.spec.pipeline import Pipeline
 from hpcflow.spec.resources import Resources, parse_memory, parse_walltime
+from hpcflow.spec.retry import Retry
 
 __all__ = [
     "ArraySpec",
@@ -11,6 +12,7 @@ __all__ = [
     "MapSpec",
     "Pipeline",
     "Resources",
+    "Retry",
     "func",
     "parse_memory",
     "parse_walltime",

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from hpcflow.errors import SpecError
 from hpcflow.spec.mapspec import MapSpec
 from hpcflow.spec.resources import FrozenDict, Resources, ResourcesLike, call_resources
+from hpcflow.spec.retry import Retry, RetryLike
 
 __all__ = ["Func", "func"]
 
@@ -56,6 +57,10 @@ class Func:
         Default values for parameters (pipeline names), overriding the signature's.
     bound
         Parameters fixed to a value; they are not pipeline inputs.
+    retry
+        When submitted: how often its failed tasks are retried automatically, and how
+        their memory and wall time grow (`Retry`; an int is a number of retries).
+        ``None`` takes ``submit(retry=...)``, which by default retries nothing.
 
     Examples
     --------
@@ -73,6 +78,7 @@ class Func:
     internal_shape: InternalShape | None
     renames: FrozenDict
     bound: FrozenDict
+    retry: Retry | None
     _defaults: FrozenDict
     _original_params: tuple[str, ...]
     _signature_defaults: FrozenDict
@@ -88,6 +94,7 @@ class Func:
         renames: Mapping[str, str] | None = None,
         defaults: Mapping[str, Any] | None = None,
         bound: Mapping[str, Any] | None = None,
+        retry: RetryLike | None = None,
     ) -> None:
         if not callable(function):
             raise SpecError(f"Func needs a callable, got {function!r}")
@@ -143,6 +150,7 @@ class Func:
         set_(self, "internal_shape", shape)
         set_(self, "renames", FrozenDict(renames))
         set_(self, "bound", FrozenDict(bound))
+        set_(self, "retry", Retry.from_value(retry))
         set_(self, "_defaults", FrozenDict(defaults))
         set_(self, "_original_params", params)
         set_(self, "_signature_defaults", FrozenDict(sig_defaults))
@@ -220,6 +228,7 @@ class Func:
             "renames": dict(self.renames),
             "defaults": dict(self._defaults),
             "bound": dict(self.bound),
+            "retry": self.retry,
         }
         args.update(changes)
         return Func(**args)
@@ -267,6 +276,7 @@ def func(
     renames: Mapping[str, str] | None = None,
     defaults: Mapping[str, Any] | None = None,
     bound: Mapping[str, Any] | None = None,
+    retry: RetryLike | None = None,
 ) -> Callable[[Callable[..., Any]], Func]:
     """Decorate a function to make it a `Func`.
 
@@ -289,6 +299,7 @@ def func(
             renames=renames,
             defaults=defaults,
             bound=bound,
+            retry=retry,
         )
 
     return wrap

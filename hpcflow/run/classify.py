@@ -1,0 +1,106 @@
+"""Why a task ended: the scheduler's state, refined by the end of the task's log.
+
+Shared by `hpcflow.Run.status` (counts by reason) and the follow-up jobs that retry
+failed tasks (which resource to grow).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from hpcflow.run.records import StageRecord
+from hpcflow.schedulers.base import TaskState, TaskStatus
+
+__all__ = ["is_task_failure", "reason", "task_status", "tasks_of"]
+
+
+def tasks_of(stage: StageRecord, positions: np.ndarray) -> np.ndarray:
+    """Task of each element, given as positions within the stage's elements."""
+    return positions // stage.chunksize
+
+
+def task_status(
+    stage: StageRecord,
+    task: int,
+    states: dict[str, dict[int, TaskStatus]],
+    logs: Path | None = None,
+) -> TaskStatus:
+    """How task ``task`` of ``stage`` ended, from ``states`` (`Scheduler.states`) and,
+    when ``logs`` is given and the scheduler only says FAILED or CANCELLED, its log."""
+    for a in stage.arrays:
+        if a.first_task <= task < a.first_task + a.n_tasks:
+            if a.job_id is None:
+                return TaskStatus(TaskState.UNKNOWN, reason="never submitted")
+            index = task - a.first_task
+            ts = states.get(a.job_id, {}).get(index, TaskStatus(TaskState.UNKNOWN))
+            # slurmstepd kills a task over its memory as FAILED 0:9 or, when it cancels
+            # the job first, as CANCELLED (both seen): the log says which
+            if (
+                ts.state in _REFINABLE
+                and logs is not None
+                and "Dependency" not in (ts.reason or "")
+            ):
+                log = logs / stage.name.lstrip(":") / f"{a.job_id}_{index}.log"
+                return refine(ts, log)
+            return ts
+    return TaskStatus(TaskState.UNKNOWN)
+
+
+_REFINABLE = (TaskState.FAILED, TaskState.CANCELLED)
+
+# What the job log says when the scheduler only reports FAILED or CANCELLED: SLURM
+# without cgroups kills a task over its memory ("exceeded memory limit" in the log), and
+# slurmstepd writes "DUE TO TIME LIMIT" when it ends a task at its time limit.
+_LOG_SIGNS = (
+    ("exceeded memory limit", TaskState.OUT_OF_MEMORY),
+    ("oom-kill", TaskState.OUT_OF_MEMORY),
+    ("out of memory", TaskState.OUT_OF_MEMORY),
+    ("due to time limit", TaskState.TIMEOUT),
+    ("due to preemption", TaskState.PREEMPTED),
+    ("due to node failure", TaskState.NODE_FAIL),
+)
+
+
+# The worker's first line; a requeued task appends a new attempt to the same log
+# (--open-mode=append), and only the last attempt says how the task ended.
+_ATTEMPT = re.compile(r"^hpcflow worker: \S+ task \d+ in ", re.MULTILINE)
+
+
+def refine(ts: TaskStatus, log: Path) -> TaskStatus:
+    """``ts`` made precise by what the end of the task's log says about its last attempt."""
+    try:
+        with open(log, "rb") as fh:
+            fh.seek(0, 2)
+            fh.seek(max(0, fh.tell() - 65536))  # the end of the log tells how it ended
+            tail = fh.read().decode(errors="replace")
+    except OSError:
+        return ts
+    starts = [m.start() for m in _ATTEMPT.finditer(tail)]
+    tail = tail[starts[-1] if starts else 0 :].lower()
+    for sign, state in _LOG_SIGNS:
+        if sign in tail:
+            return TaskStatus(state, ts.exit_code, f"{ts.reason or ''} ({sign} in {log.name})")
+    return ts
+
+
+def reason(ts: TaskStatus) -> str:
+    """A short name for why a task ended, for counts in a status."""
+    if ts.state is TaskState.CANCELLED and ts.reason and "Dependency" in ts.reason:
+        return "CANCELLED (upstream failed)"
+    if ts.state is TaskState.UNKNOWN:
+        return "UNKNOWN (not reported by the scheduler)"
+    return str(ts.state)
+
+
+def is_task_failure(ts: TaskStatus) -> bool:
+    """The task ended without success by itself (not cancelled for a failed upstream).
+
+    A task the scheduler no longer reports (``UNKNOWN``) counts as failed: its elements
+    are missing and nothing will compute them.
+    """
+    if ts.state in (TaskState.COMPLETED, TaskState.RUNNING, TaskState.PENDING):
+        return False
+    return not (ts.state is TaskState.CANCELLED and "Dependency" in (ts.reason or ""))
