@@ -526,11 +526,11 @@ class _Round:
             raise
 
     def _may_retry(self, plan: Plan) -> bool:
-        """Whether a func planned now has automatic retries left."""
+        """Whether a func planned now has automatic retries (used up or not: the last
+        follow-up records that they are used up, for `hpcflow.Run.status`)."""
         for stage in plan.stages:
             policy = policy_for(stage.func, self.settings)
-            key = stage.func.output_names[0]
-            if policy is not None and policy.retries > self.retries.get(key, 0):
+            if policy is not None and policy.retries > 0:
                 return True
         return False
 

@@ -1,0 +1,196 @@
+"""Automatic retries of failed tasks (local scheduler, which enforces memory and time).
+
+Every run here really fails: the local scheduler kills a task over its memory
+(``OUT_OF_MEMORY``) or its wall time (``TIMEOUT``), and a follow-up job resubmits it.
+Each computation leaves one file in ``trace``, so the tests count what ran twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+import pytest
+
+from hpcflow import Pipeline, Retry, Run, func
+from hpcflow.errors import SpecError
+from hpcflow.run.folder import RunFolder
+from hpcflow.run.records import read_submissions
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+WAIT = 180
+MB = 2**20
+
+
+def _trace(trace: str, x: int) -> None:
+    Path(trace, f"{x}-{time.monotonic_ns()}").touch()  # one file per computation
+
+
+def _computed(trace: Path) -> list[int]:
+    return sorted(int(p.name.split("-")[0]) for p in trace.iterdir())
+
+
+@func("z", mapspec="y[i] -> z[i]")
+def twice(y: int) -> int:
+    return 2 * y
+
+
+def _submit(tmp_path: Path, funcs: list[Any], x: list[int], **kw: Any) -> tuple[Run, Path]:
+    trace = tmp_path / "trace"
+    trace.mkdir()
+    run = Pipeline(funcs).submit(
+        {"x": x, "trace": str(trace)}, tmp_path / "run", scheduler="local",
+        state_dir=str(tmp_path / "queue"), chunksizes=1, **kw,
+    )  # fmt: skip
+    assert isinstance(run, Run)
+    return run, trace
+
+
+@func(
+    "y", mapspec="x[i] -> y[i]", resources={"memory": "150MB"},
+    retry=Retry(2, memory_factor=4),
+)  # fmt: skip
+def hungry(x: int, trace: str) -> int:
+    _trace(trace, x)
+    if x == 1:
+        block = bytearray(300 * MB)  # over 150 MB, under the 600 MB of the retry
+        block[::4096] = b"x" * len(block[::4096])  # touch every page: really resident
+        time.sleep(4)  # long enough for the memory sampler
+    return x + 100
+
+
+def test_out_of_memory_is_retried_with_more_memory(tmp_path: Path) -> None:
+    run, trace = _submit(tmp_path, [hungry, twice], [0, 1, 2])
+    status = run.wait(timeout=WAIT)
+    assert status.complete, status
+    assert run.load_outputs("z").tolist() == [200, 202, 204]
+    subs = read_submissions(RunFolder(run.path))
+    # submission 0 and its follow-up's retry; the retry's own follow-up found nothing
+    retry = subs[1]
+    assert [s.name for s in retry.stages if not s.is_continuation] == ["y@1", "z@1"]
+    y1 = next(s for s in retry.stages if s.name == "y@1")
+    assert y1.resources["memory"] == 600 * MB and y1.size == 1
+    assert retry.retries == {"y": 1}
+    assert subs[-1].stages == [] and subs[-1].notes == []
+    # only the killed element ran twice
+    assert _computed(trace) == [0, 1, 1, 2]
+
+
+@func(
+    "y", mapspec="x[i] -> y[i]", resources={"walltime": 3},
+    retry=Retry(1, walltime_factor=4),
+)  # fmt: skip
+def slow(x: int, trace: str) -> int:
+    _trace(trace, x)
+    if x == 0:
+        time.sleep(5)  # over 3 s, under the 12 s of the retry
+    return x + 100
+
+
+def test_timeout_is_retried_with_more_walltime(tmp_path: Path) -> None:
+    run, trace = _submit(tmp_path, [slow, twice], [0, 1])
+    status = run.wait(timeout=WAIT)
+    assert status.complete, status
+    assert run.load_outputs("z").tolist() == [200, 202]
+    y1 = read_submissions(RunFolder(run.path))[1].stages[0]
+    assert (y1.name, y1.resources["walltime"]) == ("y@1", 12)
+    assert _computed(trace) == [0, 0, 1]
+
+
+@func("y", mapspec="x[i] -> y[i]", retry=2)
+def crashes(x: int, trace: str) -> int:
+    _trace(trace, x)
+    if x == 1:
+        os.kill(os.getpid(), signal.SIGKILL)  # the worker dies, every time
+    return x + 100
+
+
+def test_retries_stop_at_the_policy_and_status_says_so(tmp_path: Path) -> None:
+    run, trace = _submit(tmp_path, [crashes, twice], [0, 1, 2])
+    status = run.wait(timeout=WAIT)
+    assert status.finished and not status.complete
+    # the first attempt and two retries, then nothing more
+    assert _computed(trace) == [0, 1, 1, 1, 2]
+    subs = read_submissions(RunFolder(run.path))
+    assert [s.retries for s in subs] == [{}, {"y": 1}, {"y": 2}, {"y": 2}]
+    assert subs[-1].stages == []
+    assert status.outputs["y"].done == 2 and status.outputs["z"].done == 2
+    assert any("all 2 retries used" in n for n in status.notes), status.notes
+    assert "all 2 retries used; run resume" in str(status)
+    assert run.load_outputs("z").mask.tolist() == [False, True, False]
+
+
+@func(
+    "y", mapspec="x[i] -> y[i]", resources={"memory": "100MB"},
+    retry=Retry(5, max_memory="200MB"),
+)  # fmt: skip
+def greedy(x: int, trace: str) -> int:
+    _trace(trace, x)
+    if x == 0:
+        block = bytearray(400 * MB)  # always over any memory the policy allows
+        block[::4096] = b"x" * len(block[::4096])
+        time.sleep(4)
+    return x
+
+
+def test_no_retry_once_memory_is_at_its_cap(tmp_path: Path) -> None:
+    run, trace = _submit(tmp_path, [greedy], [0, 1])
+    status = run.wait(timeout=WAIT)
+    assert not status.complete
+    subs = read_submissions(RunFolder(run.path))
+    # 100 MB, then 200 MB (the cap); a third try could only fail the same way
+    assert [s.stages[0].resources["memory"] for s in subs if s.stages[:1] and
+            not s.stages[0].is_continuation] == [100 * MB, 200 * MB]  # fmt: skip
+    assert _computed(trace) == [0, 0, 1]
+    assert any("memory cannot grow" in n for n in status.notes), status.notes
+
+
+def test_without_retry_no_follow_up_job_is_submitted(tmp_path: Path) -> None:
+    @func("y", mapspec="x[i] -> y[i]")
+    def plain(x: int, trace: str) -> int:
+        return x
+
+    run, _ = _submit(tmp_path, [plain, twice], [0, 1])
+    (sub,) = read_submissions(RunFolder(run.path))
+    assert not any(s.is_continuation for s in sub.stages)
+    assert run.wait(timeout=WAIT).complete
+
+
+def test_a_follow_up_waits_for_every_array_of_its_submission(tmp_path: Path) -> None:
+    run, _ = _submit(tmp_path, [crashes, twice], [0], retry=1)
+    sub = read_submissions(RunFolder(run.path))[0]
+    (follow,) = [s for s in sub.stages if s.is_continuation]
+    arrays = [a.job_id for s in sub.stages if not s.is_continuation for a in s.arrays]
+    job = json.loads((tmp_path / "queue" / "jobs" / f"{follow.arrays[0].job_id}.json").read_text())
+    assert sorted((d["job_id"], d["kind"]) for d in job["dependencies"]) == sorted(
+        (a, "any") for a in arrays
+    )
+    assert run.wait(timeout=WAIT).complete
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (-1, "retries must be an int >= 0"),
+        ("twice", "must be hpcflow.Retry, an int"),
+        ({"retries": 1, "memory_factr": 2}, "unexpected keyword argument 'memory_factr'"),
+        ({"memory_factor": 0.5}, "a growth factor must be a number >= 1"),
+        ({"max_memory": "lots"}, "memory='lots' is not a size"),
+    ],
+)
+def test_bad_retry_policies_are_refused_when_the_func_is_made(value: Any, message: str) -> None:
+    with pytest.raises(SpecError, match=message):
+        func("y", mapspec="x[i] -> y[i]", retry=value)(lambda x: x)
+
+
+def test_submit_refuses_a_bad_default_policy_before_writing(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="retries must be an int >= 0"):
+        _submit(tmp_path, [crashes], [0], retry=-2)
+    assert not (tmp_path / "run").exists()
