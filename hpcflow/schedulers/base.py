@@ -188,6 +188,8 @@ _REGISTRY: dict[str, Callable[..., Scheduler]] = {}
 _BUILTIN = {
     "slurm": "hpcflow.schedulers.slurm",
     "local": "hpcflow.schedulers.local",
+    "pbs": "hpcflow.schedulers.pbs",
+    "torque": "hpcflow.schedulers.pbs",
 }
 
 
