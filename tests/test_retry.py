@@ -194,3 +194,60 @@ def test_submit_refuses_a_bad_default_policy_before_writing(tmp_path: Path) -> N
     with pytest.raises(SpecError, match="retries must be an int >= 0"):
         _submit(tmp_path, [crashes], [0], retry=-2)
     assert not (tmp_path / "run").exists()
+
+
+@func("y", mapspec="x[i] -> y[i]")
+def flaky(x: int, trace: str) -> int:
+    _trace(trace, x)
+    if x % 10 == 3 and not Path(trace, "..", "fixed").exists():
+        raise ValueError(f"bad element {x}")
+    return x + 100
+
+
+@func("total")
+def add_all(z: Any) -> int:
+    return int(sum(z))
+
+
+def test_resume_retry_failed_recomputes_only_the_failed_elements(tmp_path: Path) -> None:
+    run, trace = _submit(tmp_path, [flaky, twice, add_all], list(range(30)))
+    status = run.wait(timeout=WAIT)
+    assert status.outputs["y"].failed == 3 and status.outputs["z"].failed == 3
+    assert sorted(run.failures("y")) == [(3,), (13,), (23,)]
+    assert run.resume() == 0  # errors count as done: a plain resume has nothing to do
+    (tmp_path / "fixed").touch()  # "fix the function"
+    assert run.resume(retry_failed=True) > 0
+    status = run.wait(timeout=WAIT)
+    assert status.complete and status.outputs["y"].failed == 0, status
+    assert run.failures("y") == {}
+    assert run.load_outputs("z").tolist() == [2 * (x + 100) for x in range(30)]
+    assert run.load_outputs("total") == sum(2 * (x + 100) for x in range(30))
+    computed = _computed(trace)
+    assert computed == sorted([*range(30), 3, 13, 23])  # only the failed ones twice
+    aside = list((run.path / "superseded").rglob("*.pickle"))
+    assert aside, "the error snapshots are kept aside, not deleted"
+
+
+def test_resume_with_a_fixed_pipeline_and_a_mismatched_one(tmp_path: Path) -> None:
+    from hpcflow.errors import InputError
+
+    @func("y", mapspec="x[i] -> y[i]")
+    def broken(x: int, trace: str) -> int:
+        raise ValueError("always")
+
+    run, _ = _submit(tmp_path, [broken, twice], [0, 1])
+    run.wait(timeout=WAIT)
+
+    @func("y", mapspec="x[i] -> y[i]")
+    def mended(x: int, trace: str) -> int:
+        return x + 7
+
+    @func("w", mapspec="x[i] -> w[i]")
+    def other(x: int, trace: str) -> int:
+        return x
+
+    with pytest.raises(InputError, match="must have the run's funcs, outputs and mapspecs"):
+        run.resume(retry_failed=True, pipeline=Pipeline([other, twice]))
+    assert run.resume(retry_failed=True, pipeline=Pipeline([mended, twice])) > 0
+    assert run.wait(timeout=WAIT).complete
+    assert run.load_outputs("z").tolist() == [14, 16]

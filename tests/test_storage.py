@@ -227,3 +227,29 @@ def test_file_array_from_data_as_a_mapped_input(tmp_path: Path) -> None:
     assert r["s"].output.tolist() == [0, 3, 6, 9, 12]
     with pytest.raises(StorageError, match="list or NumPy array"):
         FileArray.from_data(42, tmp_path / "bad")
+
+
+@pytest.mark.parametrize("storage_id", ["chunked_file_array", "file_array"])
+def test_retire_sets_elements_aside_and_keeps_the_others(tmp_path: Path, storage_id: str) -> None:
+    from hpcflow.storage.base import get_storage_class
+
+    st = get_storage_class(storage_id)(tmp_path / "out", (10,))
+    st.dump_chunk(list(range(10)), [f"v{i}" for i in range(10)])
+    aside = tmp_path / "aside"
+    st.retire([5, 2, 2], aside)
+    assert st.done_linear(range(10)).tolist() == [i not in (2, 5) for i in range(10)]
+    assert [st.get_linear(i) for i in (0, 1, 3, 4, 6, 9)] == ["v0", "v1", "v3", "v4", "v6", "v9"]
+    assert any(aside.iterdir())  # the old values are kept, not deleted
+    st.dump_chunk([2, 5], ["new2", "new5"])
+    fresh = get_storage_class(storage_id)(tmp_path / "out", (10,))
+    assert [fresh.get_linear(i) for i in range(10)] == [
+        "new2" if i == 2 else "new5" if i == 5 else f"v{i}" for i in range(10)
+    ]
+
+
+def test_retire_is_refused_by_backends_that_cannot(tmp_path: Path) -> None:
+    from hpcflow.storage.base import get_storage_class
+
+    st = get_storage_class("zarr_file_array")(tmp_path / "out", (4,))
+    with pytest.raises(StorageError, match="needs 'chunked_file_array' or 'file_array'"):
+        st.retire([1], tmp_path / "aside")

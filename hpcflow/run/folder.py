@@ -36,6 +36,7 @@ _OWNED = (
     "pipeline.cloudpickle",
     "submit.json",
     "stages",
+    "superseded",
     "logs",
     "cancelled",
 )

@@ -31,6 +31,7 @@ from hpcflow.run.records import (
 from hpcflow.run.results import load_outputs, open_storage
 from hpcflow.run.snapshots import is_error
 from hpcflow.schedulers.base import Scheduler, TaskState, TaskStatus, get_scheduler
+from hpcflow.spec.pipeline import Pipeline
 from hpcflow.storage._atomic import atomic_write_json, read_pickle
 from hpcflow.storage.base import StorageBase
 
@@ -313,10 +314,15 @@ class Run:
             self.scheduler.cancel(ids)
 
     # ---------------------------------------------------------------- resume
-    def resume(self) -> int:
+    def resume(self, *, retry_failed: bool = False, pipeline: Pipeline | None = None) -> int:
         """Submit what is missing, and what depends on it, as fresh arrays.
 
-        Elements already done are never submitted again. The run must be finished (none
+        Elements already done are never submitted again, except, with ``retry_failed``,
+        those whose function raised and those that received such an error: their
+        stored errors move to ``RUN/superseded/<k>/`` and they are computed again. Pass
+        ``pipeline`` (the same funcs, outputs and mapspecs, with fixed code) when the
+        fix is in functions that were pickled by value. Tasks that ran out of memory or
+        time get more of it, as the func's `hpcflow.Retry` says. The run must be finished (none
         of its jobs queued or running): otherwise this raises `ResumeError`, since the
         elements still in flight would be submitted twice. Works from any process, long
         after the submitter has gone; a concurrent submit or resume of the same folder
@@ -332,7 +338,9 @@ class Run:
                     f"run {self.path} still has {status.active_jobs} tasks queued or running; "
                     "wait for them (run.wait()) or cancel them (run.cancel()) before resuming"
                 )
-            return resume_run(self.folder, self.scheduler)
+            return resume_run(
+                self.folder, self.scheduler, retry_failed=retry_failed, pipeline=pipeline
+            )
 
     # ----------------------------------------------------------------- load
     def load_outputs(self, *output_names: str) -> Any:

@@ -42,6 +42,7 @@ from hpcflow.run.records import (
     read_submissions,
     write_settings,
 )
+from hpcflow.run.supersede import replace_pipeline, retire_errors
 from hpcflow.schedulers.base import (
     ArrayRequest,
     JobDependency,
@@ -331,21 +332,36 @@ def missing_elements(lrun: LocalRun) -> dict[str, np.ndarray | None]:
     return out
 
 
-def resume_run(folder: RunFolder, sched: Scheduler | None = None) -> int:
+def resume_run(
+    folder: RunFolder,
+    sched: Scheduler | None = None,
+    *,
+    retry_failed: bool = False,
+    pipeline: Pipeline | None = None,
+) -> int:
     """Submit what a finished run is missing (and what depends on it); arrays submitted.
 
     Elements of tasks that ran out of memory or time get more, as their func's
-    `hpcflow.Retry` policy says (retries are not counted: resuming is a request). The
+    `hpcflow.Retry` policy says (retries are not counted: resuming is a request). With
+    ``retry_failed``, elements holding errors are set aside and computed again
+    (`hpcflow.run.supersede`), with ``pipeline``'s fixed functions if given. The
     caller holds the run folder's lock and has checked that none of the run's jobs is
     queued or running.
     """
     settings = read_settings(folder)
     sched = sched or get_scheduler(settings["scheduler"], settings["scheduler_options"])
+    subs = read_submissions(folder)
+    aside = folder.path / "superseded" / str(len(subs))
+    if pipeline is not None:
+        replace_pipeline(folder, pipeline, aside)
     lrun, saved = reopen(folder, write_meta=True)
+    if retry_failed:
+        moved = retire_errors(lrun, folder, aside)
+        if moved:
+            lrun, saved = reopen(folder, write_meta=True)  # storage listings changed
     missing = missing_elements(lrun)
     if not any(v is None or len(v) for v in missing.values()):
         return 0
-    subs = read_submissions(folder)
     plan = plan_retries(
         lrun, folder, subs, sched=sched, settings=settings, missing=missing, count=False
     )

@@ -69,6 +69,25 @@ class ChunkedFileArray(StorageBase):
     def dump_linear(self, index: int, value: Any) -> None:
         self.dump_chunk([index], [value])
 
+    def retire(self, indices: Sequence[int] | np.ndarray, to: Path) -> None:
+        assert self.folder is not None
+        self._list()
+        idx = np.unique(np.asarray(indices, dtype=np.int64))
+        to.mkdir(parents=True, exist_ok=True)
+        for pos in np.unique(self._find(idx)).tolist():
+            if pos < 0:
+                continue
+            start, stop = int(self._starts[pos]), int(self._stops[pos])
+            name = f"{start}-{stop}.pickle"
+            values = read_pickle(self.folder / name)
+            keep = np.setdiff1d(np.arange(start, stop), idx)
+            # The kept elements' new files are in place before the old file moves, so
+            # an interruption leaves every value stored (twice at worst, never lost).
+            self.dump_chunk(keep, [values[i - start] for i in keep.tolist()])
+            os.replace(self.folder / name, to / name)
+        self._values.clear()
+        self._listed = False
+
     # ------------------------------------------------------------------ reading
     def _list(self) -> None:
         assert self.folder is not None

@@ -105,6 +105,14 @@ class FileArray(StorageBase):
         self._remember(index, value)
         return value
 
+    def retire(self, indices: Sequence[int] | np.ndarray, to: Path) -> None:
+        to.mkdir(parents=True, exist_ok=True)
+        for i in np.unique(np.asarray(indices, dtype=np.int64)).tolist():
+            path = self.path(i)
+            if path.exists():
+                os.replace(path, to / path.name)
+            self._cache.pop(i, None)
+
     def _remember(self, index: int, value: Any) -> None:
         self._cache[index] = value
         if len(self._cache) > _CACHE_SIZE:

@@ -122,6 +122,19 @@ class StorageBase(ABC):
     def done_linear(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         """Which of ``indices`` are written (bool array); never reads values."""
 
+    # ------------------------------------------------------------ optional
+    def retire(self, indices: Sequence[int] | np.ndarray, to: Path) -> None:
+        """Make ``indices`` not done again, moving what held their values into ``to``.
+
+        For ``resume(retry_failed=True)``: elements holding error snapshots are computed
+        again, and their old values are kept aside, never deleted. Called only while
+        nothing writes to the storage (the run is finished and its folder locked).
+        """
+        raise StorageError(
+            f"storage {self.storage_id!r} cannot set elements aside for a retry; retrying "
+            "failed elements needs 'chunked_file_array' or 'file_array' storage"
+        )
+
     # ------------------------------------------------------------- derived
     def dump_chunk(self, indices: Sequence[int] | np.ndarray, values: Sequence[Any]) -> None:
         """Store ``values[n]`` at linear index ``indices[n]`` (one chunk's results)."""
