@@ -7,7 +7,7 @@ ${directives}
 cd ${workdir} || exit 1
 # Each task appends to its own log as it runs: PBS copies a job's own output file only
 # when the job ends, and replaces it when the job is rerun.
-exec >>${log} 2>&1
+exec >>${log} 2>&1 || exit 1
 
 ${setup}
 

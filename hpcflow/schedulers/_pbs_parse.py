@@ -400,7 +400,7 @@ def tasks_by_job(
 
     A subjob ``123[4]`` is task 4; a plain job is task 0 (hpcflow submits a one-task
     request as a plain job). An array's own record (``123[]``) names no task and is
-    skipped: ``qstat -t`` lists its subjobs.
+    skipped (``qstat -t`` lists its subjobs), but lends its comment to subjobs without one.
 
     Examples
     --------
@@ -409,11 +409,19 @@ def tasks_by_job(
     >>> out["9"], out["10"][0].exit_code
     ({0: TaskStatus(state=<TaskState.RUNNING: 'RUNNING'>, exit_code=None, reason=None)}, '1:0')
     """
+    parsed = {text: parse_job_id(text) for text in records}
+    # A subjob deleted before it ran has no comment of its own; its array's comment says
+    # why (for example a failed dependency).
+    parents = {job.seq: records[text] for text, job in parsed.items() if job.is_array}
     out: dict[str, dict[int, TaskStatus]] = {}
-    for text, attrs in records.items():
-        job = parse_job_id(text)
+    for text, job in parsed.items():
         if job.is_array:
             continue
+        attrs = records[text]
+        parent = parents.get(job.seq, {})
+        ran = "Exit_status" in attrs or "exit_status" in attrs
+        if not ran and "comment" not in attrs and "comment" in parent:
+            attrs = {**attrs, "comment": parent["comment"]}
         out.setdefault(job.seq, {})[job.index or 0] = task_status(attrs, dialect)
     return out
 

@@ -85,6 +85,7 @@ _RESERVED = frozenset({"J", "t", "N", "o", "e", "j"})
 # Options with a typed field: one way to set each keeps precedence simple.
 _TYPED = {"q": "queue= or Resources(partition=...)", "A": "account= or Resources(account=...)"}
 _UNSAFE = re.compile(r"[\s'\"\\`]")
+_PLANNED = re.compile(r"<[^\s<>]+>")
 _MIB = 1024**2
 
 
@@ -256,6 +257,9 @@ def dependency_directive(dependencies: Iterable[JobDependency], dialect: Dialect
     'depend=afterok:8.s,afterokarray:7[].s,afteranyarray:9[].s'
     >>> dependency_directive([], "pbs") is None
     True
+    >>> dependency_directive([JobDependency("<y[0]>")], "torque")  # in a dry run
+    'depend=afterokarray:<y[0]>'
+
     """
     kinds = ("afterok", "afterany")
     groups: dict[str, list[str]] = {}
@@ -263,9 +267,11 @@ def dependency_directive(dependencies: Iterable[JobDependency], dialect: Dialect
         groups[kind] = []
         groups[kind + "array"] = []
     for dep in dependencies:
-        job = _checked_job_id(dep.job_id)
+        # A dry run names arrays it did not submit "<stage[0]>"; they print as they are.
+        planned = isinstance(dep.job_id, str) and _PLANNED.fullmatch(dep.job_id) is not None
+        is_array = True if planned else _checked_job_id(dep.job_id).is_array
         kind = "afterany" if dep.kind == "any" else "afterok"
-        if dialect == "torque" and job.is_array:
+        if dialect == "torque" and is_array:
             kind += "array"
         if dep.job_id not in groups[kind]:
             groups[kind].append(dep.job_id)
@@ -289,9 +295,9 @@ def _checked_job_id(job_id: str) -> JobId:
     return job
 
 
-def _normalized_extra(extra: Mapping[str, Any], where: str) -> dict[str, list[str] | bool]:
-    """Extra qsub options as option letter -> list of values (``True``: a bare flag)."""
-    out: dict[str, list[str] | bool] = {}
+def _normalized_extra(extra: Mapping[str, Any], where: str) -> dict[str, list[str] | bool | None]:
+    """Extra qsub options as letter -> values (``True``: a bare flag; ``None``: remove it)."""
+    out: dict[str, list[str] | bool | None] = {}
     for key, value in extra.items():
         name = str(key).lstrip("-")
         if len(name) != 1 or not name.isalpha():
@@ -307,7 +313,7 @@ def _normalized_extra(extra: Mapping[str, Any], where: str) -> dict[str, list[st
                 f"(reserved: {', '.join('-' + r for r in sorted(_RESERVED))}, -W depend=)"
             )
         if value is None or value is False:
-            out.pop(name, None)
+            out[name] = None  # removes the option a scheduler default would set
             continue
         if value is True:
             out[name] = True
@@ -414,7 +420,7 @@ class _PbsFamily(Scheduler):
         # log is appended to, and chunks it finished stay done.
         res = request.resources
         extra = {**self._extra, **_normalized_extra(res.extra, "Resources.extra")}
-        if "r" not in extra:
+        if "r" not in extra:  # {"r": None} drops it, {"r": "n"} replaces it
             out.append(("r", "y"))
         out.append(("j", "oe"))
         typed = resource_directives(
@@ -435,8 +441,7 @@ class _PbsFamily(Scheduler):
         for letter, values in extra.items():
             if values is True:
                 out.append((letter, None))
-            else:
-                assert isinstance(values, list)
+            elif isinstance(values, list):
                 out += [(letter, v) for v in values]
         return out
 
