@@ -12,6 +12,7 @@ Examples
     hpcflow wait runs/a
     hpcflow cancel runs/a
     hpcflow resume runs/a
+    hpcflow rerun runs/a --output y --index 3 [--pdb]
 """
 
 from __future__ import annotations
@@ -152,7 +153,8 @@ def _cancel(args: argparse.Namespace) -> int:
 
 def _resume(args: argparse.Namespace) -> int:
     run = Run.open(args.run_folder)
-    n = run.resume()
+    pipeline = load_pipeline(args.pipeline) if args.pipeline else None
+    n = run.resume(retry_failed=args.retry_failed, pipeline=pipeline)
     if n == 0:
         print(f"run {run.run_id} is complete; nothing to resume")
     else:
@@ -163,6 +165,24 @@ def _resume(args: argparse.Namespace) -> int:
 def _unlock(args: argparse.Namespace) -> int:
     holder = clear_lock(Path(args.run_folder))
     print(f"removed the lock of {args.run_folder}" + (f" (held by {holder})" if holder else ""))
+    return 0
+
+
+def _rerun(args: argparse.Namespace) -> int:
+    import traceback
+
+    from hpcflow.run.rerun import load_failed_element, parse_index
+
+    element = load_failed_element(args.run_folder, args.output, parse_index(args.index))
+    print(element.describe(), flush=True)
+    try:
+        value = element.call(debug=args.pdb)
+    except Exception as e:  # the user's function raised: its exception, not hpcflow's
+        if not args.pdb:  # with --pdb the traceback came before the debugger session
+            traceback.print_exception(e)
+        print(f"hpcflow rerun: {element.label} failed again ({type(e).__name__})", file=sys.stderr)
+        return 1
+    print(element.now_succeeds(value))
     return 0
 
 
@@ -210,11 +230,27 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("resume", help="submit the missing elements of a finished run")
     r.add_argument("run_folder")
+    r.add_argument(
+        "--retry-failed", action=argparse.BooleanOptionalAction, default=False,
+        help="also compute again the elements whose function raised (after fixing it); "
+        "their stored errors move to RUN/superseded/",
+    )  # fmt: skip
+    r.add_argument(
+        "--pipeline", metavar="FILE.py:NAME", default=None,
+        help="the run's pipeline with fixed functions (same funcs, outputs and mapspecs)",
+    )  # fmt: skip
     r.set_defaults(handler=_resume)
 
     u = sub.add_parser("unlock", help="remove a run folder's lock left by a dead process")
     u.add_argument("run_folder")
     u.set_defaults(handler=_unlock)
+
+    rr = sub.add_parser("rerun", help="call a failed element's function again, here")
+    rr.add_argument("run_folder")
+    rr.add_argument("--output", required=True, help="the output whose element failed")
+    rr.add_argument("--index", help="the element, e.g. 3 or 2,5; omit for a single value")
+    rr.add_argument("--pdb", action="store_true", help="post-mortem debugger on an exception")
+    rr.set_defaults(handler=_rerun)
     return parser
 
 
