@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from minislurm_client import MiniSlurm, SlurmClient, start_cluster
@@ -44,3 +45,20 @@ def slurm(slurm_cluster: MiniSlurm, tmp_path: Path) -> Iterator[SlurmClient]:
     client = SlurmClient(slurm_cluster, tmp_path)
     yield client
     client.cancel_all()
+
+
+_FAULTS = pytest.StashKey[list[str]]()
+
+
+@pytest.fixture
+def fault_report(request: pytest.FixtureRequest) -> list[str]:
+    """Lines a fault-injection test reports (what was recomputed), printed at the end."""
+    return request.config.stash.setdefault(_FAULTS, [])
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    lines = config.stash.get(_FAULTS, [])
+    if lines:
+        terminalreporter.section("fault injection: elements computed more than once")
+        for line in lines:
+            terminalreporter.write_line(line)

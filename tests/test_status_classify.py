@@ -71,3 +71,18 @@ def test_only_the_last_attempt_of_a_requeued_task_counts(tmp_path: Path) -> None
 def test_a_missing_log_leaves_the_scheduler_state(tmp_path: Path) -> None:
     ts = task_status(_stage(), 2, {"294": {2: TaskStatus(TaskState.FAILED, "0:9")}}, tmp_path)
     assert reason(ts) == "FAILED"
+
+
+def test_a_cancelled_task_without_a_log_never_started(tmp_path: Path) -> None:
+    from hpcflow.run.classify import is_task_failure
+
+    # sacct no longer gives DependencyNeverSatisfied once squeue has purged the task
+    cancelled = {"294": {0: TaskStatus(TaskState.CANCELLED, "0:0")}}
+    ts = task_status(_stage(), 0, cancelled, tmp_path)
+    assert reason(ts) == "CANCELLED (before it started)"
+    assert not is_task_failure(ts)
+    (tmp_path / "y").mkdir()
+    (tmp_path / "y" / "294_0.log").write_text("hpcflow worker: y task 0 in /r\n")
+    ts = task_status(_stage(), 0, cancelled, tmp_path)  # it ran: scancel of a running task
+    assert reason(ts) == "CANCELLED"
+    assert is_task_failure(ts)

@@ -285,3 +285,14 @@ def test_submit_writes_a_few_files_whatever_the_size(tmp_path: Path) -> None:
         return len(written)
 
     assert files_after_submit(100_000) == files_after_submit(100)
+
+
+def test_slurm_dry_run_renders_dependencies_on_arrays_not_yet_submitted(tmp_path: Path) -> None:
+    # No cluster needed: a dry run asks for MaxArraySize and, without scontrol, notes it.
+    p = Pipeline([double, inc, add_all])
+    dry = p.submit({"x": list(range(4))}, tmp_path / "run", scheduler="slurm", dry_run=True)
+    assert isinstance(dry, DryRun)
+    scripts = {a.stage: a.script for a in dry.arrays}
+    assert "#SBATCH --dependency='aftercorr:<y[0]>'" in scripts["z"]  # quoted for the shell
+    assert "#SBATCH --dependency='afterok:<z[0]>'" in scripts["total"]
+    assert not (tmp_path / "run").exists()

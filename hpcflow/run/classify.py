@@ -36,20 +36,30 @@ def task_status(
                 return TaskStatus(TaskState.UNKNOWN, reason="never submitted")
             index = task - a.first_task
             ts = states.get(a.job_id, {}).get(index, TaskStatus(TaskState.UNKNOWN))
+            log = (
+                None if logs is None else logs / stage.name.lstrip(":") / f"{a.job_id}_{index}.log"
+            )
+            if ts.state is TaskState.CANCELLED and not ts.reason and log and not log.exists():
+                # Once SLURM has purged a task cancelled for its dependency from squeue,
+                # sacct says only CANCELLED. A task that never wrote its log never started.
+                return TaskStatus(ts.state, ts.exit_code, NEVER_STARTED)
             # slurmstepd kills a task over its memory as FAILED 0:9 or, when it cancels
             # the job first, as CANCELLED (both seen): the log says which
-            if (
-                ts.state in _REFINABLE
-                and logs is not None
-                and "Dependency" not in (ts.reason or "")
-            ):
-                log = logs / stage.name.lstrip(":") / f"{a.job_id}_{index}.log"
+            if ts.state in _REFINABLE and log is not None and not _waited(ts):
                 return refine(ts, log)
             return ts
     return TaskStatus(TaskState.UNKNOWN)
 
 
 _REFINABLE = (TaskState.FAILED, TaskState.CANCELLED)
+NEVER_STARTED = "never started (upstream failed, or cancelled while pending)"
+
+
+def _waited(ts: TaskStatus) -> bool:
+    """Cancelled before it started: its dependency failed (or someone cancelled it)."""
+    why = ts.reason or ""
+    return ts.state is TaskState.CANCELLED and ("Dependency" in why or why == NEVER_STARTED)
+
 
 # What the job log says when the scheduler only reports FAILED or CANCELLED: SLURM
 # without cgroups kills a task over its memory ("exceeded memory limit" in the log), and
@@ -88,8 +98,10 @@ def refine(ts: TaskStatus, log: Path) -> TaskStatus:
 
 def reason(ts: TaskStatus) -> str:
     """A short name for why a task ended, for counts in a status."""
-    if ts.state is TaskState.CANCELLED and ts.reason and "Dependency" in ts.reason:
+    if ts.state is TaskState.CANCELLED and "Dependency" in (ts.reason or ""):
         return "CANCELLED (upstream failed)"
+    if ts.state is TaskState.CANCELLED and ts.reason == NEVER_STARTED:
+        return "CANCELLED (before it started)"
     if ts.state is TaskState.UNKNOWN:
         return "UNKNOWN (not reported by the scheduler)"
     return str(ts.state)
@@ -103,4 +115,4 @@ def is_task_failure(ts: TaskStatus) -> bool:
     """
     if ts.state in (TaskState.COMPLETED, TaskState.RUNNING, TaskState.PENDING):
         return False
-    return not (ts.state is TaskState.CANCELLED and "Dependency" in (ts.reason or ""))
+    return not _waited(ts)

@@ -18,6 +18,7 @@ upstream, with their own resources unchanged.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,9 @@ from hpcflow.spec.resources import Resources
 from hpcflow.spec.retry import Retry
 
 __all__ = ["RetryPlan", "describe", "plan_retries", "policy_for"]
+
+# What accounting shows for a task that has ended but is not recorded yet (or requeued).
+_NOT_ENDED = (TaskState.RUNNING, TaskState.PENDING, TaskState.UNKNOWN)
 
 
 @dataclass
@@ -80,6 +84,7 @@ def plan_retries(
     settings: dict[str, Any],
     missing: dict[str, np.ndarray | None],
     count: bool,
+    settle: float = 0.0,
 ) -> RetryPlan:
     """Decide what to submit next for the ``missing`` elements of a run.
 
@@ -89,6 +94,10 @@ def plan_retries(
         True in a follow-up job: a func whose tasks failed is retried only while its
         policy allows. False for ``resume``: everything missing is resubmitted (the
         growth of memory and wall time still applies).
+    settle
+        Seconds to wait for the scheduler's accounting to show every task that owns a
+        missing element as ended: a follow-up job starts the moment the last task ends,
+        and ``sacct`` may still say RUNNING, or nothing, for a few seconds.
     """
     p = lrun.pipeline
     by_func = stages_by_func(subs)
@@ -96,10 +105,24 @@ def plan_retries(
     plan = RetryPlan(retries=dict(used))
     wanted = {k: v for k, v in missing.items() if v is not None and len(v)}
     states: dict[str, dict[int, TaskStatus]] = {}
+    logs = folder.path / "logs"
     if any(k in by_func for k in wanted):
         ids = [a.job_id for sub in subs for s in sub.stages for a in s.arrays if a.job_id]
-        states = sched.states(ids)
-    logs = folder.path / "logs"
+        owners = [
+            (stage, task)
+            for key, elements in wanted.items()
+            for stage, positions in latest_owners(folder, by_func.get(key, []), elements)
+            for task in np.unique(tasks_of(stage, positions)).tolist()
+        ]
+        deadline = time.monotonic() + settle
+        while True:
+            states = sched.states(ids)
+            unsettled = [
+                (s.name, t) for s, t in owners if task_status(s, t, states).state in _NOT_ENDED
+            ]
+            if not unsettled or time.monotonic() >= deadline:
+                break
+            time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
     blocked: set[str] = set()
     failed_keys: set[str] = set()
     for key, elements in wanted.items():

@@ -212,7 +212,7 @@ class Run:
                 active += 1
             elif ts.state is not TaskState.COMPLETED:
                 failed_tasks[f"continuation {reason(ts)}"] += 1
-        notes = [n for sub in subs for n in sub.notes]
+        notes = subs[-1].notes if subs else []  # the latest follow-up's view is current
         return RunStatus(self.path, outputs, failed_tasks, active, deferred, logs, notes)
 
     def _count_done(

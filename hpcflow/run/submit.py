@@ -71,6 +71,11 @@ __all__ = [
 ]
 
 DEFAULT_STORAGE = "chunked_file_array"
+# Most seconds a follow-up (or resume) waits for accounting to record the end of tasks
+# that own missing elements (slurmdbd lags slurmctld by a few seconds). Resume runs on
+# a run already seen finished, so it waits less.
+_SETTLE = 60.0
+_SETTLE_RESUME = 10.0
 # A follow-up job's dependency: every other array of its submission, however it ended.
 ALL_STAGES = "*"
 _SETTINGS_VERSION = 1
@@ -291,8 +296,9 @@ def follow_up(folder: RunFolder, index: int) -> None:
     subs = read_submissions(folder)
     missing = missing_elements(lrun)
     plan = plan_retries(
-        lrun, folder, subs, sched=sched, settings=settings, missing=missing, count=True
-    )
+        lrun, folder, subs, sched=sched, settings=settings, missing=missing, count=True,
+        settle=_SETTLE,
+    )  # fmt: skip
     print(f"hpcflow: follow-up {index}: to submit: {describe(plan)}")
     for note in plan.notes:
         print(f"hpcflow: not retried: {note}")
@@ -363,8 +369,9 @@ def resume_run(
     if not any(v is None or len(v) for v in missing.values()):
         return 0
     plan = plan_retries(
-        lrun, folder, subs, sched=sched, settings=settings, missing=missing, count=False
-    )
+        lrun, folder, subs, sched=sched, settings=settings, missing=missing, count=False,
+        settle=_SETTLE_RESUME,
+    )  # fmt: skip
     (folder.path / "cancelled").unlink(missing_ok=True)
     planner = _Round(
         lrun, folder, sched, settings, saved["chunksizes"], index=len(subs),

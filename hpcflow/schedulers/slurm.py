@@ -219,7 +219,8 @@ def dependency_flag(dependencies: Iterable[JobDependency]) -> str | None:
     groups: dict[str, list[str]] = {"aftercorr": [], "afterok": [], "afterany": []}
     kinds = {"aligned": "aftercorr", "whole": "afterok", "any": "afterany"}
     for dep in dependencies:
-        _check_job_id(dep.job_id)
+        if not _PLACEHOLDER.fullmatch(dep.job_id):  # a dry run renders before any id exists
+            _check_job_id(dep.job_id)
         group = groups[kinds[dep.kind]]
         if dep.job_id not in group:
             group.append(dep.job_id)
@@ -733,6 +734,10 @@ def _submitit_flags() -> frozenset[str]:
 
 
 _SUBMITIT_FLAGS = _submitit_flags()
+
+
+# How a dry run names the array a dependency would point at, e.g. "<y[0]>".
+_PLACEHOLDER = re.compile(r"<[^<>\s]+>")
 
 
 def _check_job_id(job_id: str) -> None:
