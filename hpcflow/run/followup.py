@@ -139,7 +139,14 @@ def plan_retries(
                     continue  # still in flight (a requeued task): it will compute them
                 owned.append(idx)
                 resources += [stage_res] * len(idx)
-                ended = str(ts.state) if is_task_failure(ts) else None
+                if is_task_failure(ts):
+                    ended: str | None = str(ts.state)
+                elif ts.state is TaskState.COMPLETED:
+                    # It succeeded yet left elements missing: counted like a failure,
+                    # so that a retry which cannot help is not repeated forever.
+                    ended = "COMPLETED (elements missing)"
+                else:
+                    ended = None
                 reasons += [ended] * len(idx)
         if not owned:
             if by_func.get(key):
