@@ -127,12 +127,20 @@ def test_outer_product_with_per_element_resources_and_partial_reduction(
     expected = p.map(inputs, parallel=False)
     np.testing.assert_array_equal(run.load_outputs("o"), expected["o"].output)
     np.testing.assert_array_equal(run.load_outputs("r"), expected["r"].output)
+
     # two resource sets -> two arrays for 'o', with the memory SLURM was asked for
-    mem = subprocess.run(
-        ["sacct", "-X", "-n", "-P", "-o", "JobName,ReqMem", "-j", ",".join(run.job_ids())],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    assert {line.split("|")[1] for line in mem.split() if "-o." in line} == {"200M", "300M"}
+    def requested() -> set[str]:
+        # wait() returns once the values are stored; accounting may lag a few seconds
+        mem = subprocess.run(
+            ["sacct", "-X", "-n", "-P", "-o", "JobName,ReqMem", "-j", ",".join(run.job_ids())],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        return {line.split("|")[1] for line in mem.split() if "-o." in line}
+
+    deadline = time.monotonic() + 60
+    while requested() != {"200M", "300M"} and time.monotonic() < deadline:
+        time.sleep(1)
+    assert requested() == {"200M", "300M"}
 
 
 @func("n", mapspec="x[i] -> n[i, j]")

@@ -39,7 +39,8 @@ from hpcflow.spec.retry import Retry
 __all__ = ["RetryPlan", "describe", "plan_retries", "policy_for"]
 
 # What accounting shows for a task that has ended but is not recorded yet (or requeued).
-_NOT_ENDED = (TaskState.RUNNING, TaskState.PENDING, TaskState.UNKNOWN)
+# A PREEMPTED task is requeued (arrays are submitted with --requeue).
+_NOT_ENDED = (TaskState.RUNNING, TaskState.PENDING, TaskState.UNKNOWN, TaskState.PREEMPTED)
 
 
 @dataclass
@@ -135,7 +136,7 @@ def plan_retries(
             stage_res = Resources(**stage.resources)
             for task, idx in _by_task(stage_elements, tasks_of(stage, positions)):
                 ts = task_status(stage, task, states, logs)
-                if ts.state in (TaskState.RUNNING, TaskState.PENDING):
+                if ts.state in (TaskState.RUNNING, TaskState.PENDING, TaskState.PREEMPTED):
                     continue  # still in flight (a requeued task): it will compute them
                 owned.append(idx)
                 resources += [stage_res] * len(idx)

@@ -194,6 +194,10 @@ class Run:
             # one status lookup (and at most one log read) per task, not per element
             for t, count in zip(*np.unique(tasks, return_counts=True), strict=True):
                 ts = task_status(stage, int(t), states, logs)
+                if ts.state is TaskState.PREEMPTED:
+                    # Submitted with --requeue: SLURM queues it again (after a short
+                    # delay, during which accounting says PREEMPTED): still pending.
+                    ts = TaskStatus(TaskState.PENDING, ts.exit_code, "preempted, requeued")
                 if ts.state in (TaskState.RUNNING, TaskState.PENDING):
                     active += 1
                 elif ts.state is not TaskState.UNKNOWN and ts.state is not TaskState.COMPLETED:
