@@ -275,6 +275,7 @@ def test_walltime_overrun_recovered_by_escalation(
     assert {x for x, n in counts.items() if n > 1} == {1}
 
 
+@pytest.mark.timeout(600)  # SLURM may take SlurmdTimeout (60 s) to give up on the node
 def test_node_killed_and_restarted(
     tmp_path: Path, runs: list[Run], fault_report: list[str], slurm_cluster: MiniSlurm
 ) -> None:
@@ -302,6 +303,14 @@ def _node_state(node: str) -> str:
     return out.stdout.strip().rstrip("*~#")
 
 
+def _node_lost(node: str) -> bool:
+    out = subprocess.run(
+        ["sinfo", "-h", "-n", node, "-o", "%T"], capture_output=True, text=True, check=False
+    )
+    state = out.stdout.strip()
+    return state.endswith("*") or state.startswith("down")
+
+
 def _kill_node(node: str, cluster: MiniSlurm) -> None:
     """SIGKILL the node's slurmd, its step daemons and its jobs, then start slurmd again."""
     pidfile = cluster.state_dir / "run" / f"slurmd-{node}.pid"
@@ -320,7 +329,10 @@ def _kill_node(node: str, cluster: MiniSlurm) -> None:
     for pid in set(victims):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    time.sleep(2)
+    # slurmd comes back only once SLURM has given up on the node (SlurmdTimeout=60 s):
+    # restarted at once, it registered without the killed jobs, and slurmctld went on
+    # reporting them RUNNING (seen), so nothing was requeued.
+    _wait_for(f"SLURM to declare {node} not responding", lambda: _node_lost(node), 240)
     marker = f"HPCFLOW_MINISLURM_INSTANCE={cluster.state_dir}"
     subprocess.run(["env", marker, "slurmd", "-N", node], check=True, timeout=30)
 

@@ -40,6 +40,7 @@ __all__ = ["OutputStatus", "Run", "RunStatus"]
 # wait(): the scheduler is asked at most this often, backing off to the maximum
 _FIRST_POLL = 3.0
 _MAX_POLL = 60.0
+_SETTLE = 30.0  # most seconds wait() gives accounting to report tasks that just ended
 _EXAMPLES = 3  # failed elements described per output in a status
 
 
@@ -73,6 +74,7 @@ class RunStatus:
     deferred: list[str]
     logs: Path
     notes: list[str] = field(default_factory=list)  # what follow-up jobs did not retry
+    unknown_tasks: int = 0  # ended tasks the scheduler does not report (yet)
 
     @property
     def finished(self) -> bool:
@@ -187,7 +189,7 @@ class Run:
             ids = [a.job_id for sub in subs for s in sub.stages for a in s.arrays if a.job_id]
             states = self.scheduler.states(ids)
         failed_tasks: Counter[str] = Counter()
-        active = 0
+        active = unknown = 0
         logs = self.path / "logs"
         for stage, missing, st in unfinished:
             tasks = tasks_of(stage, missing)
@@ -200,6 +202,8 @@ class Run:
                     ts = TaskStatus(TaskState.PENDING, ts.exit_code, "preempted, requeued")
                 if ts.state in (TaskState.RUNNING, TaskState.PENDING):
                     active += 1
+                elif ts.state is TaskState.UNKNOWN and ask_scheduler:
+                    unknown += 1
                 elif ts.state is not TaskState.UNKNOWN and ts.state is not TaskState.COMPLETED:
                     failed_tasks[reason(ts)] += 1
                 if ts.state is TaskState.RUNNING:
@@ -217,7 +221,7 @@ class Run:
             elif ts.state is not TaskState.COMPLETED:
                 failed_tasks[f"continuation {reason(ts)}"] += 1
         notes = subs[-1].notes if subs else []  # the latest follow-up's view is current
-        return RunStatus(self.path, outputs, failed_tasks, active, deferred, logs, notes)
+        return RunStatus(self.path, outputs, failed_tasks, active, deferred, logs, notes, unknown)
 
     def _count_done(
         self,
@@ -293,10 +297,18 @@ class Run:
         deadline = None if timeout is None else time.monotonic() + timeout
         interval = max(1.0, poll_interval)
         next_ask = time.monotonic()
+        settled_by: float | None = None
         while True:
             now = time.monotonic()
             if now >= next_ask:
                 status = self.status()
+                if status.finished and status.unknown_tasks:
+                    # A task that just ended may be in neither squeue nor sacct for a few
+                    # seconds; ask again (briefly) before calling how it ended unknown.
+                    settled_by = settled_by or now + _SETTLE
+                    if now < settled_by:
+                        next_ask = now + 2.0
+                        continue
                 if status.finished:
                     return status
                 next_ask = now + interval
