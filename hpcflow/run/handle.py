@@ -316,7 +316,14 @@ class Run:
             else:
                 status = self._status(ask_scheduler=False)
                 if status.complete and not status.deferred:
-                    return self.status() if status.active_jobs else status
+                    if not status.active_jobs:
+                        return status
+                    # Every element is stored, but a follow-up job has yet to write its
+                    # submission (and any notes): wait for it, asking the scheduler
+                    # often in case it died, so wait() never returns with a job queued.
+                    if next_ask - now > 5.0:
+                        next_ask = now + 2.0
+                    interval = min(interval, 5.0)
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"run {self.path} still active after {timeout} s:\n{status}")
             time.sleep(1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic())))
