@@ -602,3 +602,57 @@ def test_job_files_are_checked(change: dict[str, Any], message: str, tmp_path: P
         JobSpec.from_json(5, {**spec.to_json(), **change})
     with pytest.raises(ValueError, match="JSON object"):
         JobSpec.from_json(5, [])
+
+
+def test_runner_imports_the_submitters_hpcflow_from_a_source_checkout(
+    tmp_path: Path, state_dir: Path, work: Path
+) -> None:
+    """A submitter that imports hpcflow from its working directory (a checkout, not an
+    installed package) gets a runner running that same code, though the runner works
+    from "/" (before the fix it imported another hpcflow, or died at import, and the
+    jobs stayed pending for ever)."""
+    import shutil
+
+    import hpcflow
+
+    checkout = tmp_path / "checkout"
+    shutil.copytree(Path(hpcflow.__file__).parent, checkout / "hpcflow")
+    runner = checkout / "hpcflow" / "schedulers" / "_local_runner.py"
+    mark = tmp_path / "runner-imported-from"
+    # the copy's runner says where it was imported from, then runs as usual
+    future = "from __future__ import annotations\n"
+    assert future in runner.read_text()
+    runner.write_text(
+        runner.read_text().replace(
+            future,
+            f"{future}import pathlib as _p\n_p.Path({str(mark)!r}).write_text(__file__)\n",
+            1,
+        )
+    )
+    child = """
+        import sys
+        from pathlib import Path
+        import hpcflow
+        assert hpcflow.__file__.startswith(str(Path.cwd())), hpcflow.__file__
+        from hpcflow.schedulers.base import ArrayRequest
+        from hpcflow.schedulers.local import LocalScheduler
+        from hpcflow.spec.resources import Resources
+        state_dir, work = sys.argv[1:]
+        sched = LocalScheduler(state_dir=state_dir, cpus=1)
+        req = ArrayRequest(name="checkout", argv=(sys.executable, "-c", "pass"), n_tasks=1,
+                           resources=Resources(), log_dir=Path(work) / "logs",
+                           workdir=Path(work))
+        print(sched.submit(req))
+    """
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(child), str(state_dir), str(work)],
+        cwd=checkout, env=env, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    job = out.stdout.strip()
+    deadline = time.monotonic() + 30
+    while not mark.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert mark.read_text() == str(runner)
+    got = wait_finished(LocalScheduler(state_dir=state_dir), [job])[job]
+    assert [s.state for s in got] == [TaskState.COMPLETED]

@@ -347,6 +347,7 @@ class StateDir:
                 close_fds=True,
                 start_new_session=True,  # Ctrl-C in the submitter's terminal spares it
                 cwd="/",  # keep no directory busy
+                env=_runner_env(),
             ) as proc,
         ):
             # Only the forking parent is waited for; it exits as soon as it forked.
@@ -357,6 +358,18 @@ class StateDir:
             raise SchedulerError(
                 f"could not start the local scheduler runner (exit code {rc}); see {self.log_path}"
             )
+
+
+def _runner_env() -> dict[str, str]:
+    """This environment, with the hpcflow being run first on ``PYTHONPATH``.
+
+    The runner works from "/", so an hpcflow imported from a source checkout (the
+    submitter's working directory, not an installed package) would not be found
+    there: the runner would die at import and the jobs would wait for ever.
+    """
+    root = str(Path(__file__).resolve().parents[2])
+    path = os.environ.get("PYTHONPATH", "")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([root, path] if path else [root])}
 
 
 def _numbered(folder: Path, suffix: str) -> set[int]:
