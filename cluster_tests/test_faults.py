@@ -63,6 +63,17 @@ def square(x: int, trace: str, pause: float, flawed: bool = False) -> int:
     return x * x
 
 
+@func("y", mapspec="x[i] -> y[i]")
+def held_square(x: int, trace: str, pause: float, hold: str) -> int:
+    """`square`, first waiting (at most 5 min) while the file ``hold`` exists."""
+    _trace(trace, x)
+    deadline = time.monotonic() + 300
+    while Path(hold).exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(pause)
+    return x * x
+
+
 def _reference(funcs: list[Any], x: list[int], tmp_path: Path, **extra: Any) -> dict[str, Any]:
     (tmp_path / "ref-trace").mkdir()
     (tmp_path / "fixed").touch()  # the reference is the fixed function's result
@@ -192,22 +203,39 @@ def test_preemption_by_the_urgent_partition(
     tmp_path: Path, runs: list[Run], fault_report: list[str]
 ) -> None:
     s = Scenario("preemption by the urgent partition", tmp_path, runs, fault_report)
-    # Six tasks of 3 elements x 3 s fill the six CPUs well past the preemption. A task
-    # preempted near its end may finish within GraceTime: Slurm 22.05 then records it
-    # TIMEOUT, does not requeue it, and cancels its aftercorr dependents although its
-    # elements are stored (seen). retry=1 lets the follow-up job resubmit those.
-    run = s.submit([square, plus, total], list(range(18)), {"pause": 3.0}, chunksizes=3,
-                   partition="debug", retry=1)  # fmt: skip
+    # Six tasks of 3 elements fill the six CPUs, each held in its first element until
+    # the urgent job runs: SLURM can take 15 s or more to preempt (seen), and tasks that
+    # ended meanwhile left it free CPUs instead (seen in CI). A task preempted near its
+    # end may finish within GraceTime: Slurm 22.05 then records it TIMEOUT, does not
+    # requeue it, and cancels its aftercorr dependents although its elements are
+    # stored (seen). retry=1 lets the follow-up job resubmit those.
+    hold = tmp_path / "hold"
+    hold.touch()
+    run = s.submit([held_square, plus, total], list(range(18)),
+                   {"pause": 0.5, "hold": str(hold)}, chunksizes=3, partition="debug",
+                   retry=1)  # fmt: skip
     _wait_for("six running tasks", lambda: len(_y_tasks(run)) == 6)
-    time.sleep(4)  # each is in the middle of its chunk
+    _wait_for("six held elements", lambda: len(s.traced()) == 6)
     urgent = subprocess.run(
         ["sbatch", "--parsable", "--partition=urgent", "--nodes=1", "--ntasks=2",
          f"--output={tmp_path}/urgent.log", "--wrap=sleep 2"],
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
+
+    def urgent_started() -> bool:
+        out = subprocess.run(
+            ["squeue", "-h", "-j", urgent, "-o", "%T"], capture_output=True, text=True,
+            check=False,
+        ).stdout.strip()  # fmt: skip
+        return out not in ("PENDING", "CONFIGURING")  # running, or already gone
+
     try:
+        # every CPU is held: the urgent job can only start by preempting two tasks
+        _wait_for("the urgent job to preempt", urgent_started, timeout=180)
+        hold.unlink()
         counts = s.finish("SLURM's requeue (and the follow-up job, see the test)")
     finally:
+        hold.unlink(missing_ok=True)
         subprocess.run(["scancel", urgent], check=False)
     attempts = [
         int(p.read_text().split('"attempt": ')[1].split(",")[0])
