@@ -73,8 +73,9 @@ __all__ = [
     "resource_directives",
 ]
 
-#: Where the default job script templates live (the repository's ``templates/`` folder).
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+#: Where the default job script templates live: ``hpcflow/_templates``, a link to the
+#: repository's ``templates/`` folder that wheels ship as package data.
+TEMPLATES = Path(__file__).resolve().parents[1] / "_templates"
 #: PBS Pro's server ``max_array_size`` default; Torque sites set theirs in ``qmgr``.
 DEFAULT_MAX_ARRAY_SIZE = 10000
 _PLACEHOLDERS = frozenset({"directives", "workdir", "log", "setup", "command"})
