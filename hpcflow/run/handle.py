@@ -7,7 +7,6 @@ call, for every job of the run in one batched query.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from hpcflow.errors import ResumeError
 from hpcflow.run.classify import reason, task_status, tasks_of
 from hpcflow.run.folder import RunFolder
 from hpcflow.run.lock import run_lock
+from hpcflow.run.markers import read_marked_errors
 from hpcflow.run.records import (
     StageRecord,
     SubmissionRecord,
@@ -249,7 +249,8 @@ class Run:
             if o not in stores:
                 stores[o] = open_storage(self.folder, o, meta)
             done &= stores[o].done_linear(elements)
-        failed, own = _failed_elements(self.folder.marker_folder(tuple(stage.outputs)))
+        marked = read_marked_errors(self.folder.marker_folder(tuple(stage.outputs)))
+        failed, own = marked.any, marked.failed
         n_failed = int(np.isin(elements[done], failed).sum()) if len(failed) else 0
         st.failed += n_failed
         st.done += int(done.sum()) - n_failed
@@ -272,9 +273,9 @@ class Run:
         key = next(
             (tuple(k) for k in _marker_keys(self.folder) if output_name in k), (output_name,)
         )
-        _, own = _failed_elements(self.folder.marker_folder(key))
+        own = read_marked_errors(self.folder.marker_folder(key)).failed
         out = {}
-        for li in sorted(own.tolist()):
+        for li in own.tolist():
             value = store.get_linear(li)
             if is_error(value):
                 out[_unravel(store, li)] = value
@@ -388,22 +389,6 @@ def _cont_done(run: Run, stage: StageRecord) -> bool:
     """A continuation is done once the submission it makes exists."""
     index = int(stage.name.rsplit("-", 1)[1])
     return (run.path / "stages" / f"{index}.json").exists()
-
-
-def _failed_elements(marker_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Linear indices the chunk markers record as not ok; and those that raised themselves."""
-    bad: list[int] = []
-    own: list[int] = []
-    if marker_dir.is_dir():
-        for p in marker_dir.glob("*.json"):
-            try:
-                m = json.loads(p.read_text())
-            except (OSError, json.JSONDecodeError):
-                continue  # a marker being replaced right now; the next status sees it
-            own.extend(m.get("failed", []))
-            bad.extend(m.get("failed", []))
-            bad.extend(m.get("propagated", []))
-    return np.asarray(bad, dtype=np.int64), np.asarray(sorted(own), dtype=np.int64)
 
 
 def _marker_keys(folder: RunFolder) -> list[list[str]]:

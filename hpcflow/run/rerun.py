@@ -29,7 +29,7 @@ import numpy as np
 
 from hpcflow.errors import InputError, RunFolderError
 from hpcflow.run.folder import RunFolder
-from hpcflow.run.handle import _failed_elements
+from hpcflow.run.markers import read_marked_errors
 from hpcflow.run.results import open_storage
 from hpcflow.run.snapshots import ErrorSnapshot, PropagatedErrorSnapshot
 from hpcflow.spec.mapspec import ArraySpec, MapSpec
@@ -406,7 +406,7 @@ class _Stored:
         markers = self.marker_dir(name)
         if mapped is None or markers is None:
             return ""
-        _, own = _failed_elements(markers)
+        own = read_marked_errors(markers).failed
         if not len(own):
             return f" No element of {name!r} failed itself."
         shape = mapped[0]
@@ -436,8 +436,7 @@ class _Stored:
         markers = self.marker_dir(upstream)
         if markers is not None:
             # the chunk markers list every failed and propagated element: no values read
-            bad, _ = _failed_elements(markers)
-            for li in np.unique(bad).tolist():
+            for li in read_marked_errors(markers).any.tolist():
                 ukey = _unravel(li, shape)
                 if all(w is None or w == u for w, u in zip(wanted, ukey, strict=True)):
                     yield ukey

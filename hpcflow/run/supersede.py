@@ -20,6 +20,7 @@ import numpy as np
 from hpcflow.errors import InputError, StorageError
 from hpcflow.run.engine import LocalRun
 from hpcflow.run.folder import RunFolder
+from hpcflow.run.markers import read_marked_errors
 from hpcflow.run.snapshots import is_error
 from hpcflow.spec.pipeline import Pipeline
 from hpcflow.storage._atomic import atomic_write_json, atomic_write_pickle, read_pickle
@@ -35,7 +36,8 @@ def retire_errors(lrun: LocalRun, folder: RunFolder, to: Path) -> dict[str, int]
         if f.mapspec is None:
             continue
         marker_dir = folder.marker_folder(tuple(f.output_names))
-        bad, markers = _marked_errors(marker_dir)
+        marked = read_marked_errors(marker_dir)
+        bad, markers = marked.any, marked.paths
         if not len(bad):
             continue
         for o in f.output_names:
@@ -66,20 +68,6 @@ def retire_errors(lrun: LocalRun, folder: RunFolder, to: Path) -> dict[str, int]
                 os.replace(path, to / "outputs" / path.name)
                 moved[o] = 1
     return moved
-
-
-def _marked_errors(marker_dir: Path) -> tuple[np.ndarray, list[Path]]:
-    """Elements the chunk markers list as failed or propagated; the markers listing any."""
-    bad: list[int] = []
-    markers: list[Path] = []
-    if marker_dir.is_dir():
-        for path in sorted(marker_dir.glob("*.json")):
-            m = json.loads(path.read_text())
-            listed = [*m.get("failed", []), *m.get("propagated", [])]
-            if listed:
-                bad += listed
-                markers.append(path)
-    return np.unique(np.asarray(bad, dtype=np.int64)), markers
 
 
 def _drop_from_marker(path: Path, bad: np.ndarray, aside: Path) -> None:
