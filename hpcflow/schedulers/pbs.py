@@ -36,12 +36,12 @@ import math
 import re
 import shlex
 import string
-import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 from hpcflow.errors import InputError, SchedulerError
+from hpcflow.schedulers._command import CommandScheduler, failure
 from hpcflow.schedulers._pbs_parse import (
     Dialect,
     JobId,
@@ -55,7 +55,6 @@ from hpcflow.schedulers._pbs_parse import (
 from hpcflow.schedulers.base import (
     ArrayRequest,
     JobDependency,
-    Scheduler,
     TaskStatus,
     register_scheduler,
 )
@@ -340,17 +339,16 @@ def _check_value(what: str, value: str) -> None:
 # The schedulers
 
 
-class _PbsFamily(Scheduler):
+class _PbsFamily(CommandScheduler):
     """What PBS Pro and Torque share: rendering from a template, qsub, qdel, one qstat."""
 
     dialect: ClassVar[Dialect]
     supports_per_task_dependencies: ClassVar[bool] = False
+    missing_hint: ClassVar[str] = "is the PBS client installed, or a 'module load pbs' missing?"
     #: The array option and the environment variable holding a subjob's index.
     array_option: ClassVar[str]
     index_variable: ClassVar[str]
     default_name_length: ClassVar[int]
-    #: Seconds any one PBS command may take before it counts as failed.
-    command_timeout: float = 120.0
     select: bool = False
 
     def __init__(
@@ -480,61 +478,15 @@ class _PbsFamily(Scheduler):
 
     # -- commands ------------------------------------------------------------------------
 
-    def _run(
-        self, argv: Sequence[str], cwd: Path | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        """Run one PBS command (counted in ``calls``); never raises on a bad exit."""
-        self.calls[argv[0]] += 1
-        try:
-            return subprocess.run(
-                list(argv),
-                capture_output=True,
-                text=True,
-                timeout=self.command_timeout,
-                check=False,
-                stdin=subprocess.DEVNULL,
-                cwd=cwd,
-            )
-        except subprocess.TimeoutExpired:
-            raise SchedulerError(
-                f"{shlex.join(argv)} did not finish within {self.command_timeout:g} s"
-            ) from None
-        except FileNotFoundError:
-            raise SchedulerError(
-                f"cannot run {argv[0]}: not found on PATH (is the {self.name} client installed, "
-                "or a 'module load pbs' missing?)"
-            ) from None
-        except OSError as e:
-            raise SchedulerError(f"cannot run {shlex.join(argv)}: {e}") from None
-
     def submit(self, request: ArrayRequest) -> str:
-        request = dataclasses.replace(
-            request, log_dir=request.log_dir.absolute(), workdir=request.workdir.absolute()
-        )
-        script_text = self.render(request)
-        request.log_dir.mkdir(parents=True, exist_ok=True)
-        script = request.log_dir / f"{request.name}.{self.name}"
-        script.write_text(script_text)
-        argv = ["qsub", str(script)]
         # qsub runs in the log folder: PBS writes the job's own output file (its messages,
         # such as a walltime kill) into the folder qsub ran in.
-        proc = self._run(argv, cwd=request.log_dir)
-        if proc.returncode != 0:
-            raise SchedulerError(_failure(argv, proc, f"job script {script}"))
-        try:
-            return parse_qsub_output(proc.stdout)
-        except SchedulerError as e:
-            raise SchedulerError(f"{shlex.join(argv)}: {e}") from None
+        return self._submit_script(
+            request, lambda script: ["qsub", str(script)], parse_qsub_output, in_log_dir=True
+        )
 
     def cancel(self, job_ids: Sequence[str]) -> None:
-        if not job_ids:
-            return
-        for job_id in job_ids:
-            _checked_job_id(job_id)
-        argv = ["qdel", *job_ids]
-        proc = self._run(argv)
-        if proc.returncode != 0 and not only_unknown_jobs(proc.stderr or proc.stdout):
-            raise SchedulerError(_failure(argv, proc))
+        self._cancel("qdel", job_ids, _checked_job_id, only_unknown_jobs)
 
     def qstat_argv(self, job_ids: Sequence[str]) -> list[str]:
         """The one ``qstat`` command `states` runs."""
@@ -557,7 +509,7 @@ class _PbsFamily(Scheduler):
         argv = self.qstat_argv(ids)
         proc = self._run(argv)
         if proc.returncode != 0 and not only_unknown_jobs(proc.stderr):
-            raise SchedulerError(_failure(argv, proc))
+            raise SchedulerError(failure(argv, proc))
         try:
             tasks = tasks_by_job(self.parse_qstat(proc.stdout), self.dialect)
         except SchedulerError as e:
@@ -617,6 +569,7 @@ class PbsScheduler(_PbsFamily):
     """
 
     name: ClassVar[str] = "pbs"
+    script_suffix: ClassVar[str] = "pbs"
     dialect: ClassVar[Dialect] = "pbs"
     array_option: ClassVar[str] = "J"
     index_variable: ClassVar[str] = "PBS_ARRAY_INDEX"
@@ -655,6 +608,7 @@ class TorqueScheduler(_PbsFamily):
     """
 
     name: ClassVar[str] = "torque"
+    script_suffix: ClassVar[str] = "torque"
     dialect: ClassVar[Dialect] = "torque"
     array_option: ClassVar[str] = "t"
     index_variable: ClassVar[str] = "PBS_ARRAYID"
@@ -699,12 +653,6 @@ def _load_template(path: Path | None, name: str) -> string.Template:
             f"{', '.join('$' + p for p in sorted(_PLACEHOLDERS))}"
         )
     return template
-
-
-def _failure(argv: Sequence[str], proc: subprocess.CompletedProcess[str], what: str = "") -> str:
-    about = f" ({what})" if what else ""
-    output = (proc.stderr.strip() or proc.stdout.strip() or "(no output)").replace("\n", "\n  ")
-    return f"{shlex.join(argv)}{about} exited {proc.returncode}:\n  {output}"
 
 
 register_scheduler("pbs", PbsScheduler)

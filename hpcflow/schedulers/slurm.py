@@ -22,22 +22,20 @@ recorded from a real cluster (``tests/data/slurm/``).
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import math
 import re
 import shlex
-import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from submitit.slurm.slurm import _make_sbatch_string
 
 from hpcflow.errors import InputError, SchedulerError
+from hpcflow.schedulers._command import CommandScheduler, failure
 from hpcflow.schedulers.base import (
     ArrayRequest,
     JobDependency,
-    Scheduler,
     TaskState,
     TaskStatus,
     register_scheduler,
@@ -435,7 +433,7 @@ def _by_task(
 # The scheduler
 
 
-class SlurmScheduler(Scheduler):
+class SlurmScheduler(CommandScheduler):
     """Submit hpcflow's job arrays to SLURM.
 
     Parameters
@@ -485,8 +483,8 @@ class SlurmScheduler(Scheduler):
 
     name: ClassVar[str] = "slurm"
     supports_per_task_dependencies: ClassVar[bool] = True
-    #: Seconds any one SLURM command may take before it counts as failed.
-    command_timeout: float = 120.0
+    script_suffix: ClassVar[str] = "sbatch"
+    missing_hint: ClassVar[str] = "is SLURM installed, or a 'module load slurm' missing?"
 
     def __init__(
         self,
@@ -535,33 +533,12 @@ class SlurmScheduler(Scheduler):
 
     # -- commands ------------------------------------------------------------------------
 
-    def _run(self, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
-        """Run one SLURM command (counted in ``calls``); never raises on a bad exit."""
-        self.calls[argv[0]] += 1
-        try:
-            return subprocess.run(
-                list(argv),
-                capture_output=True,
-                text=True,
-                timeout=self.command_timeout,
-                check=False,
-                stdin=subprocess.DEVNULL,
-            )
-        except subprocess.TimeoutExpired:
-            raise SchedulerError(
-                f"{shlex.join(argv)} did not finish within {self.command_timeout:g} s"
-            ) from None
-        except OSError as e:
-            raise SchedulerError(
-                f"cannot run {shlex.join(argv)}: {e} (is SLURM installed and on PATH?)"
-            ) from None
-
     def max_array_size(self) -> int:
         if self._max_array_size is None:
             argv = ["scontrol", "show", "config"]
             proc = self._run(argv)
             if proc.returncode != 0:
-                raise SchedulerError(_failure(argv, proc))
+                raise SchedulerError(failure(argv, proc))
             value = parse_scontrol_config(proc.stdout).get("MaxArraySize", "")
             if not value.isdigit():
                 raise SchedulerError(f"{shlex.join(argv)} shows no MaxArraySize: {value!r}")
@@ -643,33 +620,12 @@ class SlurmScheduler(Scheduler):
         return "\n".join(line for line in lines if line not in drop)
 
     def submit(self, request: ArrayRequest) -> str:
-        # The script is written relative to this process's directory but SLURM reads
-        # --output relative to --chdir: absolute paths make both mean the same folder.
-        request = dataclasses.replace(
-            request, log_dir=request.log_dir.absolute(), workdir=request.workdir.absolute()
+        return self._submit_script(
+            request, lambda script: ["sbatch", "--parsable", str(script)], parse_sbatch_parsable
         )
-        script_text = self.render(request)
-        request.log_dir.mkdir(parents=True, exist_ok=True)
-        script = request.log_dir / f"{request.name}.sbatch"
-        script.write_text(script_text)
-        argv = ["sbatch", "--parsable", str(script)]
-        proc = self._run(argv)
-        if proc.returncode != 0:
-            raise SchedulerError(_failure(argv, proc, f"job script {script}"))
-        try:
-            return parse_sbatch_parsable(proc.stdout)
-        except SchedulerError as e:
-            raise SchedulerError(f"{shlex.join(argv)}: {e}") from None
 
     def cancel(self, job_ids: Sequence[str]) -> None:
-        if not job_ids:
-            return
-        for job_id in job_ids:
-            _check_job_id(job_id)
-        argv = ["scancel", *job_ids]
-        proc = self._run(argv)
-        if proc.returncode != 0 and not _only_unknown_jobs(proc.stderr):
-            raise SchedulerError(_failure(argv, proc))
+        self._cancel("scancel", job_ids, _check_job_id, _only_unknown_jobs)
 
     def states(self, job_ids: Sequence[str]) -> dict[str, dict[int, TaskStatus]]:
         """Task statuses of each job (every id is a key), from one squeue and one sacct call.
@@ -693,7 +649,7 @@ class SlurmScheduler(Scheduler):
             # "Invalid job id specified"; with several ids it simply lists none of them.
             live = {}
         else:
-            raise SchedulerError(_failure(argv, proc))
+            raise SchedulerError(failure(argv, proc))
         done: dict[str, dict[int, TaskStatus]] = {}
         if self._accounting:
             argv = [
@@ -709,7 +665,7 @@ class SlurmScheduler(Scheduler):
             elif "accounting storage is disabled" in proc.stderr.lower():
                 self._accounting = False
             else:
-                raise SchedulerError(_failure(argv, proc))
+                raise SchedulerError(failure(argv, proc))
         return {job_id: {**done.get(job_id, {}), **live.get(job_id, {})} for job_id in ids}
 
 
@@ -749,12 +705,6 @@ def _check_job_id(job_id: str) -> None:
 def _only_unknown_jobs(stderr: str) -> bool:
     lines = [line for line in stderr.splitlines() if line.strip()]
     return bool(lines) and all("invalid job id" in line.lower() for line in lines)
-
-
-def _failure(argv: Sequence[str], proc: subprocess.CompletedProcess[str], what: str = "") -> str:
-    about = f" ({what})" if what else ""
-    output = (proc.stderr.strip() or proc.stdout.strip() or "(no output)").replace("\n", "\n  ")
-    return f"{shlex.join(argv)}{about} exited {proc.returncode}:\n  {output}"
 
 
 register_scheduler("slurm", SlurmScheduler)
