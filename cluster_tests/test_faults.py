@@ -64,11 +64,12 @@ def square(x: int, trace: str, pause: float, flawed: bool = False) -> int:
 
 
 @func("y", mapspec="x[i] -> y[i]")
-def held_square(x: int, trace: str, pause: float, hold: str) -> int:
-    """`square`, first waiting (at most 5 min) while the file ``hold`` exists."""
+def held_square(x: int, trace: str, pause: float, hold: str, every: int, at: int) -> int:
+    """`square`; elements with ``x % every == at`` first wait (at most 5 min) while the
+    file ``hold`` exists, so that a fault can be injected while they are in flight."""
     _trace(trace, x)
     deadline = time.monotonic() + 300
-    while Path(hold).exists() and time.monotonic() < deadline:
+    while x % every == at and Path(hold).exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     time.sleep(pause)
     return x * x
@@ -186,10 +187,23 @@ def test_worker_killed_mid_chunk(tmp_path: Path, runs: list[Run], fault_report: 
 
 def test_scancel_of_running_tasks(tmp_path: Path, runs: list[Run], fault_report: list[str]) -> None:
     s = Scenario("scancel of running array tasks", tmp_path, runs, fault_report)
-    run = s.submit([square, plus, total], list(range(60)), {"pause": 0.3}, chunksizes=10)
-    tasks = _wait_for("two running tasks", lambda: len(_y_tasks(run)) >= 2 and _y_tasks(run))
-    time.sleep(1.0)  # into their chunks
-    subprocess.run(["scancel", *[t for t, _ in tasks[:2]]], check=True)
+    # Each task of 10 elements computes three, then holds its fourth until the scancel
+    # (a fixed sleep could let a loaded machine finish the tasks first).
+    hold = tmp_path / "hold"
+    hold.touch()
+    extra = {"pause": 0.3, "hold": str(hold), "every": 10, "at": 3}
+    run = s.submit([held_square, plus, total], list(range(60)), extra, chunksizes=10)
+
+    def two_held() -> list[int]:
+        held = [x for x, _ in s.traced() if x % 10 == 3]
+        return held[:2] if len(held) >= 2 else []
+
+    try:
+        held = _wait_for("two tasks holding an element", two_held)
+        job = _y_tasks(run)[0][0].split("_")[0]
+        subprocess.run(["scancel", *[f"{job}_{x // 10}" for x in held]], check=True)
+    finally:
+        hold.unlink()
     status = run.wait(timeout=WAIT)
     assert not status.complete
     assert status.failed_tasks["CANCELLED"] == 2, status
@@ -212,8 +226,8 @@ def test_preemption_by_the_urgent_partition(
     hold = tmp_path / "hold"
     hold.touch()
     run = s.submit([held_square, plus, total], list(range(18)),
-                   {"pause": 0.5, "hold": str(hold)}, chunksizes=3, partition="debug",
-                   retry=1)  # fmt: skip
+                   {"pause": 0.5, "hold": str(hold), "every": 3, "at": 0}, chunksizes=3,
+                   partition="debug", retry=1)  # fmt: skip
     _wait_for("six running tasks", lambda: len(_y_tasks(run)) == 6)
     _wait_for("six held elements", lambda: len(s.traced()) == 6)
     urgent = subprocess.run(
