@@ -175,6 +175,17 @@ def test_a_follow_up_waits_for_every_array_of_its_submission(tmp_path: Path) -> 
     assert run.wait(timeout=WAIT).complete
 
 
+def test_wait_returns_only_after_the_follow_up_job(tmp_path: Path) -> None:
+    """Every element is stored before the follow-up job even starts; wait() must still
+    wait for it, so that nothing of the run is queued once it returns."""
+    run, _ = _submit(tmp_path, [crashes, twice], [0, 2], retry=1)
+    status = run.wait(timeout=WAIT)
+    assert status.complete and status.active_jobs == 0
+    # the follow-up ran: it wrote the (empty) submission 1
+    subs = read_submissions(RunFolder(run.path))
+    assert len(subs) == 2 and subs[1].stages == []
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [

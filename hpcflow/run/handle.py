@@ -308,7 +308,7 @@ class Run:
                     # seconds; ask again (briefly) before calling how it ended unknown.
                     settled_by = settled_by or now + _SETTLE
                     if now < settled_by:
-                        next_ask = now + 2.0
+                        next_ask = now + _FIRST_POLL
                         continue
                 if status.finished:
                     return status
@@ -320,11 +320,11 @@ class Run:
                     if not status.active_jobs:
                         return status
                     # Every element is stored, but a follow-up job has yet to write its
-                    # submission (and any notes): wait for it, asking the scheduler
-                    # often in case it died, so wait() never returns with a job queued.
-                    if next_ask - now > 5.0:
-                        next_ask = now + 2.0
-                    interval = min(interval, 5.0)
+                    # submission (and any notes): the folder check sees that; asking the
+                    # scheduler every few seconds notices a follow-up that died. So
+                    # wait() never returns with one of the run's jobs still queued.
+                    next_ask = min(next_ask, now + _FIRST_POLL)
+                    interval = min(interval, _FIRST_POLL)
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"run {self.path} still active after {timeout} s:\n{status}")
             time.sleep(1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic())))
