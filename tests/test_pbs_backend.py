@@ -58,6 +58,7 @@ from hpcflow.schedulers.pbs import (
     resource_directives,
 )
 from hpcflow.spec.resources import Resources
+from tests.fakes import FakeCommands, request
 
 DATA = Path(__file__).parent / "data" / "pbs"
 P, R, C, F = TaskState.PENDING, TaskState.RUNNING, TaskState.COMPLETED, TaskState.FAILED
@@ -66,19 +67,6 @@ CANCELLED, TIMEOUT, OOM = TaskState.CANCELLED, TaskState.TIMEOUT, TaskState.OUT_
 
 def read(name: str) -> str:
     return (DATA / name).read_text()
-
-
-def request(tmp: Path, **changes: object) -> ArrayRequest:
-    fields: dict[str, object] = {
-        "name": "run-x",
-        "argv": ("python3", "-c", "pass"),
-        "n_tasks": 3,
-        "resources": Resources(),
-        "log_dir": tmp / "logs",
-        "workdir": tmp,
-    }
-    fields.update(changes)
-    return ArrayRequest(**fields)  # type: ignore[arg-type]
 
 
 def pbs_lines(script: str) -> list[tuple[str, str]]:
@@ -299,7 +287,10 @@ def test_array_script_without_index_fails_loudly(
     ],
 )
 def test_array_directive(
-    tmp_path: Path, scheduler: type[PbsScheduler], max_parallel: int | None, expected: tuple
+    tmp_path: Path,
+    scheduler: type[PbsScheduler],
+    max_parallel: int | None,
+    expected: tuple[str, ...],
 ) -> None:
     req = request(tmp_path, n_tasks=100, max_parallel=max_parallel)
     directives = scheduler().directives(req)
@@ -427,17 +418,17 @@ def test_bad_extra(tmp_path: Path, extra: dict[str, str], message: str) -> None:
 
 def test_bad_options() -> None:
     with pytest.raises(InputError, match="mapping"):
-        PbsScheduler(extra_directives=["-m ae"])  # type: ignore[arg-type]
+        PbsScheduler(extra_directives=["-m ae"])
     with pytest.raises(InputError, match="max_array_size"):
         PbsScheduler(max_array_size=0)
     with pytest.raises(InputError, match="max_name_length"):
-        TorqueScheduler(max_name_length=True)  # type: ignore[arg-type]
+        TorqueScheduler(max_name_length=True)
     with pytest.raises(InputError, match="select"):
         PbsScheduler(select="no")  # type: ignore[arg-type]
     with pytest.raises(InputError, match="queue 'a queue'"):
         PbsScheduler(queue="a queue")
     with pytest.raises(InputError, match="list of shell lines"):
-        PbsScheduler(setup="module load x")  # type: ignore[arg-type]
+        PbsScheduler(setup="module load x")
     with pytest.raises(InputError, match="bad option for scheduler 'torque'"):
         get_scheduler("torque", {"select": False})  # Torque has no select
 
@@ -746,47 +737,13 @@ def test_exit_code_text() -> None:
 # Commands, through stand-in executables on PATH
 
 
-class FakePbs:
-    """Stand-in qsub/qstat/qdel: each prints a given stdout/stderr, exits with a given code,
-    and logs its working directory and argv."""
-
-    def __init__(self, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.bin = root / "fake bin"
-        self.bin.mkdir()
-        self.log = root / "argv.log"
-        monkeypatch.setenv("PATH", f"{self.bin}{os.pathsep}{os.environ['PATH']}")
-
-    def set(
-        self, name: str, stdout: str = "", stderr: str = "", rc: int = 0, sleep: float = 0
-    ) -> None:
-        out, err = self.bin / f"{name}.out", self.bin / f"{name}.err"
-        out.write_text(stdout)
-        err.write_text(stderr)
-        log = shlex.quote(str(self.log))
-        lines = [
-            "#!/bin/bash",
-            f'printf \'%s\\x1f\' "$PWD" {name} "$@" >> {log}; echo >> {log}',
-            f"exec sleep {sleep}" if sleep else "",
-            f"cat {shlex.quote(str(out))}; cat {shlex.quote(str(err))} >&2; exit {rc}",
-        ]
-        script = self.bin / name
-        script.write_text("\n".join(lines) + "\n")
-        script.chmod(0o755)
-
-    def calls(self) -> list[list[str]]:
-        """[cwd, command, *args] of each call."""
-        if not self.log.exists():
-            return []
-        return [line.rstrip("\x1f").split("\x1f") for line in self.log.read_text().splitlines()]
-
-
 @pytest.fixture
-def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakePbs:
-    return FakePbs(tmp_path, monkeypatch)
+def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeCommands:
+    return FakeCommands(tmp_path, monkeypatch)
 
 
 def test_submit_writes_script_and_runs_qsub_in_the_log_folder(
-    fake: FakePbs, weird_tmp_path: Path
+    fake: FakeCommands, weird_tmp_path: Path
 ) -> None:
     fake.set("qsub", stdout=read("qsub_pbs_array.txt"))
     scheduler = PbsScheduler()
@@ -800,7 +757,7 @@ def test_submit_writes_script_and_runs_qsub_in_the_log_folder(
 
 
 def test_submit_makes_paths_absolute(
-    fake: FakePbs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fake: FakeCommands, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake.set("qsub", stdout=read("qsub_torque_array.txt"))
     monkeypatch.chdir(tmp_path)
@@ -817,7 +774,7 @@ def test_submit_makes_paths_absolute(
      (TorqueScheduler, "qsub_torque_bad_queue.stderr.txt")],
 )  # fmt: skip
 def test_submit_failure_names_command_script_and_stderr(
-    fake: FakePbs, tmp_path: Path, scheduler: type[PbsScheduler], stderr: str
+    fake: FakeCommands, tmp_path: Path, scheduler: type[PbsScheduler], stderr: str
 ) -> None:
     fake.set("qsub", stderr=read(stderr), rc=170)
     req = request(tmp_path)
@@ -828,7 +785,7 @@ def test_submit_failure_names_command_script_and_stderr(
     assert "Unknown queue" in message and "exited 170" in message
 
 
-def test_submit_without_job_id(fake: FakePbs, tmp_path: Path) -> None:
+def test_submit_without_job_id(fake: FakeCommands, tmp_path: Path) -> None:
     fake.set("qsub", stdout="Job submitted\n")
     with pytest.raises(SchedulerError, match="qsub printed no job id"):
         PbsScheduler().submit(request(tmp_path))
@@ -842,7 +799,7 @@ def test_missing_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
         TorqueScheduler().states(["5[].s"])
 
 
-def test_command_timeout(fake: FakePbs) -> None:
+def test_command_timeout(fake: FakeCommands) -> None:
     fake.set("qstat", sleep=5)
     scheduler = PbsScheduler()
     scheduler.command_timeout = 0.3
@@ -851,7 +808,7 @@ def test_command_timeout(fake: FakePbs) -> None:
     assert scheduler.calls == {"qstat": 1}
 
 
-def test_states_pbs_one_call(fake: FakePbs) -> None:
+def test_states_pbs_one_call(fake: FakeCommands) -> None:
     fake.set("qstat", stdout=read("qstat_pbs_live.json"))
     scheduler = PbsScheduler()
     ids = ["4711[].pbs01", "4712[].pbs01", "4713.pbs01", "4799[].pbs01"]
@@ -867,7 +824,7 @@ def test_states_pbs_one_call(fake: FakePbs) -> None:
     assert [call[1:] for call in fake.calls()] == [["qstat", "-f", "-F", "json", "-x", "-t", *ids]]
 
 
-def test_states_pbs_with_unknown_ids(fake: FakePbs) -> None:
+def test_states_pbs_with_unknown_ids(fake: FakeCommands) -> None:
     # qstat exits non-zero when one id is unknown, and still prints the others.
     fake.set(
         "qstat",
@@ -879,7 +836,7 @@ def test_states_pbs_with_unknown_ids(fake: FakePbs) -> None:
     assert out == {"4700[].pbs01": {}, "4721.pbs01": {0: TaskStatus(C, "0:0")}}
 
 
-def test_states_torque(fake: FakePbs) -> None:
+def test_states_torque(fake: FakeCommands) -> None:
     fake.set(
         "qstat",
         stdout=read("qstat_torque_finished.txt"),
@@ -893,7 +850,7 @@ def test_states_torque(fake: FakePbs) -> None:
     assert [call[1:] for call in fake.calls()] == [["qstat", "-f", "-1", "-t", *ids]]
 
 
-def test_states_failures(fake: FakePbs) -> None:
+def test_states_failures(fake: FakeCommands) -> None:
     fake.set("qstat", stderr="qstat: cannot connect to server pbs01 (errno=15010)\n", rc=2)
     with pytest.raises(SchedulerError, match="qstat .* exited 2:\n  qstat: cannot connect"):
         PbsScheduler().states(["5[].pbs01"])
@@ -902,7 +859,7 @@ def test_states_failures(fake: FakePbs) -> None:
         PbsScheduler().states(["5.pbs01"])
 
 
-def test_states_input(fake: FakePbs) -> None:
+def test_states_input(fake: FakeCommands) -> None:
     scheduler = PbsScheduler()
     assert scheduler.states([]) == {}
     with pytest.raises(InputError, match="not a PBS job id"):
@@ -910,7 +867,7 @@ def test_states_input(fake: FakePbs) -> None:
     assert fake.calls() == []
 
 
-def test_cancel(fake: FakePbs) -> None:
+def test_cancel(fake: FakeCommands) -> None:
     fake.set("qdel")
     scheduler = TorqueScheduler()
     scheduler.cancel([])
@@ -921,7 +878,7 @@ def test_cancel(fake: FakePbs) -> None:
         scheduler.cancel(["5[].s", "-W force"])
 
 
-def test_cancel_ignores_finished_and_unknown_jobs_only(fake: FakePbs) -> None:
+def test_cancel_ignores_finished_and_unknown_jobs_only(fake: FakeCommands) -> None:
     fake.set("qdel", stderr="qdel: Job has finished 5[].s\nqdel: Unknown Job Id 6.s\n", rc=35)
     PbsScheduler().cancel(["5[].s", "6.s"])
     fake.set("qdel", stderr="qdel: cannot connect to server pbs01 (errno=111)\n", rc=2)

@@ -41,6 +41,7 @@ from hpcflow.schedulers.slurm import (
     slurm_task_state,
 )
 from hpcflow.spec.resources import Resources
+from tests.fakes import FakeCommands, request
 
 DATA = Path(__file__).parent / "data" / "slurm"
 # Job ids of the recorded scenarios (tests/data/slurm/jobs.txt).
@@ -56,19 +57,6 @@ P, R, C, F = TaskState.PENDING, TaskState.RUNNING, TaskState.COMPLETED, TaskStat
 
 def read(name: str) -> str:
     return (DATA / name).read_text()
-
-
-def request(tmp: Path, **changes: object) -> ArrayRequest:
-    fields: dict[str, object] = {
-        "name": "run-x",
-        "argv": ("python3", "-c", "pass"),
-        "n_tasks": 3,
-        "resources": Resources(),
-        "log_dir": tmp / "logs",
-        "workdir": tmp,
-    }
-    fields.update(changes)
-    return ArrayRequest(**fields)  # type: ignore[arg-type]
 
 
 def sbatch_lines(script: str) -> dict[str, str]:
@@ -468,46 +456,12 @@ def test_parse_sacct_malformed() -> None:
 # Commands, through stand-in executables on PATH
 
 
-class FakeSlurm:
-    """Stand-in SLURM commands: each prints a given stdout/stderr, exits with a given code,
-    and logs its argv."""
-
-    def __init__(self, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.bin = root / "fake bin"
-        self.bin.mkdir()
-        self.log = root / "argv.log"
-        monkeypatch.setenv("PATH", f"{self.bin}{os.pathsep}{os.environ['PATH']}")
-
-    def set(
-        self, name: str, stdout: str = "", stderr: str = "", rc: int = 0, sleep: float = 0
-    ) -> None:
-        out, err = self.bin / f"{name}.out", self.bin / f"{name}.err"
-        out.write_text(stdout)
-        err.write_text(stderr)
-        script = self.bin / name
-        log = shlex.quote(str(self.log))
-        lines = [
-            "#!/bin/bash",
-            f"printf '%s\\x1f' {name} \"$@\" >> {log}; echo >> {log}",
-            # exec: a timeout's kill then ends the sleep itself, not just its shell
-            f"exec sleep {sleep}" if sleep else "",
-            f"cat {shlex.quote(str(out))}; cat {shlex.quote(str(err))} >&2; exit {rc}",
-        ]
-        script.write_text("\n".join(lines) + "\n")
-        script.chmod(0o755)
-
-    def argvs(self) -> list[list[str]]:
-        if not self.log.exists():
-            return []
-        return [line.rstrip("\x1f").split("\x1f") for line in self.log.read_text().splitlines()]
-
-
 @pytest.fixture
-def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeSlurm:
-    return FakeSlurm(tmp_path, monkeypatch)
+def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeCommands:
+    return FakeCommands(tmp_path, monkeypatch)
 
 
-def test_submit_writes_script_and_parses_id(fake: FakeSlurm, weird_tmp_path: Path) -> None:
+def test_submit_writes_script_and_parses_id(fake: FakeCommands, weird_tmp_path: Path) -> None:
     fake.set("sbatch", stdout="4242;cluster\n")
     scheduler = SlurmScheduler()
     req = request(weird_tmp_path, log_dir=weird_tmp_path / "new" / "logs")
@@ -519,7 +473,7 @@ def test_submit_writes_script_and_parses_id(fake: FakeSlurm, weird_tmp_path: Pat
 
 
 def test_submit_makes_paths_absolute(
-    fake: FakeSlurm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fake: FakeCommands, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake.set("sbatch", stdout="1\n")
     monkeypatch.chdir(tmp_path)
@@ -529,7 +483,7 @@ def test_submit_makes_paths_absolute(
     assert flags["output"] == f"{tmp_path}/rel/logs/%A_%a.log"
 
 
-def test_submit_failure_names_command_script_and_stderr(fake: FakeSlurm, tmp_path: Path) -> None:
+def test_submit_failure_names_command_script_and_stderr(fake: FakeCommands, tmp_path: Path) -> None:
     fake.set("sbatch", stderr=read("sbatch_bad_partition.stderr.txt"), rc=1)
     req = request(tmp_path)
     with pytest.raises(SchedulerError) as info:
@@ -541,7 +495,7 @@ def test_submit_failure_names_command_script_and_stderr(fake: FakeSlurm, tmp_pat
     assert "exited 1" in message
 
 
-def test_submit_without_job_id(fake: FakeSlurm, tmp_path: Path) -> None:
+def test_submit_without_job_id(fake: FakeCommands, tmp_path: Path) -> None:
     fake.set("sbatch", stdout="Submitted batch job 12\n")
     with pytest.raises(SchedulerError, match="printed no job id"):
         SlurmScheduler().submit(request(tmp_path))
@@ -553,7 +507,7 @@ def test_missing_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
         SlurmScheduler().submit(request(tmp_path))
 
 
-def test_command_timeout(fake: FakeSlurm) -> None:
+def test_command_timeout(fake: FakeCommands) -> None:
     fake.set("squeue", sleep=5)
     scheduler = SlurmScheduler()
     scheduler.command_timeout = 0.3
@@ -562,7 +516,7 @@ def test_command_timeout(fake: FakeSlurm) -> None:
     assert scheduler.calls == {"squeue": 1}
 
 
-def test_states_merges_squeue_over_sacct(fake: FakeSlurm) -> None:
+def test_states_merges_squeue_over_sacct(fake: FakeCommands) -> None:
     fake.set("squeue", stdout=read("squeue_live.txt"))
     fake.set("sacct", stdout=read("sacct_live.txt"))
     scheduler = SlurmScheduler()
@@ -583,7 +537,7 @@ def test_states_merges_squeue_over_sacct(fake: FakeSlurm) -> None:
     ]
 
 
-def test_states_live_task_wins_over_stale_accounting(fake: FakeSlurm) -> None:
+def test_states_live_task_wins_over_stale_accounting(fake: FakeCommands) -> None:
     fake.set("squeue", stdout="7_1|RUNNING|None\n")
     fake.set("sacct", stdout="JobID|State|ExitCode\n7_0|COMPLETED|0:0\n7_[1-2]|PENDING|0:0\n")
     assert SlurmScheduler().states(["7"]) == {
@@ -591,7 +545,7 @@ def test_states_live_task_wins_over_stale_accounting(fake: FakeSlurm) -> None:
     }
 
 
-def test_states_finished(fake: FakeSlurm) -> None:
+def test_states_finished(fake: FakeCommands) -> None:
     fake.set("squeue", stdout=read("squeue_finished.txt"))
     fake.set("sacct", stdout=read("sacct_finished.txt"))
     ids = [JOBS[k] for k in ("ok", "fails", "memory")]
@@ -600,27 +554,27 @@ def test_states_finished(fake: FakeSlurm) -> None:
     assert out[JOBS["fails"]][1] == TaskStatus(F, "1:0")
 
 
-def test_states_single_unknown_job(fake: FakeSlurm) -> None:
+def test_states_single_unknown_job(fake: FakeCommands) -> None:
     # squeue asked for one job the controller forgot fails; that means "not queued".
     fake.set("squeue", stderr=read("squeue_unknown_job.stderr.txt"), rc=1)
     fake.set("sacct", stdout="JobID|State|ExitCode\n5_0|COMPLETED|0:0\n")
     assert SlurmScheduler().states(["5"]) == {"5": {0: TaskStatus(C, "0:0")}}
 
 
-def test_states_squeue_failure_raises(fake: FakeSlurm) -> None:
+def test_states_squeue_failure_raises(fake: FakeCommands) -> None:
     fake.set("squeue", stderr="squeue: error: Unable to contact slurm controller\n", rc=1)
     with pytest.raises(SchedulerError, match="squeue .* exited 1:\n  squeue: error: Unable"):
         SlurmScheduler().states(["5"])
 
 
-def test_states_sacct_failure_raises(fake: FakeSlurm) -> None:
+def test_states_sacct_failure_raises(fake: FakeCommands) -> None:
     fake.set("squeue")
     fake.set("sacct", stderr="sacct: error: Problem talking to the database\n", rc=1)
     with pytest.raises(SchedulerError, match="Problem talking to the database"):
         SlurmScheduler().states(["5"])
 
 
-def test_states_without_accounting(fake: FakeSlurm) -> None:
+def test_states_without_accounting(fake: FakeCommands) -> None:
     # Accounting disabled: squeue alone, no error, no warning, and sacct is not asked again.
     fake.set("squeue", stdout="5_0|RUNNING|None\n")
     fake.set("sacct", stderr=read("sacct_disabled.stderr.txt"), rc=1)
@@ -630,7 +584,7 @@ def test_states_without_accounting(fake: FakeSlurm) -> None:
     assert scheduler.calls == {"squeue": 2, "sacct": 1}
 
 
-def test_states_input(fake: FakeSlurm) -> None:
+def test_states_input(fake: FakeCommands) -> None:
     scheduler = SlurmScheduler()
     assert scheduler.states([]) == {}
     with pytest.raises(InputError, match="not a SLURM job id"):
@@ -638,7 +592,7 @@ def test_states_input(fake: FakeSlurm) -> None:
     assert fake.argvs() == []
 
 
-def test_cancel(fake: FakeSlurm) -> None:
+def test_cancel(fake: FakeCommands) -> None:
     fake.set("scancel")
     scheduler = SlurmScheduler()
     scheduler.cancel([])
@@ -650,7 +604,7 @@ def test_cancel(fake: FakeSlurm) -> None:
         scheduler.cancel(["5", "-u root"])
 
 
-def test_cancel_ignores_unknown_jobs_only(fake: FakeSlurm) -> None:
+def test_cancel_ignores_unknown_jobs_only(fake: FakeCommands) -> None:
     fake.set(
         "scancel",
         stderr="scancel: error: Kill job error on job id 5: Invalid job id specified\n",
@@ -662,7 +616,7 @@ def test_cancel_ignores_unknown_jobs_only(fake: FakeSlurm) -> None:
         SlurmScheduler().cancel(["5"])
 
 
-def test_max_array_size_read_once(fake: FakeSlurm) -> None:
+def test_max_array_size_read_once(fake: FakeCommands) -> None:
     fake.set("scontrol", stdout=read("scontrol_show_config.txt"))
     scheduler = SlurmScheduler()
     assert scheduler.calls == {}  # lazily: nothing asked at construction
@@ -673,7 +627,7 @@ def test_max_array_size_read_once(fake: FakeSlurm) -> None:
     assert len(fake.argvs()) == 1
 
 
-def test_max_array_size_errors(fake: FakeSlurm) -> None:
+def test_max_array_size_errors(fake: FakeCommands) -> None:
     fake.set("scontrol", stdout="MinJobAge = 600 sec\n")
     with pytest.raises(SchedulerError, match="no MaxArraySize"):
         SlurmScheduler().max_array_size()
