@@ -367,9 +367,12 @@ def _runner_env() -> dict[str, str]:
     submitter's working directory, not an installed package) would not be found
     there: the runner would die at import and the jobs would wait for ever.
     """
-    root = str(Path(__file__).resolve().parents[2])
+    root = Path(__file__).resolve().parents[2]
+    if root.name in ("site-packages", "dist-packages"):
+        # installed: found anyway; put first, it would shadow the standard library
+        return dict(os.environ)
     path = os.environ.get("PYTHONPATH", "")
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([root, path] if path else [root])}
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), path] if path else [str(root)])}
 
 
 def _numbered(folder: Path, suffix: str) -> set[int]:
