@@ -27,7 +27,7 @@ class CommandScheduler(Scheduler):
     command_timeout: float = 120.0
     #: The job script's file suffix, next to the logs (``<array name>.<suffix>``).
     script_suffix: ClassVar[str]
-    #: What a missing client suggests, e.g. "is SLURM installed and on PATH?".
+    #: What a missing client suggests, e.g. "is the PBS client installed, ...?".
     missing_hint: ClassVar[str]
 
     def _run(
