@@ -206,7 +206,7 @@ def _diff(now: Any, before: dict[str, int]) -> dict[str, int]:
 
 
 def _submissions(run: Any) -> Any:
-    from hpcflow.run.records import read_submissions
+    from hpcflow.runfolder.records import read_submissions
 
     return read_submissions(run.folder)
 
@@ -584,7 +584,7 @@ def main() -> None:
 
 
 def _reduce_output(folder: Path) -> Path:
-    from hpcflow.run.folder import RunFolder
+    from hpcflow.runfolder.layout import RunFolder
 
     return RunFolder(folder).single_output_path("total")
 

@@ -32,7 +32,7 @@ import pytest
 from minislurm_client import MiniSlurm
 
 from hpcflow import Pipeline, Retry, Run, func
-from hpcflow.run.records import read_submissions
+from hpcflow.runfolder.records import read_submissions
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 

@@ -53,7 +53,7 @@ def _squeue(run: Run) -> list[str]:
 
 
 def _job_names(run: Run) -> list[str]:
-    from hpcflow.run.records import read_submissions
+    from hpcflow.runfolder.records import read_submissions
 
     names = []
     for sub in read_submissions(run.folder):

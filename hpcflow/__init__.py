@@ -20,8 +20,8 @@ from hpcflow.errors import (
     SpecError,
     StorageError,
 )
-from hpcflow.run.handle import Run, RunStatus
-from hpcflow.run.snapshots import ErrorSnapshot, PropagatedErrorSnapshot
+from hpcflow.submission.handle import Run, RunStatus
+from hpcflow.element.snapshots import ErrorSnapshot, PropagatedErrorSnapshot
 from hpcflow.spec import Func, MapSpec, Pipeline, Resources, Retry, func
 
 __version__ = "0.1.0"

@@ -31,8 +31,8 @@ from typing import Any
 import cloudpickle
 
 from hpcflow.errors import HpcflowError, InputError
-from hpcflow.run.handle import Run
-from hpcflow.run.lock import clear_lock
+from hpcflow.submission.handle import Run
+from hpcflow.runfolder.lock import clear_lock
 from hpcflow.spec.pipeline import Pipeline
 
 __all__ = ["load_inputs", "load_pipeline", "main"]
@@ -171,7 +171,7 @@ def _unlock(args: argparse.Namespace) -> int:
 def _rerun(args: argparse.Namespace) -> int:
     import traceback
 
-    from hpcflow.run.rerun import load_failed_element, parse_index
+    from hpcflow.element.rerun import load_failed_element, parse_index
 
     element = load_failed_element(args.run_folder, args.output, parse_index(args.index))
     print(element.describe(), flush=True)

@@ -25,7 +25,7 @@ import pytest
 import hpcflow
 from hpcflow import Pipeline, func
 from hpcflow.errors import InputError, SchedulerError
-from hpcflow.run.submit import DryRun
+from hpcflow.submission.submit import DryRun
 from hpcflow.schedulers._pbs_parse import (
     exit_code_text,
     parse_job_id,

@@ -20,7 +20,7 @@ import pytest
 
 from hpcflow import Func, Pipeline, Run, func
 from hpcflow.errors import InputError, RunFolderError
-from hpcflow.run.rerun import NothingToRerunError, load_failed_element, rerun_element
+from hpcflow.element.rerun import NothingToRerunError, load_failed_element, rerun_element
 
 # Workers unpickle the pipeline, and rerun unpickles the snapshots: by value, neither
 # needs to import this test module.

@@ -16,7 +16,7 @@ import pytest
 
 from hpcflow import Pipeline, Run, func
 from hpcflow.errors import ResumeError
-from hpcflow.run.lock import LOCK_NAME, RunLockedError, run_lock
+from hpcflow.runfolder.lock import LOCK_NAME, RunLockedError, run_lock
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 

@@ -20,8 +20,8 @@ import pytest
 
 from hpcflow import Pipeline, Retry, Run, func
 from hpcflow.errors import SpecError
-from hpcflow.run.folder import RunFolder
-from hpcflow.run.records import read_submissions
+from hpcflow.runfolder.layout import RunFolder
+from hpcflow.runfolder.records import read_submissions
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 

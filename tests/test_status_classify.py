@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hpcflow.run.classify import reason, task_status
-from hpcflow.run.records import ArrayRecord, StageRecord
+from hpcflow.submission.classify import reason, task_status
+from hpcflow.runfolder.records import ArrayRecord, StageRecord
 from hpcflow.schedulers.base import TaskState, TaskStatus
 
 KILLED = (
@@ -74,7 +74,7 @@ def test_a_missing_log_leaves_the_scheduler_state(tmp_path: Path) -> None:
 
 
 def test_a_cancelled_task_without_a_log_never_started(tmp_path: Path) -> None:
-    from hpcflow.run.classify import is_task_failure
+    from hpcflow.submission.classify import is_task_failure
 
     # sacct no longer gives DependencyNeverSatisfied once squeue has purged the task
     cancelled = {"294": {0: TaskStatus(TaskState.CANCELLED, "0:0")}}

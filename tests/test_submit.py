@@ -22,7 +22,7 @@ import pytest
 import hpcflow
 from hpcflow import Pipeline, Resources, Run, func
 from hpcflow.errors import InputError, RunFolderError
-from hpcflow.run.submit import DryRun
+from hpcflow.submission.submit import DryRun
 
 # Workers unpickle the pipeline; pickling this module's functions by value means they
 # need not import the test module (and pytest with it).

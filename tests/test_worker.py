@@ -13,7 +13,7 @@ from pathlib import Path
 import cloudpickle
 
 from hpcflow import Pipeline, Run, func
-from hpcflow.run.worker import INTERRUPTED_EXIT
+from hpcflow.element.worker import INTERRUPTED_EXIT
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 

@@ -3,7 +3,7 @@
 A backend knows how to turn one `ArrayRequest` (a command run once per array task,
 with resources and dependencies) into a job id, how to cancel jobs, and how to ask for
 the state of many jobs in one call. It knows nothing of pipelines or run folders:
-the submit layer (`hpcflow.run.submit`) decides what the arrays are.
+the submit layer (`hpcflow.submission.submit`) decides what the arrays are.
 
 The command of a task is ``argv`` followed by one more argument, the task number
 ``task_offset + array index``; backends render that sum in the job script (SLURM:

@@ -12,10 +12,10 @@ from hpcflow.spec.mapspec import ArraySpec, MapSpec
 from hpcflow.spec.resources import Resources
 
 if TYPE_CHECKING:
-    from hpcflow.run.engine import AsyncMap
-    from hpcflow.run.handle import Run
-    from hpcflow.run.results import ResultDict
-    from hpcflow.run.submit import DryRun
+    from hpcflow.element.engine import AsyncMap
+    from hpcflow.submission.handle import Run
+    from hpcflow.runfolder.results import ResultDict
+    from hpcflow.submission.submit import DryRun
 
 __all__ = ["Pipeline"]
 
@@ -312,7 +312,7 @@ class Pipeline:
         self, inputs: dict[str, Any], run_folder: Any = None, internal_shapes: Any = None, **kw: Any
     ) -> ResultDict:
         """Run the pipeline locally; see `hpcflow.map.run_map` for the parameters."""
-        from hpcflow.run.engine import run_map
+        from hpcflow.element.engine import run_map
 
         return run_map(self, inputs, run_folder, internal_shapes, **kw)
 
@@ -320,17 +320,17 @@ class Pipeline:
         self, inputs: dict[str, Any], run_folder: Any = None, internal_shapes: Any = None, **kw: Any
     ) -> AsyncMap:
         """Run the pipeline in the background; see `hpcflow.map.run_map_async`."""
-        from hpcflow.run.engine import run_map_async
+        from hpcflow.element.engine import run_map_async
 
         return run_map_async(self, inputs, run_folder, internal_shapes, **kw)
 
     def submit(self, inputs: dict[str, Any], run_folder: Any, **kw: Any) -> Run | DryRun:
         """Submit the pipeline as scheduler job arrays and return at once.
 
-        See `hpcflow.run.submit.submit` for the parameters; ``scheduler="slurm"`` by
+        See `hpcflow.submission.submit.submit` for the parameters; ``scheduler="slurm"`` by
         default, ``"local"`` runs the same arrays on this machine, detached.
         """
-        from hpcflow.run.submit import submit
+        from hpcflow.submission.submit import submit
 
         return submit(self, inputs, run_folder, **kw)
 

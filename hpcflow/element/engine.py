@@ -17,7 +17,7 @@ import numpy as np
 from hpcflow.errors import InputError, PipelineError
 from hpcflow.plan.chunks import ChunkSizes, chunk_ranges, resolve_chunksize
 from hpcflow.plan.shapes import AxisLengths, as_input_array, external_shape
-from hpcflow.run.execute import (
+from hpcflow.element.execute import (
     ChunkReport,
     FuncTask,
     Source,
@@ -26,9 +26,9 @@ from hpcflow.run.execute import (
     shape_of,
     write_marker,
 )
-from hpcflow.run.folder import RunFolder
-from hpcflow.run.progress import ProgressTracker, ShowProgress
-from hpcflow.run.results import Result, ResultDict, array_output, open_storage
+from hpcflow.runfolder.layout import RunFolder
+from hpcflow.element.progress import ProgressTracker, ShowProgress
+from hpcflow.runfolder.results import Result, ResultDict, array_output, open_storage
 from hpcflow.spec.func import Func, normalize_internal_shape
 from hpcflow.spec.pipeline import Pipeline
 from hpcflow.storage._atomic import atomic_write_json, atomic_write_pickle, read_pickle

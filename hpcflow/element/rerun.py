@@ -28,10 +28,10 @@ from typing import Any, TextIO
 import numpy as np
 
 from hpcflow.errors import InputError, RunFolderError
-from hpcflow.run.folder import RunFolder
-from hpcflow.run.markers import read_marked_errors
-from hpcflow.run.results import open_storage
-from hpcflow.run.snapshots import ErrorSnapshot, PropagatedErrorSnapshot
+from hpcflow.runfolder.layout import RunFolder
+from hpcflow.runfolder.markers import read_marked_errors
+from hpcflow.runfolder.results import open_storage
+from hpcflow.element.snapshots import ErrorSnapshot, PropagatedErrorSnapshot
 from hpcflow.spec.mapspec import ArraySpec, MapSpec
 from hpcflow.storage._atomic import read_pickle
 from hpcflow.storage.base import MISSING
@@ -274,7 +274,7 @@ def rerun_element(
     >>> rerun_element(folder, "y", (2,))
     Traceback (most recent call last):
     ...
-    hpcflow.run.rerun.NothingToRerunError: y[2] did not fail: it holds float 0.5; ...
+    hpcflow.element.rerun.NothingToRerunError: y[2] did not fail: it holds float 0.5; ...
     >>> import shutil
     >>> shutil.rmtree(folder)
     """

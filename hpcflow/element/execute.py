@@ -22,7 +22,7 @@ import cloudpickle
 import numpy as np
 
 from hpcflow.errors import HpcflowError
-from hpcflow.run.snapshots import ErrorSnapshot, PropagatedErrorSnapshot, is_error
+from hpcflow.element.snapshots import ErrorSnapshot, PropagatedErrorSnapshot, is_error
 from hpcflow.spec.func import Func
 from hpcflow.storage._atomic import atomic_write_json
 from hpcflow.storage.base import StorageBase

@@ -12,8 +12,8 @@ import numpy as np
 
 from hpcflow.errors import InputError, RunFolderError
 from hpcflow.plan.shapes import as_input_array
-from hpcflow.run.folder import RunFolder
-from hpcflow.run.results import open_storage
+from hpcflow.runfolder.layout import RunFolder
+from hpcflow.runfolder.results import open_storage
 from hpcflow.storage._atomic import read_pickle
 
 __all__ = ["load_dataframe", "load_xarray_dataset"]

@@ -84,7 +84,7 @@ class RunFolder:
         """
         if self.path.exists() and not self.path.is_dir():
             raise RunFolderError(f"run_folder {self.path} exists and is not a directory")
-        # the lock (hpcflow.run.lock) is held by the submit that is preparing this folder
+        # the lock (hpcflow.runfolder.lock) is held by the submit that is preparing this folder
         if (
             self.path.exists()
             and not self.exists()

@@ -28,12 +28,12 @@ import numpy as np
 from hpcflow.errors import InputError, RunFolderError, SchedulerError
 from hpcflow.plan.chunks import ChunkSizes
 from hpcflow.plan.stages import Plan, Stage, build_plan, stage_chunksize
-from hpcflow.run.engine import LocalRun
-from hpcflow.run.execute import element_kwargs
-from hpcflow.run.folder import RunFolder
-from hpcflow.run.followup import describe, plan_retries, policy_for
-from hpcflow.run.lock import LOCK_NAME, run_lock
-from hpcflow.run.records import (
+from hpcflow.element.engine import LocalRun
+from hpcflow.element.execute import element_kwargs
+from hpcflow.runfolder.layout import RunFolder
+from hpcflow.submission.followup import describe, plan_retries, policy_for
+from hpcflow.runfolder.lock import LOCK_NAME, run_lock
+from hpcflow.runfolder.records import (
     CONTINUE_PREFIX,
     ArrayRecord,
     StageRecord,
@@ -42,7 +42,7 @@ from hpcflow.run.records import (
     read_submissions,
     write_settings,
 )
-from hpcflow.run.supersede import replace_pipeline, retire_errors
+from hpcflow.submission.supersede import replace_pipeline, retire_errors
 from hpcflow.schedulers.base import (
     ArrayRequest,
     JobDependency,
@@ -58,7 +58,7 @@ from hpcflow.storage._atomic import read_pickle
 from hpcflow.storage.base import StorageBase, get_storage_class
 
 if TYPE_CHECKING:
-    from hpcflow.run.handle import Run
+    from hpcflow.submission.handle import Run
 
 __all__ = [
     "DryRun",
@@ -234,7 +234,7 @@ def submit(
         return DryRun(
             folder.path, sched.name, planner.arrays, planner.deferred_names, planner.notes
         )
-    from hpcflow.run.handle import Run
+    from hpcflow.submission.handle import Run
 
     return Run(folder, settings, sched)
 
@@ -350,7 +350,7 @@ def resume_run(
     Elements of tasks that ran out of memory or time get more, as their func's
     `hpcflow.Retry` policy says (retries are not counted: resuming is a request). With
     ``retry_failed``, elements holding errors are set aside and computed again
-    (`hpcflow.run.supersede`), with ``pipeline``'s fixed functions if given. The
+    (`hpcflow.submission.supersede`), with ``pipeline``'s fixed functions if given. The
     caller holds the run folder's lock and has checked that none of the run's jobs is
     queued or running.
     """

@@ -10,7 +10,7 @@ Used in two places, with one rule set:
 
 A task failure (out of memory, time limit, node failure, a killed worker...) is read
 from one batched scheduler query and the end of the task's log
-(`hpcflow.run.classify`). The elements of a task killed for its memory get more memory,
+(`hpcflow.submission.classify`). The elements of a task killed for its memory get more memory,
 those of a task over its time limit more wall time, up to the policy's caps; elements
 that are missing only because an upstream task failed are resubmitted with their
 upstream, with their own resources unchanged.
@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from hpcflow.run.classify import is_task_failure, task_status, tasks_of
-from hpcflow.run.engine import LocalRun
-from hpcflow.run.folder import RunFolder
-from hpcflow.run.records import SubmissionRecord, latest_owners, stages_by_func
+from hpcflow.submission.classify import is_task_failure, task_status, tasks_of
+from hpcflow.element.engine import LocalRun
+from hpcflow.runfolder.layout import RunFolder
+from hpcflow.runfolder.records import SubmissionRecord, latest_owners, stages_by_func
 from hpcflow.schedulers.base import Scheduler, TaskState, TaskStatus
 from hpcflow.spec.func import Func
 from hpcflow.spec.pipeline import Pipeline

@@ -1,6 +1,6 @@
 """Reading the chunk markers a run folder holds: which elements failed, and where.
 
-Each finished chunk leaves one JSON marker (`hpcflow.run.execute.ChunkReport.marker`)
+Each finished chunk leaves one JSON marker (`hpcflow.element.execute.ChunkReport.marker`)
 in ``RUN/markers/<outputs>/``. Its ``failed`` list holds the elements whose function
 raised; ``propagated`` those that only received such an error. Status, ``rerun`` and
 ``resume(retry_failed=True)`` all need these lists without reading any stored value.

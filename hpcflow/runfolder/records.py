@@ -1,6 +1,6 @@
 """What a submitted run records in its folder, next to ``run.json``.
 
-Layout (added by `hpcflow.run.submit`)::
+Layout (added by `hpcflow.submission.submit`)::
 
     RUN_FOLDER/
       pipeline.cloudpickle        the pipeline, pickled once per run
@@ -24,7 +24,7 @@ from typing import Any, Literal
 import numpy as np
 
 from hpcflow.errors import RunFolderError
-from hpcflow.run.folder import RunFolder
+from hpcflow.runfolder.layout import RunFolder
 from hpcflow.storage._atomic import atomic_write_json, atomic_write_pickle
 
 __all__ = [

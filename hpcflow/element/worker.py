@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from types import FrameType
 
 from hpcflow.errors import RunFolderError
-from hpcflow.run.execute import execute_chunk
-from hpcflow.run.folder import RunFolder
-from hpcflow.run.records import CONTINUE_PREFIX, StageRecord, read_submissions
-from hpcflow.run.submit import follow_up, reopen
+from hpcflow.element.execute import execute_chunk
+from hpcflow.runfolder.layout import RunFolder
+from hpcflow.runfolder.records import CONTINUE_PREFIX, StageRecord, read_submissions
+from hpcflow.submission.submit import follow_up, reopen
 from hpcflow.storage._atomic import atomic_write_pickle
 
 __all__ = ["WorkerInterrupted", "main", "run_task"]

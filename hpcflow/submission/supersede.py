@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 
 from hpcflow.errors import InputError, StorageError
-from hpcflow.run.engine import LocalRun
-from hpcflow.run.folder import RunFolder
-from hpcflow.run.markers import read_marked_errors
-from hpcflow.run.snapshots import is_error
+from hpcflow.element.engine import LocalRun
+from hpcflow.runfolder.layout import RunFolder
+from hpcflow.runfolder.markers import read_marked_errors
+from hpcflow.element.snapshots import is_error
 from hpcflow.spec.pipeline import Pipeline
 from hpcflow.storage._atomic import atomic_write_json, atomic_write_pickle, read_pickle
 from hpcflow.storage.base import StorageBase

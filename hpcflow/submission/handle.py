@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 
 from hpcflow.errors import ResumeError
-from hpcflow.run.classify import reason, task_status, tasks_of
-from hpcflow.run.folder import RunFolder
-from hpcflow.run.lock import run_lock
-from hpcflow.run.markers import read_marked_errors
-from hpcflow.run.records import (
+from hpcflow.submission.classify import reason, task_status, tasks_of
+from hpcflow.runfolder.layout import RunFolder
+from hpcflow.runfolder.lock import run_lock
+from hpcflow.runfolder.markers import read_marked_errors
+from hpcflow.runfolder.records import (
     StageRecord,
     SubmissionRecord,
     latest_owners,
@@ -28,8 +28,8 @@ from hpcflow.run.records import (
     read_submissions,
     stages_by_func,
 )
-from hpcflow.run.results import load_outputs, open_storage
-from hpcflow.run.snapshots import is_error
+from hpcflow.runfolder.results import load_outputs, open_storage
+from hpcflow.element.snapshots import is_error
 from hpcflow.schedulers.base import Scheduler, TaskState, TaskStatus, get_scheduler
 from hpcflow.spec.pipeline import Pipeline
 from hpcflow.storage._atomic import atomic_write_json, read_pickle
@@ -350,10 +350,10 @@ class Run:
         of its jobs queued or running): otherwise this raises `ResumeError`, since the
         elements still in flight would be submitted twice. Works from any process, long
         after the submitter has gone; a concurrent submit or resume of the same folder
-        is refused (`hpcflow.run.lock`). Returns the number of arrays submitted (0 when
+        is refused (`hpcflow.runfolder.lock`). Returns the number of arrays submitted (0 when
         the run is complete).
         """
-        from hpcflow.run.submit import resume_run
+        from hpcflow.submission.submit import resume_run
 
         with run_lock(self.path, "resume"):
             status = self.status()

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from hpcflow.errors import RunFolderError
-from hpcflow.run.folder import RunFolder
+from hpcflow.runfolder.layout import RunFolder
 from hpcflow.storage._atomic import read_pickle
 from hpcflow.storage.base import StorageBase, get_storage_class
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hpcflow.run.records import StageRecord
+from hpcflow.runfolder.records import StageRecord
 from hpcflow.schedulers.base import TaskState, TaskStatus
 
 __all__ = ["is_task_failure", "reason", "task_status", "tasks_of"]

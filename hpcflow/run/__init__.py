@@ -1,1 +1,0 @@
-"""Running pipelines: the element path, the local engine, run folders and results."""
