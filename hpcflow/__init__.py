@@ -7,22 +7,38 @@
 >>> results = hpcflow.Pipeline([double]).map({"x": [1, 2, 3]}, parallel=False)
 >>> results["y"].output.tolist()
 [2, 4, 6]
+
+``Pipeline.map`` (local) and ``Pipeline.submit`` (job arrays) are the facade; `Run`
+follows a submitted run. ``hpcflow.map`` is the namespace of the local engine's
+functions (``run_map``, ``load_outputs``, ...); it is importable but not exported by
+``from hpcflow import *``, where it would shadow the builtin ``map``.
 """
 
-from hpcflow import map
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from hpcflow.errors import (
     HpcflowError,
     InputError,
+    NothingToRerunError,
     PipelineError,
     ResumeError,
     RunFolderError,
+    RunLockedError,
     SchedulerError,
     SpecError,
     StorageError,
+    UnknownStorageError,
 )
-from hpcflow.submission.handle import Run, RunStatus
-from hpcflow.element.snapshots import ErrorSnapshot, PropagatedErrorSnapshot
 from hpcflow.spec import Func, MapSpec, Pipeline, Resources, Retry, func
+
+if TYPE_CHECKING:
+    from hpcflow import map  # noqa: F401  (a module, lazily loaded)
+    from hpcflow.element.snapshots import ErrorSnapshot, PropagatedErrorSnapshot
+    from hpcflow.submission.handle import Run
+    from hpcflow.submission.status import RunStatus
 
 __version__ = "0.1.0"
 
@@ -32,6 +48,7 @@ __all__ = [
     "HpcflowError",
     "InputError",
     "MapSpec",
+    "NothingToRerunError",
     "Pipeline",
     "PipelineError",
     "PropagatedErrorSnapshot",
@@ -40,11 +57,35 @@ __all__ = [
     "Retry",
     "Run",
     "RunFolderError",
+    "RunLockedError",
     "RunStatus",
     "SchedulerError",
     "SpecError",
     "StorageError",
+    "UnknownStorageError",
     "__version__",
     "func",
-    "map",
 ]
+
+# Imported on first use, so that an array task (``python -m hpcflow.worker``), which
+# imports this package first, does not load the submission layer.
+_LAZY = {
+    "ErrorSnapshot": "hpcflow.element.snapshots",
+    "PropagatedErrorSnapshot": "hpcflow.element.snapshots",
+    "Run": "hpcflow.submission.handle",
+    "RunStatus": "hpcflow.submission.status",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    if name == "map":
+        return importlib.import_module("hpcflow.map")
+    raise AttributeError(f"module 'hpcflow' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY, "map"})

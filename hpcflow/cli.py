@@ -31,9 +31,9 @@ from typing import Any
 import cloudpickle
 
 from hpcflow.errors import HpcflowError, InputError
-from hpcflow.submission.handle import Run
 from hpcflow.runfolder.lock import clear_lock
 from hpcflow.spec.pipeline import Pipeline
+from hpcflow.submission.handle import Run
 
 __all__ = ["load_inputs", "load_pipeline", "main"]
 
@@ -113,15 +113,14 @@ def _submit(args: argparse.Namespace) -> int:
             options[key] = getattr(args, key)
     if args.setup:
         options["setup"] = args.setup
-    result = pipeline.submit(
-        inputs, args.run_folder, scheduler=args.scheduler, chunksizes=args.chunksize,
-        storage=args.storage, max_parallel=args.max_parallel, dry_run=args.dry_run,
-        overwrite=args.overwrite, **options,
+    common: dict[str, Any] = dict(
+        scheduler=args.scheduler, chunksizes=args.chunksize, storage=args.storage,
+        max_parallel=args.max_parallel, **options,
     )  # fmt: skip
     if args.dry_run:
-        print(result)
+        print(pipeline.plan(inputs, args.run_folder, **common))
         return 0
-    assert isinstance(result, Run)
+    result = pipeline.submit(inputs, args.run_folder, overwrite=args.overwrite, **common)
     ids = result.job_ids()
     print(f"submitted run {result.run_id} to {result.scheduler.name}: {len(ids)} jobs")
     print(f"follow it with: hpcflow status {_quote(result.path)}")

@@ -7,10 +7,12 @@ working for callers that do not know hpcflow::
     ├── SpecError(ValueError)            a mapspec, resources or func spec is malformed
     ├── PipelineError(ValueError)        the pipeline graph is invalid (cycles, duplicates, axes)
     ├── InputError(ValueError)           inputs do not fit the pipeline (missing, bad shapes)
+    │   └── NothingToRerunError          ``rerun`` asked for an element that did not fail
     ├── StorageError                     a storage backend cannot do what was asked
     │   └── UnknownStorageError(KeyError)
     ├── ResumeError(ValueError)          a run folder cannot be resumed with these inputs
     ├── RunFolderError                   a run folder is missing, foreign or corrupt
+    │   └── RunLockedError               another submit, resume or map holds the folder
     └── SchedulerError(RuntimeError)     a scheduler command failed (sbatch, squeue, ...)
 
 Exceptions raised by the user's own functions are never wrapped: with
@@ -23,9 +25,11 @@ from __future__ import annotations
 __all__ = [
     "HpcflowError",
     "InputError",
+    "NothingToRerunError",
     "PipelineError",
     "ResumeError",
     "RunFolderError",
+    "RunLockedError",
     "SchedulerError",
     "SpecError",
     "StorageError",
@@ -49,6 +53,19 @@ class InputError(HpcflowError, ValueError):
     """The inputs given to ``map``/``submit`` do not fit the pipeline."""
 
 
+class NothingToRerunError(InputError):
+    """The element asked for holds no `ErrorSnapshot`: it succeeded, was never computed,
+    or only received a failed input.
+
+    ``upstream`` lists the ``(output name, index)`` of the failures a propagated error
+    came from, the elements to rerun instead (empty otherwise).
+    """
+
+    def __init__(self, message: str, upstream: tuple[tuple[str, tuple[int, ...]], ...] = ()):
+        super().__init__(message)
+        self.upstream = upstream
+
+
 class StorageError(HpcflowError):
     """A storage backend failed or was asked for something it cannot do."""
 
@@ -67,6 +84,10 @@ class ResumeError(HpcflowError, ValueError):
 
 class RunFolderError(HpcflowError):
     """A run folder is missing, belongs to something else, or is unreadable."""
+
+
+class RunLockedError(RunFolderError):
+    """Another submit, resume or map holds the run folder's lock."""
 
 
 class SchedulerError(HpcflowError, RuntimeError):

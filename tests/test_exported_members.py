@@ -10,10 +10,10 @@ import hpcflow
 import hpcflow.map
 
 EXPECTED_TOP = {
-    "ErrorSnapshot", "Func", "HpcflowError", "InputError", "MapSpec", "Pipeline",
-    "PipelineError", "PropagatedErrorSnapshot", "Resources", "ResumeError", "Retry",
-    "Run", "RunFolderError", "RunStatus", "SchedulerError", "SpecError", "StorageError",
-    "__version__", "func", "map",
+    "ErrorSnapshot", "Func", "HpcflowError", "InputError", "MapSpec", "NothingToRerunError",
+    "Pipeline", "PipelineError", "PropagatedErrorSnapshot", "Resources", "ResumeError",
+    "Retry", "Run", "RunFolderError", "RunLockedError", "RunStatus", "SchedulerError",
+    "SpecError", "StorageError", "UnknownStorageError", "__version__", "func",
 }  # fmt: skip
 
 EXPECTED_MAP = {
@@ -42,3 +42,19 @@ def test_public_names_are_all_exported(module: types.ModuleType) -> None:
         if not name.startswith("_") and not isinstance(value, types.ModuleType)
     }
     assert public <= set(module.__all__)
+
+
+def test_star_import_does_not_shadow_the_builtin_map() -> None:
+    namespace: dict[str, object] = {}
+    exec("from hpcflow import *", namespace)
+    assert "map" not in namespace
+    assert namespace["Run"] is hpcflow.Run
+    assert hpcflow.map.run_map is not None  # still importable as hpcflow.map
+
+
+def test_every_exception_belongs_to_the_tree() -> None:
+    import hpcflow.errors
+
+    for name in hpcflow.errors.__all__:
+        assert issubclass(getattr(hpcflow.errors, name), hpcflow.HpcflowError), name
+        assert name in hpcflow.errors.__doc__, f"{name} is not drawn in the tree"

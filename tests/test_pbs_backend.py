@@ -25,7 +25,6 @@ import pytest
 import hpcflow
 from hpcflow import Pipeline, func
 from hpcflow.errors import InputError, SchedulerError
-from hpcflow.submission.submit import DryRun
 from hpcflow.schedulers._pbs_parse import (
     exit_code_text,
     parse_job_id,
@@ -58,6 +57,7 @@ from hpcflow.schedulers.pbs import (
     resource_directives,
 )
 from hpcflow.spec.resources import Resources
+from hpcflow.submission.submit import SubmissionPlan
 from tests.fakes import FakeCommands, request
 
 DATA = Path(__file__).parent / "data" / "pbs"
@@ -540,15 +540,14 @@ def inc(y: int) -> int:
 def test_dry_run_makes_whole_array_dependencies(tmp_path: Path, scheduler: str) -> None:
     # The submit layer turns the aligned y[i] -> z[i] dependency into a whole-array one
     # for a backend without per-task dependencies, and splits at max_array_size.
-    dry = Pipeline([double, inc]).submit(
+    dry = Pipeline([double, inc]).plan(
         {"x": list(range(5))},
         tmp_path / "run",
         scheduler=scheduler,
         chunksizes=1,
-        dry_run=True,
         max_array_size=3,
     )
-    assert isinstance(dry, DryRun)
+    assert isinstance(dry, SubmissionPlan)
     assert [(a.stage, a.n_tasks, a.first_task) for a in dry.arrays] == [
         ("y", 3, 0),
         ("y", 2, 3),

@@ -19,8 +19,8 @@ import cloudpickle
 import pytest
 
 from hpcflow import Func, Pipeline, Run, func
-from hpcflow.errors import InputError, RunFolderError
 from hpcflow.element.rerun import NothingToRerunError, load_failed_element, rerun_element
+from hpcflow.errors import InputError, RunFolderError
 
 # Workers unpickle the pipeline, and rerun unpickles the snapshots: by value, neither
 # needs to import this test module.

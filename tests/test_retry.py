@@ -74,7 +74,7 @@ def test_out_of_memory_is_retried_with_more_memory(tmp_path: Path) -> None:
     subs = read_submissions(RunFolder(run.path))
     # submission 0 and its follow-up's retry; the retry's own follow-up found nothing
     retry = subs[1]
-    assert [s.name for s in retry.stages if not s.is_continuation] == ["y@1", "z@1"]
+    assert [s.name for s in retry.stages if not s.is_follow_up] == ["y@1", "z@1"]
     y1 = next(s for s in retry.stages if s.name == "y@1")
     assert y1.resources["memory"] == 600 * MB and y1.size == 1
     assert retry.retries == {"y": 1}
@@ -147,7 +147,7 @@ def test_no_retry_once_memory_is_at_its_cap(tmp_path: Path) -> None:
     subs = read_submissions(RunFolder(run.path))
     # 100 MB, then 200 MB (the cap); a third try could only fail the same way
     assert [s.stages[0].resources["memory"] for s in subs if s.stages[:1] and
-            not s.stages[0].is_continuation] == [100 * MB, 200 * MB]  # fmt: skip
+            not s.stages[0].is_follow_up] == [100 * MB, 200 * MB]  # fmt: skip
     assert _computed(trace) == [0, 0, 1]
     assert any("memory cannot grow" in n for n in status.notes), status.notes
 
@@ -159,15 +159,15 @@ def test_without_retry_no_follow_up_job_is_submitted(tmp_path: Path) -> None:
 
     run, _ = _submit(tmp_path, [plain, twice], [0, 1])
     (sub,) = read_submissions(RunFolder(run.path))
-    assert not any(s.is_continuation for s in sub.stages)
+    assert not any(s.is_follow_up for s in sub.stages)
     assert run.wait(timeout=WAIT).complete
 
 
 def test_a_follow_up_waits_for_every_array_of_its_submission(tmp_path: Path) -> None:
     run, _ = _submit(tmp_path, [crashes, twice], [0], retry=1)
     sub = read_submissions(RunFolder(run.path))[0]
-    (follow,) = [s for s in sub.stages if s.is_continuation]
-    arrays = [a.job_id for s in sub.stages if not s.is_continuation for a in s.arrays]
+    (follow,) = [s for s in sub.stages if s.is_follow_up]
+    arrays = [a.job_id for s in sub.stages if not s.is_follow_up for a in s.arrays]
     job = json.loads((tmp_path / "queue" / "jobs" / f"{follow.arrays[0].job_id}.json").read_text())
     assert sorted((d["job_id"], d["kind"]) for d in job["dependencies"]) == sorted(
         (a, "any") for a in arrays

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from hpcflow.submission.classify import reason, task_status
 from hpcflow.runfolder.records import ArrayRecord, StageRecord
 from hpcflow.schedulers.base import TaskState, TaskStatus
+from hpcflow.submission.classify import reason, task_status
 
 KILLED = (
     "slurmstepd-n1: error: StepId=299.batch exceeded memory limit (968146944 > 314572800), "

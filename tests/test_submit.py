@@ -22,7 +22,7 @@ import pytest
 import hpcflow
 from hpcflow import Pipeline, Resources, Run, func
 from hpcflow.errors import InputError, RunFolderError
-from hpcflow.submission.submit import DryRun
+from hpcflow.submission.submit import SubmissionPlan
 
 # Workers unpickle the pipeline; pickling this module's functions by value means they
 # need not import the test module (and pytest with it).
@@ -157,10 +157,10 @@ def row_sum(m: Any) -> int:
 def test_unknown_internal_shape_is_planned_by_a_continuation_job(tmp_path: Path) -> None:
     p = Pipeline([double, generate, square, row_sum])
     inputs = {"x": list(range(4))}
-    dry = p.submit(inputs, tmp_path / "run", **_local(tmp_path), dry_run=True)
-    assert isinstance(dry, DryRun)
+    dry = p.plan(inputs, tmp_path / "run", **_local(tmp_path))
+    assert isinstance(dry, SubmissionPlan)
     assert dry.deferred == ["n", "m", "t"]
-    assert [a.stage for a in dry.arrays] == ["y", ":continue-1"]
+    assert [a.stage for a in dry.arrays] == ["y", "follow-up-1"]
     run = _submit(p, inputs, tmp_path / "run", tmp_path)
     status = run.wait(timeout=WAIT)
     assert status.complete, status
@@ -225,8 +225,8 @@ def test_run_folder_with_spaces_and_quotes(tmp_path: Path) -> None:
 def test_dry_run_writes_and_submits_nothing(tmp_path: Path) -> None:
     p = Pipeline([double, inc, add_all], default_resources=Resources(cpus=1, memory="1GB"))
     folder = tmp_path / "run"
-    dry = p.submit({"x": list(range(10))}, folder, **_local(tmp_path), chunksizes=4, dry_run=True)
-    assert isinstance(dry, DryRun)
+    dry = p.plan({"x": list(range(10))}, folder, **_local(tmp_path), chunksizes=4)
+    assert isinstance(dry, SubmissionPlan)
     assert not folder.exists() and not (tmp_path / "queue").exists()
     assert [(a.stage, a.n_tasks, a.n_elements) for a in dry.arrays] == [
         ("y", 3, 10), ("z", 3, 10), ("total", 1, 1),
@@ -269,11 +269,10 @@ def test_an_existing_run_is_never_overwritten_silently(tmp_path: Path) -> None:
 def test_submit_writes_a_few_files_whatever_the_size(tmp_path: Path) -> None:
     def files_after_submit(n: int) -> int:
         folder = tmp_path / f"run{n}"
-        dry = Pipeline([double, inc]).submit(
-            {"x": np.arange(n)}, folder, **_local(tmp_path), chunksizes=max(1, n // 10),
-            dry_run=True,
-        )  # fmt: skip
-        assert isinstance(dry, DryRun)
+        dry = Pipeline([double, inc]).plan(
+            {"x": np.arange(n)}, folder, **_local(tmp_path), chunksizes=max(1, n // 10)
+        )
+        assert isinstance(dry, SubmissionPlan)
         for a in dry.arrays:  # a task's command is a few short arguments, never data
             assert len(" ".join(a.script.split("\n")[-3:])) < 2000
         run = _submit(Pipeline([double, inc]), {"x": np.arange(n)}, folder, tmp_path,
@@ -290,8 +289,8 @@ def test_submit_writes_a_few_files_whatever_the_size(tmp_path: Path) -> None:
 def test_slurm_dry_run_renders_dependencies_on_arrays_not_yet_submitted(tmp_path: Path) -> None:
     # No cluster needed: a dry run asks for MaxArraySize and, without scontrol, notes it.
     p = Pipeline([double, inc, add_all])
-    dry = p.submit({"x": list(range(4))}, tmp_path / "run", scheduler="slurm", dry_run=True)
-    assert isinstance(dry, DryRun)
+    dry = p.plan({"x": list(range(4))}, tmp_path / "run", scheduler="slurm")
+    assert isinstance(dry, SubmissionPlan)
     scripts = {a.stage: a.script for a in dry.arrays}
     assert "#SBATCH --dependency='aftercorr:<y[0]>'" in scripts["z"]  # quoted for the shell
     assert "#SBATCH --dependency='afterok:<z[0]>'" in scripts["total"]

@@ -1,4 +1,4 @@
-"""The one function that computes elements: `execute_chunk`.
+"""The one function that computes elements, `execute_chunk`, and the one writer.
 
 The local engine calls it in-process or through an executor; the cluster worker calls
 it on a compute node. It computes every selected, not-yet-done element of a chunk,
@@ -8,110 +8,31 @@ run has a folder, writes a chunk marker atomically.
 
 from __future__ import annotations
 
-import os
-import platform
 import resource
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import cloudpickle
 import numpy as np
 
-from hpcflow.errors import HpcflowError
 from hpcflow.element.snapshots import ErrorSnapshot, PropagatedErrorSnapshot, is_error
+from hpcflow.element.task import ChunkReport, FuncTask
+from hpcflow.errors import HpcflowError
+from hpcflow.runfolder.markers import write_marker
 from hpcflow.spec.func import Func
-from hpcflow.storage._atomic import atomic_write_json
-from hpcflow.storage.base import StorageBase
+from hpcflow.storage._atomic import atomic_write_pickle
 
 __all__ = [
-    "ChunkReport",
-    "FuncTask",
-    "Source",
     "element_kwargs",
     "execute_chunk",
     "execute_payload",
     "shape_of",
+    "store_report",
 ]
 
 _ALL = slice(None)
-
-
-@dataclass
-class Source:
-    """Where one parameter of a func gets its value.
-
-    ``axes`` is ``None`` for a value passed whole; otherwise, for every axis of the
-    array, the position of that axis in the func's external key (``None`` for ``:``).
-    """
-
-    name: str
-    value: Any
-    axes: tuple[int | None, ...] | None = None
-
-
-@dataclass
-class FuncTask:
-    """Everything `execute_chunk` needs for one func: small enough to pickle per run."""
-
-    func: Func
-    external_shape: tuple[int, ...]
-    sources: tuple[Source, ...]
-    # One storage per output for mapped funcs; None for a single-value func (the
-    # driver stores its value) or when probing an unknown internal shape.
-    outputs: tuple[StorageBase, ...] | None
-    internal_shape: tuple[int, ...] | None = None
-    error_handling: Literal["raise", "continue"] = "raise"
-    selected: np.ndarray | None = None
-    marker_dir: Path | None = None
-    write: bool = True
-
-
-@dataclass
-class ChunkReport:
-    """What happened to one chunk."""
-
-    key: tuple[str, ...]
-    start: int
-    stop: int
-    n_ok: int = 0
-    n_skipped: int = 0
-    failed: list[int] = field(default_factory=list)
-    propagated: list[int] = field(default_factory=list)
-    elapsed: float = 0.0
-    peak_rss: int = 0
-    # (linear index, output values) when the task did not write them itself
-    values: list[tuple[int, tuple[Any, ...]]] = field(default_factory=list)
-
-    @property
-    def n_computed(self) -> int:
-        return self.n_ok + len(self.failed) + len(self.propagated)
-
-    def marker(self) -> dict[str, Any]:
-        return {
-            "outputs": list(self.key),
-            "start": self.start,
-            "stop": self.stop,
-            "ok": self.n_ok,
-            "skipped": self.n_skipped,
-            "failed": self.failed,
-            "propagated": self.propagated,
-            "elapsed": round(self.elapsed, 6),
-            "peak_rss": self.peak_rss,
-            "host": platform.node(),
-            "pid": os.getpid(),
-            # a requeued array task runs again with the same id; count its attempts
-            "attempt": int(
-                os.environ.get("SLURM_RESTART_COUNT")
-                or os.environ.get("HPCFLOW_RESTART_COUNT")
-                or 0
-            ),
-            "job": os.environ.get("SLURM_JOB_ID") or os.environ.get("HPCFLOW_JOB_ID"),
-            "time": time.time(),
-        }
 
 
 def execute_chunk(task: FuncTask, indices: Sequence[int] | range | np.ndarray) -> ChunkReport:
@@ -124,7 +45,10 @@ def execute_chunk(task: FuncTask, indices: Sequence[int] | range | np.ndarray) -
     f = task.func
     key = f.output_names
     idx = np.asarray(indices, dtype=np.int64)
-    report = ChunkReport(key, int(idx[0]) if len(idx) else 0, int(idx[-1]) + 1 if len(idx) else 0)
+    report = ChunkReport(
+        key, int(idx[0]) if len(idx) else 0, int(idx[-1]) + 1 if len(idx) else 0,
+        job_id=task.job_id, attempt=task.attempt,
+    )  # fmt: skip
     if task.selected is not None:
         idx = idx[task.selected[idx]]
     if task.outputs is not None and len(idx):
@@ -165,9 +89,31 @@ def execute_chunk(task: FuncTask, indices: Sequence[int] | range | np.ndarray) -
                     out.dump_chunk(done_idx, [outs[k] for _, outs in buffer])
     report.elapsed = time.perf_counter() - t0
     report.peak_rss = _peak_rss()
-    if task.write and task.marker_dir is not None and task.outputs is not None:
-        write_marker(task.marker_dir, report)
+    if task.write:
+        store_report(task, report)
     return report
+
+
+def store_report(task: FuncTask, report: ChunkReport) -> None:
+    """Store what ``report`` holds and the chunk marker: the one writer of results.
+
+    Values a task wrote element by element are not in ``report.values``; values a task
+    computed without writing (in a process that cannot write its storage) are, and
+    are written here by the process that collects the report.
+    """
+    if task.outputs is None:
+        if task.single_paths is not None and report.values:
+            _, outs = report.values[0]
+            for path, value in zip(task.single_paths, outs, strict=True):
+                atomic_write_pickle(path, value)
+    else:
+        if report.values:
+            indices = [li for li, _ in report.values]
+            for k, store in enumerate(task.outputs):
+                store.dump_chunk(indices, [outs[k] for _, outs in report.values])
+        if task.marker_dir is not None:
+            write_marker(task.marker_dir, report.start, report.stop, report.marker())
+    report.stored = True
 
 
 def element_kwargs(
@@ -220,12 +166,6 @@ def _call(
         return (ErrorSnapshot.capture(f, kwargs, e),) * n_out
     report.n_ok += 1
     return outs
-
-
-def write_marker(folder: Path, report: ChunkReport) -> None:
-    """Record a finished chunk (atomically) under ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(folder / f"{report.start}-{report.stop}.json", report.marker())
 
 
 # Worker processes unpickle each func's task once, not once per chunk.

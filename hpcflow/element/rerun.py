@@ -27,11 +27,11 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from hpcflow.errors import InputError, RunFolderError
+from hpcflow.element.snapshots import ErrorSnapshot, PropagatedErrorSnapshot
+from hpcflow.errors import InputError, NothingToRerunError, RunFolderError
 from hpcflow.runfolder.layout import RunFolder
 from hpcflow.runfolder.markers import read_marked_errors
 from hpcflow.runfolder.results import open_storage
-from hpcflow.element.snapshots import ErrorSnapshot, PropagatedErrorSnapshot
 from hpcflow.spec.mapspec import ArraySpec, MapSpec
 from hpcflow.storage._atomic import read_pickle
 from hpcflow.storage.base import MISSING
@@ -46,19 +46,6 @@ __all__ = [
 
 _REPR_WIDTH = 70  # characters of each input's repr in the header
 _SHOWN = 5  # upstream failures (or failed elements in a hint) listed in a message
-
-
-class NothingToRerunError(InputError):
-    """The element asked for holds no `ErrorSnapshot`: it succeeded, was never computed,
-    or only received a failed input.
-
-    ``upstream`` lists the ``(output name, index)`` of the failures a propagated error
-    came from, the elements to rerun instead (empty otherwise).
-    """
-
-    def __init__(self, message: str, upstream: tuple[tuple[str, tuple[int, ...]], ...] = ()):
-        super().__init__(message)
-        self.upstream = upstream
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@
 ``python -m hpcflow.worker RUN_FOLDER STAGE TASK`` computes task ``TASK`` of stage
 ``STAGE`` through the same `execute_chunk` as the local ``map``: elements already done
 are skipped, so a requeued or resubmitted task only computes what is missing. Everything
-it needs (pipeline, inputs, plan) was written to the run folder once, at submit time.
-Stage names starting with ``:continue-`` are follow-up jobs (`follow_up`).
+it needs (pipeline, inputs, plan) was written to the run folder once, at submit time;
+the task unpickles only the inputs its func reads. Nothing here imports the submission
+layer, a scheduler backend or the local engine.
 """
 
 from __future__ import annotations
@@ -16,12 +17,11 @@ import time
 from collections.abc import Sequence
 from types import FrameType
 
-from hpcflow.errors import RunFolderError
 from hpcflow.element.execute import execute_chunk
+from hpcflow.element.openrun import OpenRun
+from hpcflow.errors import RunFolderError
 from hpcflow.runfolder.layout import RunFolder
-from hpcflow.runfolder.records import CONTINUE_PREFIX, StageRecord, read_submissions
-from hpcflow.submission.submit import follow_up, reopen
-from hpcflow.storage._atomic import atomic_write_pickle
+from hpcflow.runfolder.records import StageRecord, read_saved, read_submissions
 
 __all__ = ["WorkerInterrupted", "main", "run_task"]
 
@@ -42,26 +42,25 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise WorkerInterrupted(f"received {signal.Signals(signum).name}")
 
 
-def run_task(run_folder: str, stage_name: str, task: int) -> int:
-    """Compute one task; the number of elements computed (0 if all were done)."""
+def run_task(
+    run_folder: str, stage_name: str, task: int, *, job_id: str | None = None, attempt: int = 0
+) -> int:
+    """Compute one task; the number of elements computed (0 if all were done).
+
+    ``job_id`` and ``attempt`` (the scheduler's restart count) go into the chunk marker.
+    """
     folder = RunFolder(run_folder)
-    if stage_name.startswith(CONTINUE_PREFIX):
-        follow_up(folder, int(stage_name.removeprefix(CONTINUE_PREFIX)))
-        return 0
     stage = _find_stage(folder, stage_name)
     elements = stage.task_elements(folder, task)
-    lrun, _ = reopen(folder, chunksizes={tuple(stage.outputs): stage.chunksize})
-    f = lrun.pipeline.output_to_func[stage.outputs[0]]
-    if f.mapspec is None and lrun._load_single(f):
-        return 0  # computed by an earlier attempt
-    ftask = lrun._prepare(f)
-    assert ftask is not None
-    report = execute_chunk(ftask, elements)
-    if f.mapspec is None:
-        _, outs = report.values[0]
-        for name, value in zip(f.output_names, outs, strict=True):
-            atomic_write_pickle(folder.single_output_path(name), value)
-    return report.n_computed
+    pipeline = read_saved(folder)["pipeline"]
+    f = pipeline.output_to_func[stage.outputs[0]]
+    size = stage.chunksize
+    orun = OpenRun.reopen(folder, pipeline, only=f, chunk_size=lambda _f, _n: size)
+    ftask = orun.prepare(f)
+    if ftask is None:
+        return 0  # a single value computed by an earlier attempt
+    ftask.job_id, ftask.attempt = job_id, attempt
+    return execute_chunk(ftask, elements).n_computed
 
 
 def _find_stage(folder: RunFolder, name: str) -> StageRecord:
@@ -72,7 +71,8 @@ def _find_stage(folder: RunFolder, name: str) -> StageRecord:
     raise RunFolderError(f"{folder.path} has no stage {name!r}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, job_id: str | None = None, attempt: int = 0) -> int:
+    """Entry point of ``python -m hpcflow.worker RUN_FOLDER STAGE TASK``."""
     parser = argparse.ArgumentParser(
         prog="python -m hpcflow.worker", description="Compute one array task of a run."
     )
@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(sig, _interrupt)
     print(f"hpcflow worker: {args.stage} task {args.task} in {args.run_folder}", flush=True)
     try:
-        n = run_task(args.run_folder, args.stage, args.task)
+        n = run_task(args.run_folder, args.stage, args.task, job_id=job_id, attempt=attempt)
     except WorkerInterrupted as e:
         print(f"hpcflow worker: interrupted ({e}) after {time.time() - t0:.2f} s; elements "
               "computed so far are stored", flush=True)  # fmt: skip

@@ -1,9 +1,9 @@
 """The ``hpcflow.map`` namespace: running pipelines locally and reading their outputs."""
 
-from hpcflow.element.engine import AsyncMap, run_map, run_map_async
+from hpcflow.element.local import AsyncMap, run_map, run_map_async
+from hpcflow.element.snapshots import ErrorSnapshot, PropagatedErrorSnapshot
 from hpcflow.runfolder.loading import load_dataframe, load_xarray_dataset
 from hpcflow.runfolder.results import Result, ResultDict, load_all_outputs, load_outputs
-from hpcflow.element.snapshots import ErrorSnapshot, PropagatedErrorSnapshot
 from hpcflow.spec.mapspec import MapSpec
 from hpcflow.storage import (
     ChunkedFileArray,

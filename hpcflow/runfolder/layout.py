@@ -1,44 +1,61 @@
-"""The run folder: what a run writes once, and how a resume is checked against it.
+"""Every path of a run folder, its format version, and ``run.json``.
 
-Layout::
+Layout (``docs/architecture.md`` says who writes and reads each entry)::
 
     RUN_FOLDER/
-      run.json                  shapes, mapspecs, storage per output, error handling
-      inputs/<name>.cloudpickle every input and default, pickled once
-      outputs/<name>/           one storage array per mapped output
-      outputs/<name>.cloudpickle  the value of a single-value output
+      run.json                      shapes, mapspecs, storage per output, error handling
+      inputs/<name>.cloudpickle     every input and default, pickled once
+      outputs/<name>/               one storage array per mapped output
+      outputs/<name>.cloudpickle    the value of a single-value output
       markers/<outputs>/<start>-<stop>.json   one per finished chunk
+      lock                          held by the submit, resume or map writing the folder
+      pipeline.cloudpickle          submitted runs: the pipeline and chunk sizes
+      submit.json                   submitted runs: run id, scheduler, settings
+      stages/<k>.json               submission k's stages, arrays and job ids
+      stages/<k>/<stage>.npy        a stage's elements, when not simply 0..n-1
+      logs/<stage>/<job>_<task>.log one log per array task
+      superseded/<k>/               errors set aside by resume(retry_failed=True)
+      cancelled                     written by Run.cancel: follow-up jobs stop
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import numpy as np
-
-from hpcflow.errors import ResumeError, RunFolderError
+from hpcflow.errors import RunFolderError
 from hpcflow.storage._atomic import atomic_write_json, atomic_write_pickle, read_pickle
 
-__all__ = ["RunFolder"]
+__all__ = ["FORMAT_VERSION", "OWNED", "RunFolder"]
 
-FORMAT_VERSION = 1
-_OWNED = (
-    "run.json",
-    "inputs",
-    "outputs",
-    "markers",
-    # written by submit
-    "pipeline.cloudpickle",
-    "submit.json",
-    "stages",
-    "superseded",
-    "logs",
-    "cancelled",
+#: Version of the on-disk format, in ``run.json``; a folder of a newer one is refused.
+FORMAT_VERSION = 2
+RUN_JSON = "run.json"
+INPUTS = "inputs"
+OUTPUTS = "outputs"
+MARKERS = "markers"
+LOCK = "lock"
+PIPELINE = "pipeline.cloudpickle"
+SETTINGS = "submit.json"
+STAGES = "stages"
+LOGS = "logs"
+SUPERSEDED = "superseded"
+CANCELLED = "cancelled"
+#: Every entry hpcflow writes at the top of a run folder (the lock excepted).
+OWNED = (
+    RUN_JSON,
+    INPUTS,
+    OUTPUTS,
+    MARKERS,
+    PIPELINE,
+    SETTINGS,
+    STAGES,
+    SUPERSEDED,
+    LOGS,
+    CANCELLED,
 )
 
 
@@ -48,21 +65,65 @@ class RunFolder:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).absolute()
 
+    # ------------------------------------------------------------------ paths
     @property
     def run_json(self) -> Path:
-        return self.path / "run.json"
+        return self.path / RUN_JSON
 
     def output_folder(self, name: str) -> Path:
-        return self.path / "outputs" / name
+        return self.path / OUTPUTS / name
 
     def single_output_path(self, name: str) -> Path:
-        return self.path / "outputs" / f"{name}.cloudpickle"
+        return self.path / OUTPUTS / f"{name}.cloudpickle"
 
-    def marker_folder(self, key: tuple[str, ...]) -> Path:
-        return self.path / "markers" / "-".join(key)
+    @property
+    def markers_root(self) -> Path:
+        return self.path / MARKERS
+
+    def marker_folder(self, key: tuple[str, ...] | list[str]) -> Path:
+        return self.path / MARKERS / "-".join(key)
 
     def input_path(self, name: str) -> Path:
-        return self.path / "inputs" / f"{name}.cloudpickle"
+        return self.path / INPUTS / f"{name}.cloudpickle"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path / LOCK
+
+    @property
+    def pipeline_path(self) -> Path:
+        return self.path / PIPELINE
+
+    @property
+    def settings_path(self) -> Path:
+        return self.path / SETTINGS
+
+    @property
+    def stages_folder(self) -> Path:
+        return self.path / STAGES
+
+    def submission_path(self, index: int) -> Path:
+        return self.path / STAGES / f"{index}.json"
+
+    def stage_elements_path(self, index: int, stage: str) -> str:
+        """Where submission ``index`` keeps ``stage``'s elements, relative to the folder."""
+        return f"{STAGES}/{index}/{stage}.npy"
+
+    def log_folder(self, stage: str) -> Path:
+        return self.path / LOGS / stage
+
+    @property
+    def logs_root(self) -> Path:
+        return self.path / LOGS
+
+    def superseded_folder(self, index: int) -> Path:
+        return self.path / SUPERSEDED / str(index)
+
+    @property
+    def cancelled_path(self) -> Path:
+        return self.path / CANCELLED
+
+    # ---------------------------------------------------------------- content
 
     def exists(self) -> bool:
         return self.run_json.exists()
@@ -73,8 +134,22 @@ class RunFolder:
         except FileNotFoundError:
             raise RunFolderError(f"{self.path} holds no hpcflow run (no run.json)") from None
         except json.JSONDecodeError as e:
-            raise RunFolderError(f"{self.run_json} is corrupt: {e}") from None
+            raise RunFolderError(
+                f"{self.run_json} is corrupt ({e}); the run's results cannot be read: use a "
+                "new run folder"
+            ) from None
+        version = meta.get("format_version") if isinstance(meta, dict) else None
+        if version != FORMAT_VERSION:
+            raise RunFolderError(
+                f"{self.run_json} has format version {version!r}, but this hpcflow reads "
+                f"version {FORMAT_VERSION}; open it with the hpcflow that wrote it"
+            )
         return meta
+
+    def update_meta(self, **fields: Any) -> None:
+        """Replace ``fields`` of ``run.json`` (by one process at a time: map, submit or a
+        follow-up job)."""
+        atomic_write_json(self.run_json, {**self.read_meta(), **fields})
 
     def prepare_fresh(self) -> None:
         """Empty the folder of an earlier run; refuse to touch a folder that is not one.
@@ -88,13 +163,13 @@ class RunFolder:
         if (
             self.path.exists()
             and not self.exists()
-            and any(p.name != "lock" for p in self.path.iterdir())
+            and any(p.name != LOCK for p in self.path.iterdir())
         ):
             raise RunFolderError(
                 f"run_folder {self.path} is not empty and holds no hpcflow run; refusing to "
                 "write into it (choose a new or empty folder)"
             )
-        for name in _OWNED:
+        for name in OWNED:
             p = self.path / name
             if p.is_dir():
                 shutil.rmtree(p)
@@ -104,7 +179,7 @@ class RunFolder:
 
     def write(self, meta: dict[str, Any], inputs: Mapping[str, Any]) -> None:
         """Write every input once, then ``run.json`` last (its presence means complete)."""
-        (self.path / "inputs").mkdir(parents=True, exist_ok=True)
+        (self.path / INPUTS).mkdir(parents=True, exist_ok=True)
         for name, value in inputs.items():
             atomic_write_pickle(self.input_path(name), value)
         atomic_write_json(self.run_json, {"format_version": FORMAT_VERSION, **meta})
@@ -112,71 +187,9 @@ class RunFolder:
     def load_input(self, name: str) -> Any:
         return read_pickle(self.input_path(name))
 
-    def validate_resume(
-        self,
-        meta: dict[str, Any],
-        inputs: Mapping[str, Any],
-        mode: Literal["auto", "strict", "skip"],
-    ) -> None:
-        """Raise `ResumeError` if this run differs from the stored one.
+    def read_single(self, path: Path) -> Any:
+        """The stored value of a single-value output."""
+        return read_pickle(path)
 
-        Mapspecs, storage and known shapes are always compared; inputs and defaults
-        according to ``mode``.
-        """
-        old = self.read_meta()
-        for field, what in (
-            ("mapspecs", "mapspecs"),
-            ("storage", "storage backends"),
-            ("outputs", "outputs"),
-            ("error_handling", "error_handling"),
-        ):
-            if old.get(field) != meta.get(field):
-                raise ResumeError(
-                    f"cannot resume {self.path}: its {what} were {old.get(field)} but are now "
-                    f"{meta.get(field)}; use a new run_folder or resume=False"
-                )
-        for name, shape in meta["shapes"].items():
-            before = old["shapes"].get(name)
-            if before is not None and shape is not None and before != shape:
-                raise ResumeError(
-                    f"cannot resume {self.path}: shape of {name!r} was {tuple(before)} but is "
-                    f"now {tuple(shape)}; use a new run_folder or resume=False"
-                )
-        if mode == "skip":
-            return
-        if sorted(old.get("inputs", [])) != sorted(inputs):
-            raise ResumeError(
-                f"cannot resume {self.path}: it was run with inputs {sorted(old['inputs'])} "
-                f"but now gets {sorted(inputs)}"
-            )
-        for name, value in inputs.items():
-            same = _equal(self.load_input(name), value)
-            if same is False:
-                raise ResumeError(
-                    f"cannot resume {self.path}: input {name!r} changed since the stored run; "
-                    "use a new run_folder, or resume=False to start over"
-                )
-            if same is None:
-                msg = (
-                    f"cannot tell whether input {name!r} changed since the stored run (its "
-                    "== does not give a bool)"
-                )
-                if mode == "strict":
-                    raise ResumeError(f"{msg}; use resume_validation='skip' if you are sure")
-                warnings.warn(f"{msg}; resuming anyway", stacklevel=4)
-
-
-def _equal(a: Any, b: Any) -> bool | None:
-    """``a == b`` as True/False, or None if the objects cannot say."""
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        try:
-            return bool(np.array_equal(np.asarray(a, dtype=object), np.asarray(b, dtype=object)))
-        except Exception:
-            return None
-    try:
-        result = a == b
-    except Exception:
-        return None
-    if isinstance(result, bool | np.bool_):
-        return bool(result)
-    return None
+    def write_single(self, name: str, value: Any) -> None:
+        atomic_write_pickle(self.single_output_path(name), value)

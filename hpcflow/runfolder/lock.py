@@ -20,15 +20,12 @@ from typing import Any
 
 import psutil
 
-from hpcflow.errors import RunFolderError
+from hpcflow.errors import RunLockedError
+from hpcflow.runfolder.layout import LOCK
 
 __all__ = ["LOCK_NAME", "RunLockedError", "clear_lock", "run_lock"]
 
-LOCK_NAME = "lock"
-
-
-class RunLockedError(RunFolderError):
-    """Another submit or resume holds the run folder."""
+LOCK_NAME = LOCK
 
 
 @contextmanager

@@ -1,7 +1,7 @@
-"""Reading the chunk markers a run folder holds: which elements failed, and where.
+"""The chunk markers of a run folder: written once per finished chunk, and read.
 
-Each finished chunk leaves one JSON marker (`hpcflow.element.execute.ChunkReport.marker`)
-in ``RUN/markers/<outputs>/``. Its ``failed`` list holds the elements whose function
+Each finished chunk leaves one JSON marker (`hpcflow.element.task.ChunkReport.marker`)
+in ``RUN/markers/<outputs>/<start>-<stop>.json``, written atomically by `write_marker`. Its ``failed`` list holds the elements whose function
 raised; ``propagated`` those that only received such an error. Status, ``rerun`` and
 ``resume(retry_failed=True)`` all need these lists without reading any stored value.
 """
@@ -11,10 +11,19 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-__all__ = ["MarkedErrors", "read_marked_errors"]
+from hpcflow.storage._atomic import atomic_write_json
+
+__all__ = ["MarkedErrors", "read_marked_errors", "write_marker"]
+
+
+def write_marker(marker_dir: Path, start: int, stop: int, record: dict[str, Any]) -> None:
+    """Record the finished chunk ``[start, stop)`` (atomically) in ``marker_dir``."""
+    marker_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(marker_dir / f"{start}-{stop}.json", record)
 
 
 @dataclass(frozen=True)

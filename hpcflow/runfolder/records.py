@@ -1,18 +1,10 @@
 """What a submitted run records in its folder, next to ``run.json``.
 
-Layout (added by `hpcflow.submission.submit`)::
-
-    RUN_FOLDER/
-      pipeline.cloudpickle        the pipeline, pickled once per run
-      submit.json                 run id, scheduler and its options, submit settings
-      stages/<k>.json             the stages submission k planned, with their job ids
-      stages/<k>/<stage>.npy      a stage's elements, when they are not simply 0..n-1
-      logs/<stage>/<job>_<i>.log  one log per array task (append mode: requeues keep output)
-      cancelled                   present once `Run.cancel` ran: continuations stop
-
-Submission 0 is ``submit`` itself; later ones are continuation jobs that planned
-stages whose shapes were unknown at submit time. Each record is written by one process
-at a time (submit, then each continuation in turn), atomically.
+``pipeline.cloudpickle`` and ``submit.json`` (the settings) are written once by
+``submit``; ``stages/<k>.json`` is `SubmissionRecord` ``k``: the stages it planned,
+their arrays and job ids. Submission 0 is ``submit`` itself; later ones are made by
+follow-up jobs (deferred shapes, retries) or by ``resume``. Each record is written by
+one process at a time (submit, then each follow-up in turn), atomically.
 """
 
 from __future__ import annotations
@@ -25,23 +17,24 @@ import numpy as np
 
 from hpcflow.errors import RunFolderError
 from hpcflow.runfolder.layout import RunFolder
-from hpcflow.storage._atomic import atomic_write_json, atomic_write_pickle
+from hpcflow.storage._atomic import (
+    atomic_write_json,
+    atomic_write_npy,
+    atomic_write_pickle,
+    read_pickle,
+)
 
 __all__ = [
-    "CONTINUE_PREFIX",
     "ArrayRecord",
     "StageRecord",
     "SubmissionRecord",
     "latest_owners",
+    "read_saved",
     "read_settings",
     "read_submissions",
     "stages_by_func",
     "write_settings",
 ]
-
-# Stage names of continuation jobs start with this; no output name can (it is not an
-# identifier character), so they never collide with a func's stage.
-CONTINUE_PREFIX = ":continue-"
 
 
 @dataclass
@@ -56,7 +49,13 @@ class ArrayRecord:
 
 @dataclass
 class StageRecord:
-    """A planned stage as the worker and `Run.status` read it back."""
+    """A planned stage as the worker and `Run.status` read it back.
+
+    ``name`` is a label (job names, log folders); what a stage is lives in the other
+    fields: ``kind`` ``"func"`` computes elements of the func whose first output is
+    ``outputs[0]``; ``"follow-up"`` is the one-task job that makes the next submission.
+    ``submission`` is the index of the submission that planned it.
+    """
 
     name: str
     outputs: list[str]
@@ -68,6 +67,8 @@ class StageRecord:
     dependencies: list[tuple[str, Literal["aligned", "whole", "any"]]] = field(default_factory=list)
     arrays: list[ArrayRecord] = field(default_factory=list)
     elements_file: str | None = None  # relative to the run folder; None means 0..n-1
+    kind: Literal["func", "follow-up"] = "func"
+    submission: int = 0
 
     def elements(self, folder: RunFolder) -> np.ndarray:
         if self.elements_file is None:
@@ -86,13 +87,13 @@ class StageRecord:
         return self.elements(folder)[task * self.chunksize : (task + 1) * self.chunksize]
 
     @property
-    def is_continuation(self) -> bool:
-        return self.name.startswith(CONTINUE_PREFIX)
+    def is_follow_up(self) -> bool:
+        return self.kind == "follow-up"
 
 
 @dataclass
 class SubmissionRecord:
-    """Stages one submission planned, and the outputs it left for a continuation.
+    """Stages one submission planned, and the outputs it left for a follow-up job.
 
     ``retries`` counts, per func (first output name), the automatic retries made so far,
     this submission included; ``notes`` say what a follow-up job decided not to do
@@ -106,15 +107,13 @@ class SubmissionRecord:
     notes: list[str] = field(default_factory=list)
 
     def write(self, folder: RunFolder) -> None:
-        (folder.path / "stages").mkdir(parents=True, exist_ok=True)
-        atomic_write_json(folder.path / "stages" / f"{self.index}.json", asdict(self))
+        folder.stages_folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(folder.submission_path(self.index), asdict(self))
 
     def save_elements(self, folder: RunFolder, stage: StageRecord, elements: np.ndarray) -> None:
-        rel = f"stages/{self.index}/{stage.name}.npy"
-        (folder.path / "stages" / str(self.index)).mkdir(parents=True, exist_ok=True)
-        with open(folder.path / f"{rel}.partial", "wb") as fh:
-            np.save(fh, elements)
-        (folder.path / f"{rel}.partial").replace(folder.path / rel)
+        rel = folder.stage_elements_path(self.index, stage.name)
+        (folder.path / rel).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_npy(folder.path / rel, elements)
         stage.elements_file = rel
 
     @classmethod
@@ -160,7 +159,7 @@ def stages_by_func(subs: list[SubmissionRecord]) -> dict[str, list[StageRecord]]
     out: dict[str, list[StageRecord]] = {}
     for sub in subs:
         for stage in sub.stages:
-            if not stage.is_continuation:
+            if not stage.is_follow_up:
                 out.setdefault(stage.outputs[0], []).append(stage)
     return out
 
@@ -169,7 +168,7 @@ def read_submissions(folder: RunFolder) -> list[SubmissionRecord]:
     """Every submission of the run, in order (empty for a run made by ``map``)."""
     out = []
     for path in sorted(
-        (folder.path / "stages").glob("*.json"),
+        folder.stages_folder.glob("*.json"),
         key=lambda p: int(p.stem) if p.stem.isdigit() else -1,
     ):
         try:
@@ -180,12 +179,18 @@ def read_submissions(folder: RunFolder) -> list[SubmissionRecord]:
 
 
 def write_settings(folder: RunFolder, settings: dict[str, Any], pipeline: Any) -> None:
-    atomic_write_pickle(folder.path / "pipeline.cloudpickle", pipeline)
-    atomic_write_json(folder.path / "submit.json", settings)
+    atomic_write_pickle(folder.pipeline_path, pipeline)
+    atomic_write_json(folder.settings_path, settings)
+
+
+def read_saved(folder: RunFolder) -> dict[str, Any]:
+    """What ``submit`` pickled once: ``{"pipeline": ..., "chunksizes": ...}``."""
+    saved: dict[str, Any] = read_pickle(folder.pipeline_path)
+    return saved
 
 
 def read_settings(folder: RunFolder) -> dict[str, Any]:
-    path = folder.path / "submit.json"
+    path = folder.settings_path
     try:
         settings: dict[str, Any] = json.loads(path.read_text())
     except FileNotFoundError:

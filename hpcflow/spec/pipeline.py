@@ -12,10 +12,10 @@ from hpcflow.spec.mapspec import ArraySpec, MapSpec
 from hpcflow.spec.resources import Resources
 
 if TYPE_CHECKING:
-    from hpcflow.element.engine import AsyncMap
-    from hpcflow.submission.handle import Run
+    from hpcflow.element.local import AsyncMap
     from hpcflow.runfolder.results import ResultDict
-    from hpcflow.submission.submit import DryRun
+    from hpcflow.submission.handle import Run
+    from hpcflow.submission.submit import SubmissionPlan
 
 __all__ = ["Pipeline"]
 
@@ -312,7 +312,7 @@ class Pipeline:
         self, inputs: dict[str, Any], run_folder: Any = None, internal_shapes: Any = None, **kw: Any
     ) -> ResultDict:
         """Run the pipeline locally; see `hpcflow.map.run_map` for the parameters."""
-        from hpcflow.element.engine import run_map
+        from hpcflow.element.local import run_map
 
         return run_map(self, inputs, run_folder, internal_shapes, **kw)
 
@@ -320,12 +320,12 @@ class Pipeline:
         self, inputs: dict[str, Any], run_folder: Any = None, internal_shapes: Any = None, **kw: Any
     ) -> AsyncMap:
         """Run the pipeline in the background; see `hpcflow.map.run_map_async`."""
-        from hpcflow.element.engine import run_map_async
+        from hpcflow.element.local import run_map_async
 
         return run_map_async(self, inputs, run_folder, internal_shapes, **kw)
 
-    def submit(self, inputs: dict[str, Any], run_folder: Any, **kw: Any) -> Run | DryRun:
-        """Submit the pipeline as scheduler job arrays and return at once.
+    def submit(self, inputs: dict[str, Any], run_folder: Any, **kw: Any) -> Run:
+        """Submit the pipeline as scheduler job arrays and return a `hpcflow.Run` at once.
 
         See `hpcflow.submission.submit.submit` for the parameters; ``scheduler="slurm"`` by
         default, ``"local"`` runs the same arrays on this machine, detached.
@@ -333,6 +333,15 @@ class Pipeline:
         from hpcflow.submission.submit import submit
 
         return submit(self, inputs, run_folder, **kw)
+
+    def plan(self, inputs: dict[str, Any], run_folder: Any, **kw: Any) -> SubmissionPlan:
+        """What `submit` with the same arguments would submit, as a printable plan.
+
+        Nothing is written or submitted; see `hpcflow.submission.submit.plan_submission`.
+        """
+        from hpcflow.submission.submit import plan_submission
+
+        return plan_submission(self, inputs, run_folder, **kw)
 
     def __repr__(self) -> str:
         return f"Pipeline([{', '.join(f.name for f in self._order)}])"

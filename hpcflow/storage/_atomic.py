@@ -9,6 +9,7 @@ a ``.partial`` file that never counts as done.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import uuid
@@ -16,8 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import cloudpickle
+import numpy as np
 
-__all__ = ["atomic_write_bytes", "atomic_write_json", "atomic_write_pickle", "read_pickle"]
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_npy",
+    "atomic_write_pickle",
+    "read_pickle",
+]
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -41,6 +49,13 @@ def atomic_write_pickle(path: Path, value: Any) -> None:
 def atomic_write_json(path: Path, value: Any) -> None:
     """Write ``value`` as indented JSON to ``path`` atomically."""
     atomic_write_bytes(path, json.dumps(value, indent=1, sort_keys=True).encode())
+
+
+def atomic_write_npy(path: Path, array: np.ndarray) -> None:
+    """Save ``array`` in NumPy's ``.npy`` format to ``path`` atomically."""
+    buf = io.BytesIO()
+    np.save(buf, array)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def read_pickle(path: Path) -> Any:

@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from hpcflow.element.openrun import OpenRun
+from hpcflow.element.snapshots import is_error
 from hpcflow.errors import InputError, StorageError
-from hpcflow.element.engine import LocalRun
 from hpcflow.runfolder.layout import RunFolder
 from hpcflow.runfolder.markers import read_marked_errors
-from hpcflow.element.snapshots import is_error
 from hpcflow.spec.pipeline import Pipeline
 from hpcflow.storage._atomic import atomic_write_json, atomic_write_pickle, read_pickle
 from hpcflow.storage.base import StorageBase
@@ -29,10 +29,10 @@ from hpcflow.storage.base import StorageBase
 __all__ = ["replace_pipeline", "retire_errors"]
 
 
-def retire_errors(lrun: LocalRun, folder: RunFolder, to: Path) -> dict[str, int]:
+def retire_errors(orun: OpenRun, folder: RunFolder, to: Path) -> dict[str, int]:
     """Move every stored error (own or propagated) into ``to``; elements moved per output."""
     todo: list[tuple[Any, np.ndarray, list[Path]]] = []
-    for f in lrun.pipeline.sorted_funcs:
+    for f in orun.pipeline.sorted_funcs:
         if f.mapspec is None:
             continue
         marker_dir = folder.marker_folder(tuple(f.output_names))
@@ -41,24 +41,24 @@ def retire_errors(lrun: LocalRun, folder: RunFolder, to: Path) -> dict[str, int]
         if not len(bad):
             continue
         for o in f.output_names:
-            st = lrun.arrays[o]
+            st = orun.arrays[o]
             if not isinstance(st, StorageBase) or type(st).retire is StorageBase.retire:
                 raise StorageError(
                     f"output {o!r} has {len(bad)} failed elements, but its storage "
-                    f"{lrun.storage_ids[o]!r} cannot set elements aside; retry_failed needs "
+                    f"{orun.storage_ids[o]!r} cannot set elements aside; retry_failed needs "
                     "'chunked_file_array' or 'file_array' storage"
                 )
         todo.append((f, bad, markers))
     moved: dict[str, int] = {}
     for f, bad, markers in todo:
         for o in f.output_names:
-            st = lrun.arrays[o]
+            st = orun.arrays[o]
             assert isinstance(st, StorageBase)
             st.retire(bad, to / "outputs" / o)
             moved[o] = len(bad)
         for path in markers:
             _drop_from_marker(path, bad, to / "markers" / path.parent.name)
-    for f in lrun.pipeline.sorted_funcs:
+    for f in orun.pipeline.sorted_funcs:
         if f.mapspec is not None:
             continue
         for o in f.output_names:

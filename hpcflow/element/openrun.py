@@ -1,227 +1,113 @@
-"""The local map engine: run a pipeline in-process or on any Executor."""
+"""The open run: shapes, storages and prepared inputs, shared by every engine.
+
+An `OpenRun` is one run's state in one process: the pipeline, its input values, the
+axis lengths and output shapes known so far, the output storages and single values,
+and the run folder when there is one. ``map`` builds one from the caller's inputs;
+``submit`` builds one to allocate storage and plan arrays; a follow-up job reopens one
+from the run folder (`OpenRun.reopen`); an array task reopens one for its own func only
+(``only=``), which unpickles only the inputs and opens only the storages that func
+reads. `OpenRun.prepare` turns a func into the `FuncTask` that `execute_chunk` runs.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import os
 import tempfile
-import uuid
-from collections.abc import Iterable, Mapping
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import cloudpickle
 import numpy as np
 
+from hpcflow.element.execute import execute_chunk, shape_of
+from hpcflow.element.task import FuncTask, Source
 from hpcflow.errors import InputError, PipelineError
-from hpcflow.plan.chunks import ChunkSizes, chunk_ranges, resolve_chunksize
 from hpcflow.plan.shapes import AxisLengths, as_input_array, external_shape
-from hpcflow.element.execute import (
-    ChunkReport,
-    FuncTask,
-    Source,
-    execute_chunk,
-    execute_payload,
-    shape_of,
-    write_marker,
-)
 from hpcflow.runfolder.layout import RunFolder
-from hpcflow.element.progress import ProgressTracker, ShowProgress
 from hpcflow.runfolder.results import Result, ResultDict, array_output, open_storage
+from hpcflow.runfolder.validate import validate_resume
 from hpcflow.spec.func import Func, normalize_internal_shape
 from hpcflow.spec.pipeline import Pipeline
-from hpcflow.storage._atomic import atomic_write_json, atomic_write_pickle, read_pickle
 from hpcflow.storage.base import StorageBase, get_storage_class
 
-__all__ = ["AsyncMap", "run_map", "run_map_async"]
+__all__ = ["ChunkSizer", "OpenRun", "check_choice"]
 
-ExecutorArg = Executor | Mapping[Any, Executor] | None
+#: Elements per chunk of a func, given its number of elements.
+ChunkSizer = Callable[[Func, int], int]
 
 
-def run_map(
-    pipeline: Pipeline,
-    inputs: Mapping[str, Any],
-    run_folder: str | Path | None = None,
-    internal_shapes: Mapping[str, Any] | None = None,
-    *,
-    output_names: Iterable[str | tuple[str, ...]] | None = None,
-    parallel: bool = True,
-    executor: ExecutorArg = None,
-    chunksizes: ChunkSizes = None,
-    storage: str | Mapping[Any, str] | None = None,
-    resume: bool = False,
-    resume_validation: Literal["auto", "strict", "skip"] = "auto",
-    fixed_indices: Mapping[str, int | slice] | None = None,
-    auto_subpipeline: bool = False,
-    show_progress: ShowProgress = None,
-    return_results: bool = True,
-    error_handling: Literal["raise", "continue"] = "raise",
-) -> ResultDict:
-    """Run ``pipeline`` on ``inputs`` locally and return its outputs.
+def _one_chunk(f: Func, n: int) -> int:
+    return max(1, n)
+
+
+class _StoredInputs(Mapping[str, Any]):
+    """A run folder's inputs, each unpickled the first time it is read."""
+
+    def __init__(self, folder: RunFolder, names: list[str]) -> None:
+        self._folder = folder
+        self._names = names
+        self._loaded: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._names:
+            raise KeyError(name)
+        if name not in self._loaded:
+            self._loaded[name] = self._folder.load_input(name)
+        return self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+class OpenRun:
+    """One run's shapes, storages and inputs, validated up front.
 
     Parameters
     ----------
     pipeline
-        The pipeline to run.
+        The pipeline (already reduced to the requested outputs).
     inputs
-        Values of the pipeline's root parameters; mapped ones are lists or arrays.
+        Root-parameter values; a `Mapping` that loads lazily is read only where used.
     run_folder
-        Where inputs, outputs and markers are written. ``None``: in memory (or a
-        temporary folder when a storage backend needs one).
-    internal_shapes
-        ``{output: shape}`` for axes a function generates; ``"?"`` is resolved from
-        the first element. Overrides ``Func(internal_shape=...)``.
-    output_names
-        Compute only these outputs (and what they need).
-    parallel
-        Use a process pool when no ``executor`` is given. ``False`` runs everything
-        in this process.
-    executor
-        A `concurrent.futures.Executor` for all funcs, or a dict from output name (or
-        a multi-output func's tuple) to executor with ``""`` as the default; funcs
-        without an entry run in this process.
-    chunksizes
-        Elements per task: ``None`` (automatic), an int, or a dict like ``executor``
-        whose values are ints or callables of the element count.
-    storage
-        Storage backend name, or a dict like ``executor``. Default ``"file_array"``
-        with a ``run_folder``, else ``"dict"``.
-    resume
-        Reuse elements already done in ``run_folder`` (never recomputed, never loaded
-        into this process just to skip them). ``False`` starts over, removing what
-        hpcflow wrote to ``run_folder`` before (and nothing else).
-    resume_validation
-        ``"auto"``: inputs and defaults must equal the stored ones; if equality cannot
-        be decided, warn and proceed. ``"strict"``: undecidable is an error.
-        ``"skip"``: do not compare inputs. Mapspecs and shapes are always checked.
-    fixed_indices
-        ``{axis: index or slice}``: compute only those elements.
-    auto_subpipeline
-        Allow intermediate outputs among ``inputs``; what produced them is skipped.
-    show_progress
-        ``True``/``"rich"`` draws a bar per output, ``"headless"`` only counts.
-    return_results
-        ``False`` leaves results in storage only (returns an empty `ResultDict`).
-    error_handling
-        ``"raise"``: the first failure propagates (with a note naming the output and
-        element). ``"continue"``: failures become `ErrorSnapshot` and what depends on
-        them `PropagatedErrorSnapshot`; everything else is computed.
+        Where inputs, outputs and markers live; ``None`` keeps everything in memory (or
+        in a temporary folder when a storage backend needs one).
+    internal_shapes, storage, resume, resume_validation, fixed_indices, error_handling
+        As for `hpcflow.map.run_map`.
+    chunk_size
+        Elements per chunk of a func (storage backends that align to chunks use it).
+    reopened
+        The run folder is this run's own (a worker, follow-up or resume): nothing is
+        validated against it or rewritten, and stored shapes are adopted.
+    only
+        Open only what this func reads and writes (an array task).
     """
-    run = LocalRun(
-        pipeline, inputs, run_folder, internal_shapes, output_names=output_names,
-        parallel=parallel, executor=executor, chunksizes=chunksizes, storage=storage,
-        resume=resume, resume_validation=resume_validation, fixed_indices=fixed_indices,
-        auto_subpipeline=auto_subpipeline, show_progress=show_progress,
-        return_results=return_results, error_handling=error_handling,
-    )  # fmt: skip
-    return run.execute()
-
-
-class AsyncMap:
-    """A run started with `run_map_async`: await ``.task`` or call ``.result()``."""
-
-    def __init__(self, run: LocalRun, *, start: bool) -> None:
-        self._run = run
-        self._task: asyncio.Task[ResultDict] | None = None
-        if start:
-            self.start()
-
-    @property
-    def progress(self) -> ProgressTracker:
-        """Elements done per output, updated while the run proceeds."""
-        return self._run.progress
-
-    def start(self) -> AsyncMap:
-        """Start the run in the running event loop (no-op if already started)."""
-        if self._task is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                raise RuntimeError(
-                    "map_async(start=True) needs a running event loop; in a plain script use "
-                    "map_async(..., start=False).result() or pipeline.map(...)"
-                ) from None
-            self._task = loop.create_task(asyncio.to_thread(self._run.execute))
-        return self
-
-    @property
-    def task(self) -> asyncio.Task[ResultDict]:
-        """The `asyncio.Task` computing the results."""
-        if self._task is None:
-            raise RuntimeError("the run has not started; call .start() inside an event loop")
-        return self._task
-
-    def result(self) -> ResultDict:
-        """Block until done and return the results (runs the map if not started)."""
-        if self._task is None:
-            return self._run.execute()
-        if self._task.done():
-            return self._task.result()
-        raise RuntimeError(
-            "the run is executing in a running event loop; use `await runner.task` there"
-        )
-
-
-def run_map_async(
-    pipeline: Pipeline,
-    inputs: Mapping[str, Any],
-    run_folder: str | Path | None = None,
-    internal_shapes: Mapping[str, Any] | None = None,
-    *,
-    start: bool = True,
-    **kwargs: Any,
-) -> AsyncMap:
-    """Like `run_map` but returns at once with an `AsyncMap`.
-
-    Inputs are validated before this returns. With ``start=True`` (default) the run
-    begins in the running event loop; with ``start=False`` it begins on ``.start()``
-    or runs synchronously on ``.result()``.
-    """
-    kwargs.setdefault("parallel", True)
-    run = LocalRun(pipeline, inputs, run_folder, internal_shapes, **kwargs)
-    return AsyncMap(run, start=start)
-
-
-class LocalRun:
-    """One local run: validated up front, executed generation by generation."""
 
     def __init__(
         self,
         pipeline: Pipeline,
         inputs: Mapping[str, Any],
         run_folder: str | Path | None,
-        internal_shapes: Mapping[str, Any] | None,
+        internal_shapes: Mapping[str, Any] | None = None,
         *,
-        output_names: Iterable[str | tuple[str, ...]] | None = None,
-        parallel: bool = True,
-        executor: ExecutorArg = None,
-        chunksizes: ChunkSizes = None,
         storage: str | Mapping[Any, str] | None = None,
         resume: bool = False,
         resume_validation: Literal["auto", "strict", "skip"] = "auto",
         fixed_indices: Mapping[str, int | slice] | None = None,
-        auto_subpipeline: bool = False,
-        show_progress: ShowProgress = None,
-        return_results: bool = True,
         error_handling: Literal["raise", "continue"] = "raise",
+        chunk_size: ChunkSizer = _one_chunk,
+        reopened: bool = False,
+        only: Func | None = None,
     ) -> None:
-        _check_choice("error_handling", error_handling, ("raise", "continue"))
-        _check_choice("resume_validation", resume_validation, ("auto", "strict", "skip"))
+        check_choice("error_handling", error_handling, ("raise", "continue"))
+        check_choice("resume_validation", resume_validation, ("auto", "strict", "skip"))
         if not isinstance(inputs, Mapping):
             raise InputError(f"inputs must be a dict of name -> value, got {type(inputs).__name__}")
-        self.progress = ProgressTracker(show_progress)
-        targets = _flatten_names(output_names)
-        if auto_subpipeline:
-            pipeline = pipeline.subpipeline(inputs, targets)
-        elif targets is not None:
-            pipeline = Pipeline(
-                pipeline.ancestors(targets), default_resources=pipeline.default_resources
-            )
         self.pipeline = pipeline
         self.error_handling = error_handling
-        self.return_results = return_results
-        self.chunksizes = chunksizes
+        self.chunk_size = chunk_size
+        self.only = only
         self.values = self._check_inputs(inputs)
         self.internal = self._internal_shapes(internal_shapes)
         self.storage_ids = self._storage_ids(storage, run_folder)
@@ -230,14 +116,15 @@ class LocalRun:
         ):
             run_folder = tempfile.mkdtemp(prefix="hpcflow-run-")
         self.folder = None if run_folder is None else RunFolder(run_folder)
-        if resume and self.folder is not None and self.folder.exists():
+        resuming = (resume or reopened) and self.folder is not None and self.folder.exists()
+        if resuming:
+            assert self.folder is not None
             # shapes resolved by the earlier run ('?' ones included) need no re-probing
             for name, info in self.folder.read_meta().get("arrays", {}).items():
                 if name in self.storage_ids:
                     self.internal.setdefault(name, tuple(info["internal_shape"]))
                     if "?" in self.internal[name]:
                         self.internal[name] = tuple(info["internal_shape"])
-        self.executors = self._executors(executor, parallel)
         self.lengths = AxisLengths()
         self.shapes: dict[str, tuple[int, ...]] = {}
         self.arrays: dict[str, Any] = {}  # mapped inputs and outputs, by name
@@ -246,20 +133,45 @@ class LocalRun:
         self._plan_static()
         self.fixed = self._check_fixed(fixed_indices or {})
         self.meta = self._meta()
-        if self.folder is not None:
+        self.resume = resuming
+        # Array tasks read run.json but must not rewrite it: many run at once, and only
+        # submit and follow-up jobs (one at a time) add to it.
+        self.write_meta = not reopened
+        if self.folder is not None and not reopened:
             to_store = {k: self.values[k] for k in sorted(self.values)}
-            if resume and self.folder.exists():
-                self.folder.validate_resume(self.meta, to_store, resume_validation)
+            if resuming:
+                validate_resume(self.folder, self.meta, to_store, resume_validation)
             else:
                 self.folder.prepare_fresh()
                 self.folder.write(self.meta, to_store)
-        self.resume = resume
-        # Workers of a submitted run read run.json but must not rewrite it: many run at
-        # once, and only submit and continuation jobs (one at a time) add to it.
-        self.write_meta = True
+
+    @classmethod
+    def reopen(
+        cls,
+        folder: RunFolder,
+        pipeline: Pipeline,
+        *,
+        only: Func | None = None,
+        write_meta: bool = False,
+        chunk_size: ChunkSizer = _one_chunk,
+    ) -> OpenRun:
+        """The run as a worker, follow-up or resume sees it: everything stored so far.
+
+        With ``only``, just that func's inputs are unpickled and its inputs' and outputs'
+        storages opened.
+        """
+        meta = folder.read_meta()
+        run = cls(
+            pipeline, _StoredInputs(folder, list(meta["inputs"])), folder.path,
+            storage=meta["storage"], error_handling=meta["error_handling"],
+            chunk_size=chunk_size, reopened=True, only=only,
+        )  # fmt: skip
+        run.write_meta = write_meta
+        run.adopt_existing(meta)
+        return run
 
     # ------------------------------------------------------------- validation
-    def _check_inputs(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    def _check_inputs(self, inputs: Mapping[str, Any]) -> Mapping[str, Any]:
         p = self.pipeline
         roots = set(p.root_args())
         unknown = sorted(set(inputs) - roots)
@@ -276,6 +188,8 @@ class LocalRun:
         missing = sorted(roots - set(inputs) - set(defaults))
         if missing:
             raise InputError(f"missing inputs {missing}; the pipeline needs {sorted(roots)}")
+        if isinstance(inputs, _StoredInputs):
+            return inputs  # stored with the defaults already merged in
         return {**{k: v for k, v in defaults.items() if k in roots}, **inputs}
 
     def _internal_shapes(self, given: Mapping[str, Any] | None) -> dict[str, tuple[Any, ...]]:
@@ -308,33 +222,10 @@ class LocalRun:
                 out[o] = name
         return out
 
-    def _executors(self, executor: ExecutorArg, parallel: bool) -> dict[str, Executor | None]:
-        out: dict[str, Executor | None] = {}
-        self._own_pool: Executor | None = None
-        for f in self.pipeline.funcs:
-            key = f.output_names
-            ex: Executor | None
-            if isinstance(executor, Mapping):
-                ex = executor.get(key[0]) or executor.get(key) or executor.get("")
-            elif executor is not None:
-                ex = executor
-            elif parallel:
-                if self._own_pool is None:
-                    self._own_pool = ProcessPoolExecutor()
-                ex = self._own_pool
-            else:
-                ex = None
-            if ex is not None and not isinstance(ex, Executor):
-                raise InputError(
-                    f"executor for {key} must be a concurrent.futures.Executor, got {ex!r}"
-                )
-            for o in key:
-                out[o] = ex
-        return out
-
     def _plan_static(self) -> None:
         """Shapes of everything knowable before running (not behind a '?')."""
-        for f in self.pipeline.sorted_funcs:
+        funcs = self.pipeline.sorted_funcs if self.only is None else [self.only]
+        for f in funcs:
             spec = f.mapspec
             if spec is None:
                 continue
@@ -391,7 +282,7 @@ class LocalRun:
                             )
             n = self.lengths.get(axis)
             if n is not None:
-                _check_fixed_range(axis, value, n)
+                check_fixed_range(axis, value, n)
         return dict(fixed)
 
     def _meta(self) -> dict[str, Any]:
@@ -414,41 +305,13 @@ class LocalRun:
             "error_handling": self.error_handling,
         }
 
-    # -------------------------------------------------------------- execution
-    def execute(self) -> ResultDict:
-        try:
-            for generation in self.pipeline.topological_generations():
-                self._run_generation(generation)
-        finally:
-            self.progress.close()
-            if self._own_pool is not None:
-                self._own_pool.shutdown(wait=True, cancel_futures=True)
-                self._own_pool = None
-        return self._results()
+    # ------------------------------------------------------------ preparation
+    def prepare(self, f: Func) -> FuncTask | None:
+        """The `FuncTask` that computes ``f``'s elements; None if ``f`` is a single-value
+        func whose value is stored already (and was loaded).
 
-    def _run_generation(self, funcs: list[Func]) -> None:
-        pending: list[tuple[Future[Any] | ChunkReport, Func, FuncTask, bool]] = []
-        try:
-            for f in funcs:
-                task = self._prepare(f)
-                if task is None:
-                    continue
-                pending.extend(self._submit(f, task))
-            for fut, f, task, pickled in pending:
-                report = fut if isinstance(fut, ChunkReport) else fut.result()
-                if pickled:
-                    report = cloudpickle.loads(report)
-                self._collect(f, task, report)
-        except BaseException:
-            for fut, *_ in pending:
-                if isinstance(fut, Future):
-                    fut.cancel()
-            raise
-        finally:
-            for f in funcs:
-                self._finish(f)
-
-    def _prepare(self, f: Func) -> FuncTask | None:
+        Creates ``f``'s output storage; may compute one element to learn a ``"?"`` shape.
+        """
         spec = f.mapspec
         sources = []
         for p in f.parameters:
@@ -464,11 +327,17 @@ class LocalRun:
             else:
                 sources.append(Source(p, _whole(self.arrays[p])))
         if spec is None:
-            if self.resume and self._load_single(f):
+            if self.resume and self.load_single(f):
                 return None
-            task = FuncTask(f, (), tuple(sources), None, error_handling=self.error_handling)
-            self.progress.add(f.output_names[0], 1)
-            return task
+            singles = (
+                tuple(self.folder.single_output_path(o) for o in f.output_names)
+                if self.folder is not None
+                else None
+            )
+            return FuncTask(
+                f, (), tuple(sources), None, error_handling=self.error_handling,
+                single_paths=singles,
+            )  # fmt: skip
         self.lengths.learn(spec, self._known_shapes())
         ext_shape = external_shape(spec, self.lengths)
         task = FuncTask(
@@ -478,15 +347,12 @@ class LocalRun:
         if not self._output_shapes(f):
             self._probe(f, task)
         n = int(np.prod(ext_shape, dtype=np.int64))
-        task.outputs = tuple(
-            self._create_storage(f, o, self._chunk_size(f, n)) for o in f.output_names
-        )
+        task.outputs = tuple(self._storage(f, o, n) for o in f.output_names)
         task.internal_shape = tuple(
             self.shapes[f.output_names[0]][i] for i, m in enumerate(self._shape_mask(f)) if not m
         )
         if self.folder is not None:
             task.marker_dir = self.folder.marker_folder(f.output_names)
-        self.progress.add(f.output_names[0], int(np.prod(ext_shape, dtype=np.int64)))
         return task
 
     def allocate(self, f: Func) -> tuple[int, ...]:
@@ -502,7 +368,7 @@ class LocalRun:
             raise PipelineError(f"the shape of {f.output_names[0]!r} is not known yet")
         n = int(np.prod(ext_shape, dtype=np.int64))
         for o in f.output_names:
-            self._create_storage(f, o, self._chunk_size(f, n))
+            self._create_storage(f, o, self.chunk_size(f, n))
         return ext_shape
 
     def _known_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -520,11 +386,17 @@ class LocalRun:
         self.lengths.learn(spec, self._known_shapes())
         return self._output_shapes(f)
 
-    def adopt_existing(self) -> None:
-        """Open what an earlier process of this run already stored (arrays and singles)."""
+    def adopt_existing(self, meta: dict[str, Any] | None = None) -> None:
+        """Open what an earlier process of this run already stored (arrays and singles).
+
+        With ``only``, just the storages and single values that func reads or writes.
+        """
         assert self.folder is not None
-        meta = self.folder.read_meta()
+        meta = meta if meta is not None else self.folder.read_meta()
+        wanted = None if self.only is None else {*self.only.parameters, *self.only.output_names}
         for name in meta.get("arrays", {}):
+            if wanted is not None and name not in wanted:
+                continue
             if name in self.storage_ids and not isinstance(self.arrays.get(name), StorageBase):
                 store = open_storage(self.folder, name, meta)
                 self.arrays[name] = store
@@ -532,8 +404,54 @@ class LocalRun:
                 self.meta["arrays"][name] = meta["arrays"][name]
                 self.meta["shapes"][name] = meta["arrays"][name]["shape"]
         for f in self.pipeline.funcs:
+            if f.mapspec is None and (wanted is None or set(f.output_names) & wanted):
+                self.load_single(f)
+
+    def load_single(self, f: Func) -> bool:
+        """Load ``f``'s stored single values; False if they are not all stored."""
+        if self.folder is None:
+            return False
+        paths = [self.folder.single_output_path(o) for o in f.output_names]
+        if not all(p.exists() for p in paths):
+            return False
+        for o, p in zip(f.output_names, paths, strict=True):
+            self.singles[o] = self.folder.read_single(p)
+        return True
+
+    def missing(self) -> dict[str, np.ndarray | None]:
+        """Per func (first output name): linear indices not done, or None if never stored."""
+        out: dict[str, np.ndarray | None] = {}
+        for f in self.pipeline.sorted_funcs:
+            key = f.output_names[0]
             if f.mapspec is None:
-                self._load_single(f)
+                out[key] = np.zeros(0 if key in self.singles else 1, dtype=np.int64)
+                continue
+            stores = [self.arrays.get(o) for o in f.output_names]
+            if not all(isinstance(st, StorageBase) for st in stores):
+                out[key] = None
+                continue
+            first = stores[0]
+            assert isinstance(first, StorageBase)
+            ext = [n for n, m in zip(first.shape, first.shape_mask, strict=True) if m]
+            everything = np.arange(int(np.prod(ext, dtype=np.int64)), dtype=np.int64)
+            done = np.ones(len(everything), dtype=bool)
+            for st in stores:
+                assert isinstance(st, StorageBase)
+                done &= st.done_linear(everything)
+            out[key] = everything[~done]
+        return out
+
+    def results(self) -> ResultDict:
+        """Every output known in this process, by name."""
+        out = ResultDict()
+        for f in self.pipeline.sorted_funcs:
+            for name in f.output_names:
+                if name in self.singles:
+                    out[name] = Result(name, self.singles[name])
+                elif isinstance(self.arrays.get(name), StorageBase):
+                    store = self.arrays[name]
+                    out[name] = Result(name, array_output(store), store)
+        return out
 
     def _probe(self, f: Func, task: FuncTask) -> None:
         """Compute the first selected element to learn a '?' internal shape."""
@@ -573,6 +491,13 @@ class LocalRun:
         ext = set(f.mapspec.external_indices)
         return tuple(a in ext for a in f.mapspec.output_indices)
 
+    def _storage(self, f: Func, name: str, n: int) -> StorageBase:
+        """``name``'s storage: the one opened from the run folder, or a new one."""
+        store = self.arrays.get(name)
+        if isinstance(store, StorageBase) and self._probed is None:
+            return store
+        return self._create_storage(f, name, self.chunk_size(f, n))
+
     def _create_storage(self, f: Func, name: str, chunk_size: int) -> StorageBase:
         cls = get_storage_class(self.storage_ids[name])
         mask = self._shape_mask(f)
@@ -589,8 +514,7 @@ class LocalRun:
             "axes": list(f.mapspec.output_indices) if f.mapspec else [],
         }  # fmt: skip
         if self.folder is not None and self.write_meta:
-            atomic_write_json(self.folder.run_json, {**self.folder.read_meta(),
-                "shapes": self.meta["shapes"], "arrays": self.meta["arrays"]})  # fmt: skip
+            self.folder.update_meta(shapes=self.meta["shapes"], arrays=self.meta["arrays"])
         probed = self._probed
         if probed is not None:
             li, outs = probed
@@ -607,84 +531,10 @@ class LocalRun:
         key = []
         for axis, n in zip(spec.external_indices, ext_shape, strict=True):
             if axis in relevant:
-                _check_fixed_range(axis, relevant[axis], n)
+                check_fixed_range(axis, relevant[axis], n)
             key.append(relevant.get(axis, slice(None)))
         sel[tuple(key)] = True
         return sel.ravel()
-
-    def _chunk_size(self, f: Func, n: int) -> int:
-        key = f.output_names
-        ex = self.executors[key[0]]
-        workers = None if ex is None else getattr(ex, "_max_workers", None) or os.cpu_count() or 1
-        if ex is None and self.progress.mode != "off":
-            workers = 25  # ~100 chunks, so the bar moves even when running in-process
-        return resolve_chunksize(self.chunksizes, key, n, workers=workers)
-
-    def _submit(self, f: Func, task: FuncTask) -> list[tuple[Any, Func, FuncTask, bool]]:
-        key = f.output_names
-        n = int(np.prod(task.external_shape, dtype=np.int64))
-        ex = self.executors[key[0]]
-        size = self._chunk_size(f, n)
-        aligned = [o for o in task.outputs or () if o.aligns_chunks]
-        if aligned:
-            # blocked backends (zarr) fix the chunking; on resume it is the stored one
-            size = int(aligned[0].chunk_size)  # type: ignore[attr-defined]
-        ranges = chunk_ranges(n, size)
-        if ex is None:
-            return [(execute_chunk(task, r), f, task, False) for r in ranges]
-        if isinstance(ex, ThreadPoolExecutor):
-            return [(ex.submit(execute_chunk, task, r), f, task, False) for r in ranges]
-        outputs_writable = task.outputs is not None and all(
-            o.dump_in_subprocess for o in task.outputs
-        )
-        task.write = outputs_writable
-        payload = cloudpickle.dumps(task)
-        token = uuid.uuid4().bytes
-        return [(ex.submit(execute_payload, payload, token, r), f, task, True) for r in ranges]
-
-    def _collect(self, f: Func, task: FuncTask, report: ChunkReport) -> None:
-        if task.outputs is None:  # single-value func
-            _, outs = report.values[0]
-            for name, value in zip(f.output_names, outs, strict=True):
-                self.singles[name] = value
-                if self.folder is not None:
-                    atomic_write_pickle(self.folder.single_output_path(name), value)
-        elif report.values:
-            indices = [li for li, _ in report.values]
-            for k, store in enumerate(task.outputs):
-                store.dump_chunk(indices, [outs[k] for _, outs in report.values])
-            if task.marker_dir is not None:
-                write_marker(task.marker_dir, report)
-        self.progress.advance(f.output_names[0], report.n_computed + report.n_skipped)
-
-    def _finish(self, f: Func) -> None:
-        for name in f.output_names:
-            store = self.arrays.get(name)
-            if isinstance(store, StorageBase):
-                store.persist()
-
-    def _load_single(self, f: Func) -> bool:
-        if self.folder is None:
-            return False
-        paths = [self.folder.single_output_path(o) for o in f.output_names]
-        if not all(p.exists() for p in paths):
-            return False
-        for o, p in zip(f.output_names, paths, strict=True):
-            self.singles[o] = read_pickle(p)
-        return True
-
-    def _results(self) -> ResultDict:
-        out = ResultDict()
-        if not self.return_results:
-            return out
-        for f in self.pipeline.sorted_funcs:
-            for name in f.output_names:
-                if name in self.singles:
-                    out[name] = Result(name, self.singles[name])
-                elif isinstance(self.arrays.get(name), StorageBase):
-                    store = self.arrays[name]
-                    out[name] = Result(name, array_output(store), store)
-        return out
 
 
 def _whole(value: Any) -> Any:
@@ -694,7 +544,8 @@ def _whole(value: Any) -> Any:
     return value
 
 
-def _check_fixed_range(axis: str, value: int | slice, n: int) -> None:
+def check_fixed_range(axis: str, value: int | slice, n: int) -> None:
+    """Raise `InputError` if ``fixed_indices[axis]=value`` selects nothing of ``n``."""
     if isinstance(value, slice):
         if len(range(*value.indices(n))) == 0:
             raise InputError(f"fixed_indices[{axis!r}]={value} selects nothing of axis length {n}")
@@ -702,17 +553,7 @@ def _check_fixed_range(axis: str, value: int | slice, n: int) -> None:
         raise InputError(f"fixed_indices[{axis!r}]={value} is out of range for axis length {n}")
 
 
-def _check_choice(name: str, value: Any, valid: tuple[str, ...]) -> None:
+def check_choice(name: str, value: Any, valid: tuple[str, ...]) -> None:
+    """Raise `InputError` unless ``value`` is one of ``valid``."""
     if value not in valid:
         raise InputError(f"{name}={value!r} is not valid; use one of {list(valid)}")
-
-
-def _flatten_names(names: Iterable[str | tuple[str, ...]] | None) -> list[str] | None:
-    if names is None:
-        return None
-    if isinstance(names, str):
-        return [names]
-    out: list[str] = []
-    for n in names:
-        out.extend(n if isinstance(n, tuple) else (n,))
-    return out
