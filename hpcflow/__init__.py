@@ -14,10 +14,8 @@ functions (``run_map``, ``load_outputs``, ...); it is importable but not exporte
 ``from hpcflow import *``, where it would shadow the builtin ``map``.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import TYPE_CHECKING, Any
+import importlib as _importlib
+import typing as _typing
 
 from hpcflow.errors import (
     HpcflowError,
@@ -34,7 +32,7 @@ from hpcflow.errors import (
 )
 from hpcflow.spec import Func, MapSpec, Pipeline, Resources, Retry, func
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from hpcflow import map  # noqa: F401  (a module, lazily loaded)
     from hpcflow.element.snapshots import ErrorSnapshot, PropagatedErrorSnapshot
     from hpcflow.submission.handle import Run
@@ -77,13 +75,13 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
+        value = getattr(_importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
     if name == "map":
-        return importlib.import_module("hpcflow.map")
+        return _importlib.import_module("hpcflow.map")
     raise AttributeError(f"module 'hpcflow' has no attribute {name!r}")
 
 

@@ -57,7 +57,7 @@ class SubmissionPlan:
     notes: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        lines = [f"plan: {len(self.arrays)} arrays for {self.scheduler} in {self.run_folder}"]
+        lines = [f"dry run: {len(self.arrays)} arrays for {self.scheduler} in {self.run_folder}"]
         lines += [f"note: {n}" for n in self.notes]
         for a in self.arrays:
             res = {k: v for k, v in a.resources.to_dict().items() if v not in (None, {}, ())}
