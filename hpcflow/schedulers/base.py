@@ -184,7 +184,7 @@ class Scheduler(ABC):
 
 _REGISTRY: dict[str, Callable[..., Scheduler]] = {}
 # Built-in backends are imported when first asked for: they pull in subprocess
-# helpers and submitit, which a local ``map`` never needs.
+# helpers and psutil, which a local ``map`` never needs.
 _BUILTIN = {
     "slurm": "hpcflow.schedulers.slurm",
     "local": "hpcflow.schedulers.local",
@@ -205,7 +205,7 @@ def scheduler_names() -> list[str]:
 def scheduler_ref(scheduler: Scheduler) -> str:
     """The name that rebuilds ``scheduler``'s class in another process."""
     cls = type(scheduler)
-    if _BUILTIN.get(scheduler.name) == cls.__module__:
+    if scheduler.name in _BUILTIN and _REGISTRY.get(scheduler.name) is cls:
         return scheduler.name
     return f"{cls.__module__}:{cls.__qualname__}"
 

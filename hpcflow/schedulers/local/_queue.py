@@ -5,7 +5,7 @@ SLURM would: tasks start once their dependencies are met and the sum of the runn
 tasks' cpus and memory fits the capacity (first fit, in order of job id then task
 index), walltime and memory are enforced, and each task's state is written to
 ``STATE_DIR/tasks/<id>/<index>.json``. Its process life (the lock, sleeping, exiting
-when idle) is in `hpcflow.schedulers._local_runner`.
+when idle) is in `hpcflow.schedulers.local._runner`.
 
 Outcomes, in SLURM's words:
 
@@ -46,8 +46,8 @@ from typing import Any
 
 import psutil
 
-from hpcflow.schedulers import _local_proc as proc
-from hpcflow.schedulers._local_state import JobSpec, StateDir, record_status
+from hpcflow.schedulers.local import _proc as proc
+from hpcflow.schedulers.local._state import JobSpec, StateDir, record_status
 from hpcflow.schedulers.base import TaskState, TaskStatus
 
 __all__ = ["Job", "Runner", "Running", "log"]

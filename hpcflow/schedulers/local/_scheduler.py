@@ -1,7 +1,7 @@
 """``scheduler="local"``: job arrays run on this machine by a detached runner, as SLURM would.
 
 Submitting writes the job to a state directory and makes sure a runner is alive (see
-`hpcflow.schedulers._local_runner`); the runner outlives the submitting process, so a
+`hpcflow.schedulers.local._runner`); the runner outlives the submitting process, so a
 user can submit, close the session, and check or wait later, on a laptop with no
 cluster. One state directory is one machine-wide queue: concurrent runs share its CPUs
 and memory.
@@ -29,8 +29,8 @@ from typing import Any
 import psutil
 
 from hpcflow.errors import InputError
-from hpcflow.schedulers._local_proc import task_script
-from hpcflow.schedulers._local_state import JobSpec, StateDir, record_status, release_lock
+from hpcflow.schedulers.local._proc import task_script
+from hpcflow.schedulers.local._state import JobSpec, StateDir, record_status, release_lock
 from hpcflow.schedulers.base import (
     ArrayRequest,
     Scheduler,
@@ -70,7 +70,7 @@ class LocalScheduler(Scheduler):
     -----
     The capacity is that of the latest submitter; a task asking for more than it is
     refused at submission. States are read from the state directory's files, never
-    by asking the runner; see `hpcflow.schedulers._local_state` for the layout.
+    by asking the runner; see `hpcflow.schedulers.local._state` for the layout.
     """
 
     name = "local"
@@ -184,7 +184,7 @@ class LocalScheduler(Scheduler):
             env=dict(os.environ),
         )
         self._state.write_capacity(self.cpus, self.memory)
-        # The job file goes first, the lock check second: see _local_runner.main.
+        # The job file goes first, the lock check second: see local._runner.main.
         self._state.write_job(spec)
         self._state.ensure_runner()
         return str(job_id)
