@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hpcflow.schedulers._io import atomic_write_json
 from hpcflow.schedulers.base import TaskState, TaskStatus
-from hpcflow.storage._atomic import atomic_write_json
 
 __all__ = ["JobSpec", "StateDir", "record_status", "release_lock"]
 
