@@ -24,9 +24,9 @@ import pytest
 
 from hpcflow.errors import InputError
 from hpcflow.schedulers import base
-from hpcflow.schedulers.local._state import JobSpec
 from hpcflow.schedulers.base import ArrayRequest, JobDependency, TaskState, TaskStatus
 from hpcflow.schedulers.local import LocalScheduler
+from hpcflow.schedulers.local._state import JobSpec
 from hpcflow.spec.resources import Resources
 
 NEVER = "DependencyNeverSatisfied"
