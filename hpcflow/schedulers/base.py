@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import importlib
+import os
 import sys
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -23,14 +24,17 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from hpcflow.errors import InputError
+from hpcflow.schedulers._format import task_log_name
 from hpcflow.spec.resources import Resources
 
 __all__ = [
     "ArrayRequest",
     "JobDependency",
+    "JobEnvironment",
     "Scheduler",
     "TaskState",
     "TaskStatus",
+    "detect_job_environment",
     "get_scheduler",
     "register_scheduler",
     "scheduler_names",
@@ -126,6 +130,48 @@ class TaskStatus:
     reason: str | None = None
 
 
+@dataclass(frozen=True)
+class JobEnvironment:
+    """What a running task learns about itself from its environment variables.
+
+    Attributes
+    ----------
+    scheduler
+        The backend whose variables were found (``"slurm"``, ``"pbs"``, ...), or ``None``
+        outside any job.
+    job_id
+        The id `Scheduler.submit` returned for the task's array (SLURM
+        ``SLURM_ARRAY_JOB_ID``, PBS ``123[].server``), so it matches the run folder's
+        records and the log names of `Scheduler.task_log`.
+    array_index
+        The task's index in its array (``None``: not an array task).
+    restart_count
+        How often the batch system restarted (requeued) the task, where it says so.
+    """
+
+    scheduler: str | None = None
+    job_id: str | None = None
+    array_index: int | None = None
+    restart_count: int | None = None
+
+    @property
+    def found(self) -> bool:
+        """Whether a batch system's variables were found."""
+        return self.job_id is not None
+
+
+def env_int(environ: Mapping[str, str], name: str) -> int | None:
+    """The integer value of ``environ[name]``, or ``None`` if unset or not an integer.
+
+    Examples
+    --------
+    >>> env_int({"N": "3"}, "N"), env_int({"N": "x"}, "N"), env_int({}, "N")
+    (3, None, None)
+    """
+    text = environ.get(name, "").strip()
+    return int(text) if text.isdigit() else None
+
+
 class Scheduler(ABC):
     """A batch system that runs job arrays.
 
@@ -181,13 +227,36 @@ class Scheduler(ABC):
         accounting) are absent; callers fall back on the run folder's markers.
         """
 
+    # -- where a task's output goes, and what a running task can learn ------------------
+
+    def task_log(self, log_dir: Path, job_id: str, index: int) -> Path:
+        """The log file of array task ``index`` of job ``job_id`` in ``log_dir``.
+
+        Every built-in backend names it ``<job id>_<index>.log`` (`task_log_name`).
+        """
+        return log_dir / task_log_name(job_id, str(index))
+
+    @classmethod
+    def job_environment(cls, environ: Mapping[str, str]) -> JobEnvironment:
+        """What a task of this backend learns from ``environ`` (pure; no job: empty)."""
+        return JobEnvironment()
+
+    @classmethod
+    def failure_reason(cls, log_text: str) -> TaskState | None:
+        """How the batch system says, in a task's log, that it ended the task, if it did.
+
+        ``log_text`` is the end of the log of the task's last attempt. ``None``: nothing
+        of the batch system's own kill messages is in it.
+        """
+        return None
+
 
 _REGISTRY: dict[str, Callable[..., Scheduler]] = {}
 # Built-in backends are imported when first asked for: they pull in subprocess
-# helpers and submitit, which a local ``map`` never needs.
+# helpers and psutil, which a local ``map`` never needs.
 _BUILTIN = {
     "slurm": "hpcflow.schedulers.slurm",
-    "local": "hpcflow.schedulers.local",
+    "local": "hpcflow.schedulers.local._scheduler",
     "pbs": "hpcflow.schedulers.pbs",
     "torque": "hpcflow.schedulers.pbs",
 }
@@ -205,7 +274,7 @@ def scheduler_names() -> list[str]:
 def scheduler_ref(scheduler: Scheduler) -> str:
     """The name that rebuilds ``scheduler``'s class in another process."""
     cls = type(scheduler)
-    if _BUILTIN.get(scheduler.name) == cls.__module__:
+    if scheduler.name in _BUILTIN and _REGISTRY.get(scheduler.name) is cls:
         return scheduler.name
     return f"{cls.__module__}:{cls.__qualname__}"
 
@@ -243,3 +312,39 @@ def get_scheduler(name: str | Scheduler, options: Mapping[str, Any] | None = Non
         return factory(**dict(options or {}))
     except TypeError as e:
         raise InputError(f"bad option for scheduler {name!r}: {e}") from None
+
+
+def detect_job_environment(environ: Mapping[str, str] | None = None) -> JobEnvironment:
+    """What the running task learns from ``environ`` (default `os.environ`), asking every
+    built-in backend; outside any job, an empty `JobEnvironment`.
+
+    The local scheduler is asked first: its tasks inherit the submitter's environment,
+    which holds ``SLURM_JOB_ID`` when hpcflow's local scheduler runs inside a SLURM
+    allocation. Only light modules are imported (no psutil).
+
+    Examples
+    --------
+    >>> detect_job_environment({"SLURM_JOB_ID": "12", "SLURM_ARRAY_JOB_ID": "10",
+    ...                         "SLURM_ARRAY_TASK_ID": "2"})
+    JobEnvironment(scheduler='slurm', job_id='10', array_index=2, restart_count=None)
+    >>> detect_job_environment({"PBS_JOBID": "7[3].pbs01", "PBS_ARRAY_INDEX": "3"})
+    JobEnvironment(scheduler='pbs', job_id='7[].pbs01', array_index=3, restart_count=None)
+    >>> detect_job_environment({}).found
+    False
+    """
+    from hpcflow.schedulers.local._task import local_job_environment
+    from hpcflow.schedulers.pbs import PbsScheduler, TorqueScheduler
+    from hpcflow.schedulers.slurm import SlurmScheduler
+
+    env = os.environ if environ is None else environ
+    readers: tuple[Callable[[Mapping[str, str]], JobEnvironment], ...] = (
+        local_job_environment,
+        SlurmScheduler.job_environment,
+        TorqueScheduler.job_environment,
+        PbsScheduler.job_environment,
+    )
+    for read in readers:
+        found = read(env)
+        if found.found:
+            return found
+    return JobEnvironment()

@@ -32,7 +32,6 @@ tasks are absent and hpcflow reads the run folder's markers). The parsers are in
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 import shlex
 import string
@@ -41,7 +40,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from hpcflow.errors import InputError, SchedulerError
-from hpcflow.schedulers._command import CommandScheduler, failure
+from hpcflow.schedulers import _format
+from hpcflow.schedulers._core import CommandScheduler, StatusQuery, is_placeholder
 from hpcflow.schedulers._pbs_parse import (
     Dialect,
     JobId,
@@ -55,13 +55,17 @@ from hpcflow.schedulers._pbs_parse import (
 from hpcflow.schedulers.base import (
     ArrayRequest,
     JobDependency,
+    JobEnvironment,
+    TaskState,
     TaskStatus,
+    env_int,
     register_scheduler,
 )
 from hpcflow.spec.resources import Resources
 
 __all__ = [
     "DEFAULT_MAX_ARRAY_SIZE",
+    "LOG_SIGNS",
     "PbsScheduler",
     "TEMPLATES",
     "TorqueScheduler",
@@ -69,6 +73,8 @@ __all__ = [
     "format_memory",
     "format_walltime",
     "job_name",
+    "pbs_failure_reason",
+    "pbs_job_environment",
     "resource_directives",
 ]
 
@@ -85,8 +91,15 @@ _RESERVED = frozenset({"J", "t", "N", "o", "e", "j"})
 # Options with a typed field: one way to set each keeps precedence simple.
 _TYPED = {"q": "queue= or Resources(partition=...)", "A": "account= or Resources(account=...)"}
 _UNSAFE = re.compile(r"[\s'\"\\`]")
-_PLANNED = re.compile(r"<[^\s<>]+>")
-_MIB = 1024**2
+
+#: What PBS Pro and Torque write into a job's output when they end it at a limit
+#: (``=>> PBS: job killed: walltime 3610 exceeded limit 3600``; PBS Pro ``mem``/``vmem``
+#: and Torque alike; the PBS Pro reference guide and Torque's "Job Exit Status" page), as
+#: a pattern on the lowercased text and the state it means.
+LOG_SIGNS: tuple[tuple[re.Pattern[str], TaskState], ...] = (
+    (re.compile(r"pbs: job killed: (?:p?v?mem|rss)\b.*exceeded limit"), TaskState.OUT_OF_MEMORY),
+    (re.compile(r"pbs: job killed: (?:walltime|cput|pcput)\b.*exceeded limit"), TaskState.TIMEOUT),
+)
 
 
 # ---------------------------------------------------------------------------------------
@@ -101,12 +114,7 @@ def format_walltime(seconds: int) -> str:
     >>> format_walltime(90), format_walltime(93785)
     ('00:01:30', '26:03:05')
     """
-    seconds = math.ceil(seconds)
-    if seconds <= 0:
-        raise InputError(f"walltime={seconds!r} s must be positive")
-    minutes, s = divmod(seconds, 60)
-    hours, m = divmod(minutes, 60)
-    return f"{hours:02d}:{m:02d}:{s:02d}"
+    return _format.format_duration(seconds, "pbs")
 
 
 def format_memory(n_bytes: int) -> str:
@@ -117,9 +125,49 @@ def format_memory(n_bytes: int) -> str:
     >>> format_memory(int(1.5 * 1024**3)), format_memory(1)
     ('1536mb', '1mb')
     """
-    if n_bytes <= 0:
-        raise InputError(f"memory={n_bytes!r} bytes must be positive")
-    return f"{-(-n_bytes // _MIB)}mb"
+    return _format.format_memory(n_bytes, "mb")
+
+
+def pbs_job_environment(environ: Mapping[str, str], index_variable: str) -> JobEnvironment:
+    """The array's job id and the subjob's index from ``environ`` (PBS Pro or Torque).
+
+    ``PBS_JOBID`` of a subjob is ``123[4].server``; the array's id, as ``qsub`` printed
+    it, is ``123[].server``. PBS has no restart counter in the environment.
+
+    Examples
+    --------
+    >>> pbs_job_environment({"PBS_JOBID": "123[4].pbs01", "PBS_ARRAY_INDEX": "4"},
+    ...                     "PBS_ARRAY_INDEX")
+    JobEnvironment(scheduler='pbs', job_id='123[].pbs01', array_index=4, restart_count=None)
+    >>> pbs_job_environment({"PBS_JOBID": "9.pbs01"}, "PBS_ARRAYID")
+    JobEnvironment(scheduler='torque', job_id='9.pbs01', array_index=None, restart_count=None)
+    """
+    job_id = environ.get("PBS_JOBID", "").strip()
+    if not job_id:
+        return JobEnvironment()
+    name = "torque" if index_variable == "PBS_ARRAYID" else "pbs"
+    return JobEnvironment(
+        name, re.sub(r"\[\d+\]", "[]", job_id, count=1), env_int(environ, index_variable)
+    )
+
+
+def pbs_failure_reason(log_text: str) -> TaskState | None:
+    """The state PBS's own kill message in ``log_text`` means (`LOG_SIGNS`), if any.
+
+    Examples
+    --------
+    >>> pbs_failure_reason("=>> PBS: job killed: walltime 65 exceeded limit 60")
+    <TaskState.TIMEOUT: 'TIMEOUT'>
+    >>> pbs_failure_reason("=>> PBS: job killed: mem 1100mb exceeded limit 1024mb")
+    <TaskState.OUT_OF_MEMORY: 'OUT_OF_MEMORY'>
+    >>> pbs_failure_reason("ValueError: x") is None
+    True
+    """
+    text = log_text.lower()
+    for sign, state in LOG_SIGNS:
+        if sign.search(text):
+            return state
+    return None
 
 
 def job_name(name: str, limit: int) -> str:
@@ -268,7 +316,7 @@ def dependency_directive(dependencies: Iterable[JobDependency], dialect: Dialect
         groups[kind + "array"] = []
     for dep in dependencies:
         # A dry run names arrays it did not submit "<stage[0]>"; they print as they are.
-        planned = isinstance(dep.job_id, str) and _PLANNED.fullmatch(dep.job_id) is not None
+        planned = is_placeholder(dep.job_id)
         is_array = True if planned else _checked_job_id(dep.job_id).is_array
         kind = "afterany" if dep.kind == "any" else "afterok"
         if dialect == "torque" and is_array:
@@ -298,13 +346,7 @@ def _checked_job_id(job_id: str) -> JobId:
 def _normalized_extra(extra: Mapping[str, Any], where: str) -> dict[str, list[str] | bool | None]:
     """Extra qsub options as letter -> values (``True``: a bare flag; ``None``: remove it)."""
     out: dict[str, list[str] | bool | None] = {}
-    for key, value in extra.items():
-        name = str(key).lstrip("-")
-        if len(name) != 1 or not name.isalpha():
-            raise InputError(
-                f"{where}: {key!r} is not a qsub option; use its letter, e.g. "
-                '{"m": "ae", "M": "me@example.org", "l": ["place=scatter"]}'
-            )
+    for name, value in _format.option_names(extra, where, _format.PBS_OPTION).items():
         if name in _TYPED:
             raise InputError(f"{where}: set -{name} through {_TYPED[name]}, not extra")
         if name in _RESERVED:
@@ -345,6 +387,9 @@ class _PbsFamily(CommandScheduler):
     dialect: ClassVar[Dialect]
     supports_per_task_dependencies: ClassVar[bool] = False
     missing_hint: ClassVar[str] = "is the PBS client installed, or a 'module load pbs' missing?"
+    # qsub runs in the log folder: PBS writes the job's own output file (its messages,
+    # such as a walltime kill) into the folder qsub ran in.
+    submit_in_log_dir: ClassVar[bool] = True
     #: The array option and the environment variable holding a subjob's index.
     array_option: ClassVar[str]
     index_variable: ClassVar[str]
@@ -411,9 +456,7 @@ class _PbsFamily(CommandScheduler):
         limit = self.max_name_length or self.default_name_length
         out: list[tuple[str, str | None]] = [("N", job_name(request.name, limit))]
         if request.n_tasks > 1:
-            array = f"0-{request.n_tasks - 1}"
-            if request.max_parallel is not None:
-                array += f"%{request.max_parallel}"
+            array = _format.array_range(request.n_tasks, request.max_parallel)
             out.append((self.array_option, array))
         # Rerunnable: a task whose node failed or that an admin requeued runs again; its
         # log is appended to, and chunks it finished stay done.
@@ -460,10 +503,11 @@ class _PbsFamily(CommandScheduler):
             number = f"$(({request.task_offset} + ${{{var}:?not set: not a PBS array job}}))"
             # PBS_JOBID of a subjob is "123[4].server"; the log is named after the array
             # "123[].server", as qsub printed it and as hpcflow's status looks it up.
-            log = f'{log_dir}/"${{PBS_JOBID/\\[*\\]/[]}}_${{{var}}}.log"'
+            name = _format.task_log_name("${PBS_JOBID/\\[*\\]/[]}", f"${{{var}}}")
         else:
             number = str(request.task_offset)
-            log = f'{log_dir}/"${{PBS_JOBID}}_0.log"'
+            name = _format.task_log_name("${PBS_JOBID}", "0")
+        log = f'{log_dir}/"{name}"'
         values = {
             "directives": "\n".join(self.directive_lines(request)),
             "workdir": shlex.quote(str(request.workdir)),
@@ -476,17 +520,22 @@ class _PbsFamily(CommandScheduler):
                 raise InputError(f"{name} {values[name]!r}: a path cannot hold a line break")
         return self._template.substitute(values)
 
-    # -- commands ------------------------------------------------------------------------
+    # -- hooks of the core ---------------------------------------------------------------
 
-    def submit(self, request: ArrayRequest) -> str:
-        # qsub runs in the log folder: PBS writes the job's own output file (its messages,
-        # such as a walltime kill) into the folder qsub ran in.
-        return self._submit_script(
-            request, lambda script: ["qsub", str(script)], parse_qsub_output, in_log_dir=True
-        )
+    def submit_argv(self, script: Path) -> list[str]:
+        return ["qsub", str(script)]
 
-    def cancel(self, job_ids: Sequence[str]) -> None:
-        self._cancel("qdel", job_ids, _checked_job_id, only_unknown_jobs)
+    def parse_submit_output(self, stdout: str) -> str:
+        return parse_qsub_output(stdout)
+
+    def validate_job_id(self, job_id: str) -> None:
+        _checked_job_id(job_id)
+
+    def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:
+        return ["qdel", *job_ids]
+
+    def is_unknown_job_error(self, stderr: str) -> bool:
+        return only_unknown_jobs(stderr)
 
     def qstat_argv(self, job_ids: Sequence[str]) -> list[str]:
         """The one ``qstat`` command `states` runs."""
@@ -496,25 +545,33 @@ class _PbsFamily(CommandScheduler):
         """Attributes by job id from the output of `qstat_argv`."""
         return parse_qstat_json(stdout)
 
-    def states(self, job_ids: Sequence[str]) -> dict[str, dict[int, TaskStatus]]:
-        """Task statuses of each job (every id is a key) from one ``qstat`` call.
+    def status_queries(self, job_ids: Sequence[str]) -> list[StatusQuery]:
+        """One ``qstat`` call for all ids.
 
         An id qstat no longer knows ("Unknown Job Id") has no tasks; hpcflow then reads
         the run folder's markers.
         """
-        ids = list(dict.fromkeys(job_ids))
-        if not ids:
-            return {}
-        seqs = {job_id: _checked_job_id(job_id).seq for job_id in ids}
-        argv = self.qstat_argv(ids)
-        proc = self._run(argv)
-        if proc.returncode != 0 and not only_unknown_jobs(proc.stderr):
-            raise SchedulerError(failure(argv, proc))
-        try:
-            tasks = tasks_by_job(self.parse_qstat(proc.stdout), self.dialect)
-        except SchedulerError as e:
-            raise SchedulerError(f"{shlex.join(argv)}: {e}") from None
-        return {job_id: tasks.get(seqs[job_id], {}) for job_id in ids}
+        seqs = {job_id: _checked_job_id(job_id).seq for job_id in job_ids}
+
+        def parse(stdout: str) -> dict[str, dict[int, TaskStatus]]:
+            # qstat names jobs by their sequence number and a server name that may differ
+            tasks = tasks_by_job(self.parse_qstat(stdout), self.dialect)
+            return {job_id: tasks.get(seq, {}) for job_id, seq in seqs.items()}
+
+        return [StatusQuery(tuple(self.qstat_argv(job_ids)), parse, only_unknown_jobs)]
+
+    @classmethod
+    def job_environment(cls, environ: Mapping[str, str]) -> JobEnvironment:
+        """``PBS_JOBID`` (as the array's id) and the subjob index variable."""
+        found = pbs_job_environment(environ, cls.index_variable)
+        if cls.index_variable not in environ and cls.dialect == "torque":
+            return JobEnvironment()  # a plain job: PBS Pro's reader claims it
+        return found
+
+    @classmethod
+    def failure_reason(cls, log_text: str) -> TaskState | None:
+        """PBS's ``=>> PBS: job killed: ... exceeded limit`` messages (`LOG_SIGNS`)."""
+        return pbs_failure_reason(log_text)
 
 
 class PbsScheduler(_PbsFamily):

@@ -1,9 +1,11 @@
 """The SLURM backend: one ``sbatch`` job array per request, watched with squeue and sacct.
 
-The job script is rendered by submitit's sbatch writer (pinned in ``pyproject.toml``;
-a golden test notices when an upgrade changes its output) and holds every option as an
-``#SBATCH`` line, so the script in the run folder is the whole truth about a job, and
-``sbatch --parsable SCRIPT`` is the only command a submission runs.
+The job script is rendered by a pure function of hpcflow's own (`render_sbatch`; a golden
+test, ``tests/data/slurm/golden_array.sbatch``, shows every change of its output) and
+holds every option as an ``#SBATCH`` line, so the script in the run folder is the whole
+truth about a job, and ``sbatch --parsable SCRIPT`` is the only command a submission
+runs. Option names are validated (`hpcflow.schedulers._format.LONG_OPTION`): a name is
+written into the script as it is.
 
 Quoting. ``#SBATCH`` values are shell-quoted (`shlex.quote`). sbatch reads these lines
 with its own small parser, which drops quotes like a shell does and also treats ``#``
@@ -22,27 +24,28 @@ recorded from a real cluster (``tests/data/slurm/``).
 
 from __future__ import annotations
 
-import inspect
-import math
 import re
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
-from submitit.slurm.slurm import _make_sbatch_string
-
 from hpcflow.errors import InputError, SchedulerError
-from hpcflow.schedulers._command import CommandScheduler, failure
+from hpcflow.schedulers import _format
+from hpcflow.schedulers._core import CommandScheduler, StatusQuery, failure, is_placeholder
 from hpcflow.schedulers.base import (
     ArrayRequest,
     JobDependency,
+    JobEnvironment,
     TaskState,
     TaskStatus,
+    env_int,
     register_scheduler,
 )
 from hpcflow.spec.resources import Resources
 
 __all__ = [
+    "LOG_SIGNS",
     "SQUEUE_FORMAT",
     "SACCT_FIELDS",
     "SlurmScheduler",
@@ -54,7 +57,10 @@ __all__ = [
     "parse_sbatch_parsable",
     "parse_scontrol_config",
     "parse_squeue",
+    "render_sbatch",
     "resource_flags",
+    "slurm_failure_reason",
+    "slurm_job_environment",
     "slurm_task_state",
 ]
 
@@ -112,7 +118,19 @@ _STATES: dict[str, TaskState] = {
 }
 
 _JOB_ID = re.compile(r"(\d+)(?:_(\d+|\[[^\]]*\]))?")
-_MIB = 1024**2
+
+#: What slurmstepd writes into a task's log when it ends the task, lowercase, with the
+#: state it means: SLURM without cgroups kills a task over its memory ("exceeded memory
+#: limit"), and reports it as FAILED 0:9 or CANCELLED (both seen on 22.05), so the log
+#: is what tells; "DUE TO TIME LIMIT" and the like end the "CANCELLED AT" line.
+LOG_SIGNS: tuple[tuple[str, TaskState], ...] = (
+    ("exceeded memory limit", TaskState.OUT_OF_MEMORY),
+    ("oom-kill", TaskState.OUT_OF_MEMORY),
+    ("out of memory", TaskState.OUT_OF_MEMORY),
+    ("due to time limit", TaskState.TIMEOUT),
+    ("due to preemption", TaskState.PREEMPTED),
+    ("due to node failure", TaskState.NODE_FAIL),
+)
 
 
 # ---------------------------------------------------------------------------------------
@@ -132,13 +150,7 @@ def format_walltime(seconds: int) -> str:
     >>> format_walltime(2 * 86400 + 3 * 3600 + 4 * 60 + 5)
     '2-03:04:05'
     """
-    seconds = math.ceil(seconds)
-    if seconds <= 0:
-        raise InputError(f"walltime={seconds!r} s must be positive")
-    minutes, s = divmod(seconds, 60)
-    hours, m = divmod(minutes, 60)
-    days, h = divmod(hours, 24)
-    return f"{days}-{h:02d}:{m:02d}:{s:02d}"
+    return _format.format_duration(seconds, "slurm")
 
 
 def format_memory(n_bytes: int) -> str:
@@ -151,9 +163,7 @@ def format_memory(n_bytes: int) -> str:
     >>> format_memory(1), format_memory(1024**2 + 1)
     ('1M', '2M')
     """
-    if n_bytes <= 0:
-        raise InputError(f"memory={n_bytes!r} bytes must be positive")
-    return f"{-(-n_bytes // _MIB)}M"
+    return _format.format_memory(n_bytes, "M")
 
 
 def resource_flags(resources: Resources) -> dict[str, Any]:
@@ -217,7 +227,7 @@ def dependency_flag(dependencies: Iterable[JobDependency]) -> str | None:
     groups: dict[str, list[str]] = {"aftercorr": [], "afterok": [], "afterany": []}
     kinds = {"aligned": "aftercorr", "whole": "afterok", "any": "afterany"}
     for dep in dependencies:
-        if not _PLACEHOLDER.fullmatch(dep.job_id):  # a dry run renders before any id exists
+        if not is_placeholder(dep.job_id):  # a dry run renders before any id exists
             _check_job_id(dep.job_id)
         group = groups[kinds[dep.kind]]
         if dep.job_id not in group:
@@ -229,18 +239,94 @@ def dependency_flag(dependencies: Iterable[JobDependency]) -> str | None:
 def _normalized_flags(flags: Mapping[str, Any], where: str) -> dict[str, Any]:
     # "--mail_type", "mail_type" and "mail-type" all name one option; normalizing keeps
     # two spellings from rendering the option twice.
-    out: dict[str, Any] = {}
-    for key, value in flags.items():
-        name = str(key).lstrip("-").replace("_", "-")
-        if len(name) < 2:
-            raise InputError(f"{where}: use sbatch's long option names, not {key!r}")
+    out = _format.option_names(flags, where, _format.LONG_OPTION)
+    for name in out:
         if name in _RESERVED_FLAGS:
             raise InputError(
                 f"{where}: --{name} is set by hpcflow and cannot be overridden "
                 f"(reserved: {', '.join(sorted(_RESERVED_FLAGS))})"
             )
-        out[name] = value
     return out
+
+
+def render_sbatch(flags: Mapping[str, Any], setup: Sequence[str], command: str) -> str:
+    """The job script: every option as an ``#SBATCH`` line (sorted), the setup, the command.
+
+    A value of ``True`` renders a bare flag; other values go through `shlex.quote`.
+    Option names must already be checked (`_format.LONG_OPTION`).
+
+    Examples
+    --------
+    >>> print(render_sbatch({"requeue": True, "chdir": "/a b"}, ["module load x"], "exec true"))
+    #!/bin/bash
+    <BLANKLINE>
+    # Parameters
+    #SBATCH --chdir='/a b'
+    #SBATCH --requeue
+    <BLANKLINE>
+    # setup
+    module load x
+    <BLANKLINE>
+    # command
+    exec true
+    <BLANKLINE>
+    """
+    lines = ["#!/bin/bash", "", "# Parameters"]
+    for name in sorted(flags):
+        value = flags[name]
+        if value is True:
+            lines.append(f"#SBATCH --{name}")
+        else:
+            lines.append(f"#SBATCH --{name}={shlex.quote(str(value))}")
+    if setup:
+        lines += ["", "# setup", *setup]
+    lines += ["", "# command", command, ""]
+    return "\n".join(lines)
+
+
+def slurm_job_environment(environ: Mapping[str, str]) -> JobEnvironment:
+    """The array job id, task index and restart count of a SLURM task, from ``environ``.
+
+    The id is ``SLURM_ARRAY_JOB_ID`` (what ``sbatch`` printed; ``SLURM_JOB_ID`` is the
+    task's own id), else ``SLURM_JOB_ID`` for a job that is not an array.
+
+    Examples
+    --------
+    >>> slurm_job_environment({"SLURM_JOB_ID": "171", "SLURM_ARRAY_JOB_ID": "169",
+    ...                        "SLURM_ARRAY_TASK_ID": "2", "SLURM_RESTART_COUNT": "1"})
+    JobEnvironment(scheduler='slurm', job_id='169', array_index=2, restart_count=1)
+    >>> slurm_job_environment({"HPCFLOW_JOB_ID": "3"}).found
+    False
+    """
+    job_id = (environ.get("SLURM_ARRAY_JOB_ID") or environ.get("SLURM_JOB_ID") or "").strip()
+    if not job_id:
+        return JobEnvironment()
+    return JobEnvironment(
+        "slurm",
+        job_id,
+        env_int(environ, "SLURM_ARRAY_TASK_ID"),
+        env_int(environ, "SLURM_RESTART_COUNT"),
+    )
+
+
+def slurm_failure_reason(log_text: str) -> TaskState | None:
+    """The state slurmstepd's message in a task's log means (`LOG_SIGNS`), if any.
+
+    Examples
+    --------
+    >>> slurm_failure_reason("slurmstepd: error: *** JOB 185 ON c1 CANCELLED AT "
+    ...                      "2026-11-22T04:20:11 DUE TO TIME LIMIT ***")
+    <TaskState.TIMEOUT: 'TIMEOUT'>
+    >>> slurm_failure_reason("slurmstepd: error: Job 184 exceeded memory limit (1200 > 1024)")
+    <TaskState.OUT_OF_MEMORY: 'OUT_OF_MEMORY'>
+    >>> slurm_failure_reason("Traceback (most recent call last):") is None
+    True
+    """
+    text = log_text.lower()
+    for sign, state in LOG_SIGNS:
+        if sign in text:
+            return state
+    return None
 
 
 # ---------------------------------------------------------------------------------------
@@ -557,10 +643,11 @@ class SlurmScheduler(CommandScheduler):
                 flags[name] = value
         flags.update(self._extra_flags)
         flags.update(resource_flags(request.resources))
-        array = f"0-{request.n_tasks - 1}"
-        if request.max_parallel is not None:
-            array += f"%{request.max_parallel}"
-        log_pattern = str(request.log_dir).replace("%", "%%") + "/%A_%a.log"
+        array = _format.array_range(request.n_tasks, request.max_parallel)
+        # %A: the array's job id, %a: the task's index (sbatch's filename patterns)
+        log_pattern = (
+            str(request.log_dir).replace("%", "%%") + "/" + _format.task_log_name("%A", "%a")
+        )
         flags.update(
             {
                 "array": array,
@@ -584,116 +671,68 @@ class SlurmScheduler(CommandScheduler):
 
     def render(self, request: ArrayRequest) -> str:
         flags = self.sbatch_flags(request)
-        # Options submitit names go as its keyword arguments, the rest as
-        # additional_parameters: passing one both ways would render it twice.
-        named: dict[str, Any] = {"time": None, "nodes": None}  # no --time=5, --nodes=1
-        additional: dict[str, Any] = {}
-        for name, value in flags.items():
-            key = name.replace("-", "_")
-            if key in _SUBMITIT_FLAGS:
-                named[key] = value
-            else:
-                additional[name] = value
         command = " ".join(
             ["exec", shlex.join(request.argv), f"$(({request.task_offset} + SLURM_ARRAY_TASK_ID))"]
         )
-        script: str = _make_sbatch_string(
-            command=command,
-            folder=request.log_dir,
-            setup=list(self.setup) or None,
-            stderr_to_stdout=True,
-            use_srun=False,
-            additional_parameters=additional,
-            **named,
-        )
-        # submitit adds two lines hpcflow must not have: "--signal=USR2@90" would kill any
-        # srun step of the task 90 s before its time limit (USR2 terminates by default),
-        # and SUBMITIT_EXECUTOR would make submitit code inside the task believe it runs
-        # under submitit.
-        drop = {"export SUBMITIT_EXECUTOR=slurm"}
-        if "signal" not in flags:
-            drop.add("#SBATCH --signal=USR2@90")
-        lines = script.split("\n")
-        missing = drop - set(lines)
-        if missing:  # the pinned submitit changed; the golden test says so too
-            raise RuntimeError(f"submitit's sbatch script lacks the expected lines {missing}")
-        return "\n".join(line for line in lines if line not in drop)
+        return render_sbatch(flags, self.setup, command)
 
-    def submit(self, request: ArrayRequest) -> str:
-        return self._submit_script(
-            request, lambda script: ["sbatch", "--parsable", str(script)], parse_sbatch_parsable
-        )
+    # -- hooks of the core ---------------------------------------------------------------
 
-    def cancel(self, job_ids: Sequence[str]) -> None:
-        self._cancel("scancel", job_ids, _check_job_id, _only_unknown_jobs)
+    def submit_argv(self, script: Path) -> list[str]:
+        return ["sbatch", "--parsable", str(script)]
 
-    def states(self, job_ids: Sequence[str]) -> dict[str, dict[int, TaskStatus]]:
-        """Task statuses of each job (every id is a key), from one squeue and one sacct call.
+    def parse_submit_output(self, stdout: str) -> str:
+        return parse_sbatch_parsable(stdout)
+
+    def validate_job_id(self, job_id: str) -> None:
+        _check_job_id(job_id)
+
+    def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:
+        return ["scancel", *job_ids]
+
+    def is_unknown_job_error(self, stderr: str) -> bool:
+        return _only_unknown_jobs(stderr)
+
+    def status_queries(self, job_ids: Sequence[str]) -> list[StatusQuery]:
+        """squeue, then sacct (unless accounting is disabled).
 
         squeue (the controller's live view) wins for the tasks it lists; sacct (the
         accounting database, which lags by a few seconds) gives the finished ones. Where
         accounting is disabled, only squeue is asked, and finished tasks are absent.
+        squeue asked for one job that left the controller (MinJobAge) fails with
+        "Invalid job id specified"; with several ids it simply lists none of them.
         """
-        ids = list(dict.fromkeys(job_ids))
-        if not ids:
-            return {}
-        for job_id in ids:
-            _check_job_id(job_id)
-        joined = ",".join(ids)
-        argv = ["squeue", "--noheader", "--array", f"--format={SQUEUE_FORMAT}", f"--jobs={joined}"]
-        proc = self._run(argv)
-        if proc.returncode == 0:
-            live = parse_squeue(proc.stdout)
-        elif _only_unknown_jobs(proc.stderr):
-            # squeue asked for one job that left the controller (MinJobAge) fails with
-            # "Invalid job id specified"; with several ids it simply lists none of them.
-            live = {}
-        else:
-            raise SchedulerError(failure(argv, proc))
-        done: dict[str, dict[int, TaskStatus]] = {}
+        joined = ",".join(job_ids)
+        squeue = (
+            "squeue",
+            "--noheader",
+            "--array",
+            f"--format={SQUEUE_FORMAT}",
+            f"--jobs={joined}",
+        )
+        queries = [StatusQuery(squeue, parse_squeue, _only_unknown_jobs)]
         if self._accounting:
-            argv = [
-                "sacct",
-                "--allocations",
-                "--parsable2",
-                f"--format={','.join(SACCT_FIELDS)}",
-                f"--jobs={joined}",
-            ]
-            proc = self._run(argv)
-            if proc.returncode == 0:
-                done = parse_sacct(proc.stdout)
-            elif "accounting storage is disabled" in proc.stderr.lower():
-                self._accounting = False
-            else:
-                raise SchedulerError(failure(argv, proc))
-        return {job_id: {**done.get(job_id, {}), **live.get(job_id, {})} for job_id in ids}
+            fields = f"--format={','.join(SACCT_FIELDS)}"
+            sacct = ("sacct", "--allocations", "--parsable2", fields, f"--jobs={joined}")
+            queries.append(StatusQuery(sacct, parse_sacct, self._accounting_disabled))
+        return queries
 
+    def _accounting_disabled(self, stderr: str) -> bool:
+        # Asking again on every poll would only cost a call and fail the same way.
+        if "accounting storage is disabled" in stderr.lower():
+            self._accounting = False
+            return True
+        return False
 
-def _submitit_flags() -> frozenset[str]:
-    params = inspect.signature(_make_sbatch_string).parameters
-    # Keyword arguments of submitit that are not sbatch options.
-    not_flags = {
-        "command",
-        "folder",
-        "setup",
-        "teardown",
-        "signal_delay_s",
-        "array_parallelism",
-        "stderr_to_stdout",
-        "map_count",
-        "additional_parameters",
-        "srun_args",
-        "use_srun",
-        "num_gpus",
-    }
-    return frozenset(params) - not_flags
+    @classmethod
+    def job_environment(cls, environ: Mapping[str, str]) -> JobEnvironment:
+        """``SLURM_ARRAY_JOB_ID``/``SLURM_JOB_ID``, ``SLURM_ARRAY_TASK_ID``, ``SLURM_RESTART_COUNT``."""
+        return slurm_job_environment(environ)
 
-
-_SUBMITIT_FLAGS = _submitit_flags()
-
-
-# How a dry run names the array a dependency would point at, e.g. "<y[0]>".
-_PLACEHOLDER = re.compile(r"<[^<>\s]+>")
+    @classmethod
+    def failure_reason(cls, log_text: str) -> TaskState | None:
+        """slurmstepd's kill messages (`LOG_SIGNS`)."""
+        return slurm_failure_reason(log_text)
 
 
 def _check_job_id(job_id: str) -> None:

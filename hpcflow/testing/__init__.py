@@ -1,4 +1,12 @@
-"""Test suites shipped with hpcflow, for its own backends and for users' backends.
+"""Test suites and fakes shipped with hpcflow, for its own backends and for users'.
 
-Needs pytest (``pip install hpcflow[test]``).
+Needs pytest (``pip install hpcflow[test]``). `FakeScheduler` stands in for a batch
+system in a user's tests; `SchedulerContract` and `StorageContract` are the suites a
+backend subclasses.
 """
+
+from hpcflow.testing._fake_scheduler import FakeScheduler, register_fake_scheduler
+from hpcflow.testing.schedulers import SchedulerContract
+from hpcflow.testing.storage import StorageContract
+
+__all__ = ["FakeScheduler", "SchedulerContract", "StorageContract", "register_fake_scheduler"]

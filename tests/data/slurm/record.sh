@@ -1,5 +1,5 @@
 #!/bin/bash
-# Record the SLURM command outputs that tests/test_slurm_backend.py parses.
+# Record the SLURM command outputs that tests/schedulers/test_slurm.py parses.
 #
 # Run against the mini cluster (docs/minicluster.md), with SLURM_CONF exported:
 #     eval "$(bash cluster_tests/minislurm/up.sh | tail -1)"

@@ -1,6 +1,6 @@
 """On-disk state of the local scheduler: one state directory is one machine-wide queue.
 
-The submitting processes and the detached runner (`hpcflow.schedulers._local_runner`)
+The submitting processes and the detached runner (`hpcflow.schedulers.local._runner`)
 talk only through these files, so a submitter may exit at once and any later process
 can read the states without asking the runner anything. Layout::
 
@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hpcflow.schedulers._io import atomic_write_json
 from hpcflow.schedulers.base import TaskState, TaskStatus
-from hpcflow.storage._atomic import atomic_write_json
 
 __all__ = ["JobSpec", "StateDir", "record_status", "release_lock"]
 
@@ -60,7 +60,7 @@ if os.fork():
 os.ftruncate(fd, 0)
 os.write(fd, b"%d\\n" % os.getpid())
 os.set_inheritable(fd, True)
-runner = [sys.executable, "-m", "hpcflow.schedulers._local_runner", state_dir, str(fd)]
+runner = [sys.executable, "-m", "hpcflow.schedulers.local._runner", state_dir, str(fd)]
 os.execv(sys.executable, runner)
 """
 
@@ -336,7 +336,7 @@ class StateDir:
         return True
 
     def spawn_runner(self) -> None:
-        """Start ``python -m hpcflow.schedulers._local_runner STATE_DIR``, fully detached."""
+        """Start ``python -m hpcflow.schedulers.local._runner STATE_DIR``, fully detached."""
         with (
             open(self.log_path, "ab") as log,
             subprocess.Popen(
@@ -367,7 +367,7 @@ def _runner_env() -> dict[str, str]:
     submitter's working directory, not an installed package) would not be found
     there: the runner would die at import and the jobs would wait for ever.
     """
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     if root.name in ("site-packages", "dist-packages"):
         # installed: found anyway; put first, it would shadow the standard library
         return dict(os.environ)

@@ -12,7 +12,6 @@ test_pbs_backend.py`` runs the scripts through Slurm's PBS wrappers on the mini 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import os
 import shlex
@@ -58,9 +57,10 @@ from hpcflow.schedulers.pbs import (
 )
 from hpcflow.spec.resources import Resources
 from hpcflow.submission.submit import SubmissionPlan
-from tests.fakes import FakeCommands, request
+from tests.schedulers import golden
+from tests.schedulers.fakes import FakeCommands, request
 
-DATA = Path(__file__).parent / "data" / "pbs"
+DATA = Path(__file__).parents[1] / "data" / "pbs"
 P, R, C, F = TaskState.PENDING, TaskState.RUNNING, TaskState.COMPLETED, TaskState.FAILED
 CANCELLED, TIMEOUT, OOM = TaskState.CANCELLED, TaskState.TIMEOUT, TaskState.OUT_OF_MEMORY
 
@@ -81,21 +81,7 @@ def pbs_lines(script: str) -> list[tuple[str, str]]:
 
 def check_golden(name: str, text: str) -> None:
     """Compare with a golden file; on a mismatch show the diff and how to accept it."""
-    path = DATA / name
-    if os.environ.get("HPCFLOW_ACCEPT_GOLDEN") == "1":
-        path.write_text(text)
-    expected = path.read_text()
-    if text != expected:
-        diff = "".join(
-            difflib.unified_diff(
-                expected.splitlines(True), text.splitlines(True), str(path), "rendered"
-            )
-        )
-        pytest.fail(
-            f"{name} differs from the rendered script:\n{diff}\nIf the change is intended, "
-            f"accept it with: HPCFLOW_ACCEPT_GOLDEN=1 python -m pytest {__file__} -k golden",
-            pytrace=False,
-        )
+    golden.check_golden(DATA / name, text)
 
 
 # ---------------------------------------------------------------------------------------

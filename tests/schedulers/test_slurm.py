@@ -41,9 +41,10 @@ from hpcflow.schedulers.slurm import (
     slurm_task_state,
 )
 from hpcflow.spec.resources import Resources
-from tests.fakes import FakeCommands, request
+from tests.schedulers.fakes import FakeCommands, request
+from tests.schedulers.golden import check_golden
 
-DATA = Path(__file__).parent / "data" / "slurm"
+DATA = Path(__file__).parents[1] / "data" / "slurm"
 # Job ids of the recorded scenarios (tests/data/slurm/jobs.txt).
 JOBS = dict(
     item.split("=")
@@ -110,6 +111,7 @@ def golden_request() -> tuple[SlurmScheduler, ArrayRequest]:
 
 def test_golden_script() -> None:
     scheduler, req = golden_request()
+    check_golden(DATA / "golden_array.sbatch", scheduler.render(req))
     assert scheduler.render(req) == read("golden_array.sbatch")
 
 

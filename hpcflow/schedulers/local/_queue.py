@@ -5,7 +5,7 @@ SLURM would: tasks start once their dependencies are met and the sum of the runn
 tasks' cpus and memory fits the capacity (first fit, in order of job id then task
 index), walltime and memory are enforced, and each task's state is written to
 ``STATE_DIR/tasks/<id>/<index>.json``. Its process life (the lock, sleeping, exiting
-when idle) is in `hpcflow.schedulers._local_runner`.
+when idle) is in `hpcflow.schedulers.local._runner`.
 
 Outcomes, in SLURM's words:
 
@@ -46,9 +46,11 @@ from typing import Any
 
 import psutil
 
-from hpcflow.schedulers import _local_proc as proc
-from hpcflow.schedulers._local_state import JobSpec, StateDir, record_status
+from hpcflow.schedulers._format import task_log_name
 from hpcflow.schedulers.base import TaskState, TaskStatus
+from hpcflow.schedulers.local import _proc as proc
+from hpcflow.schedulers.local._state import JobSpec, StateDir, record_status
+from hpcflow.schedulers.local._task import JOB_ID, RESTART_COUNT, TASK_ID, kill_message
 
 __all__ = ["Job", "Runner", "Running", "log"]
 
@@ -276,7 +278,7 @@ class Runner:
         log(f"task {run.job.spec.id}_{run.index}: {outcome.value}: {reason}")
         log_file = Path(run.record["log"])
         with contextlib.suppress(OSError), open(log_file, "a") as fh:
-            fh.write(f"hpcflow local scheduler: task {outcome.value}: {reason}\n")
+            fh.write(kill_message(outcome, reason))
 
     def _reap(self, run: Running) -> None:
         # The leader is a zombie until wait(), so its group id cannot have been reused:
@@ -380,12 +382,12 @@ class Runner:
         number = spec.task_offset + index
         env = {
             **(self.env if spec.env is None else spec.env),
-            "HPCFLOW_JOB_ID": str(spec.id),
-            "HPCFLOW_ARRAY_TASK_ID": str(index),
-            "HPCFLOW_RESTART_COUNT": "0",
+            JOB_ID: str(spec.id),
+            TASK_ID: str(index),
+            RESTART_COUNT: "0",
             "OMP_NUM_THREADS": str(spec.cpus),
         }
-        log_file = Path(spec.log_dir) / f"{spec.id}_{index}.log"
+        log_file = Path(spec.log_dir) / task_log_name(str(spec.id), str(index))
         script = proc.task_script(spec.setup, spec.argv, str(number))
         try:
             popen = proc.start_task(script, workdir=spec.workdir, log_file=log_file, env=env)

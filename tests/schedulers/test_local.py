@@ -24,9 +24,9 @@ import pytest
 
 from hpcflow.errors import InputError
 from hpcflow.schedulers import base
-from hpcflow.schedulers._local_state import JobSpec
 from hpcflow.schedulers.base import ArrayRequest, JobDependency, TaskState, TaskStatus
 from hpcflow.schedulers.local import LocalScheduler
+from hpcflow.schedulers.local._state import JobSpec
 from hpcflow.spec.resources import Resources
 
 NEVER = "DependencyNeverSatisfied"
@@ -617,7 +617,7 @@ def test_runner_imports_the_submitters_hpcflow_from_a_source_checkout(
 
     checkout = tmp_path / "checkout"
     shutil.copytree(Path(hpcflow.__file__).parent, checkout / "hpcflow")
-    runner = checkout / "hpcflow" / "schedulers" / "_local_runner.py"
+    runner = checkout / "hpcflow" / "schedulers" / "local" / "_runner.py"
     mark = tmp_path / "runner-imported-from"
     # the copy's runner says where it was imported from, then runs as usual
     future = "from __future__ import annotations\n"

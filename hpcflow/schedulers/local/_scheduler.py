@@ -1,7 +1,7 @@
 """``scheduler="local"``: job arrays run on this machine by a detached runner, as SLURM would.
 
 Submitting writes the job to a state directory and makes sure a runner is alive (see
-`hpcflow.schedulers._local_runner`); the runner outlives the submitting process, so a
+`hpcflow.schedulers.local._runner`); the runner outlives the submitting process, so a
 user can submit, close the session, and check or wait later, on a laptop with no
 cluster. One state directory is one machine-wide queue: concurrent runs share its CPUs
 and memory.
@@ -22,22 +22,31 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import psutil
 
 from hpcflow.errors import InputError
-from hpcflow.schedulers._local_proc import task_script
-from hpcflow.schedulers._local_state import JobSpec, StateDir, record_status, release_lock
+from hpcflow.schedulers._format import (
+    LOOSE_OPTION,
+    format_duration,
+    format_size_exact,
+    option_names,
+    task_log_name,
+)
 from hpcflow.schedulers.base import (
     ArrayRequest,
+    JobEnvironment,
     Scheduler,
     TaskState,
     TaskStatus,
     register_scheduler,
 )
+from hpcflow.schedulers.local._proc import task_script
+from hpcflow.schedulers.local._state import JobSpec, StateDir, record_status, release_lock
+from hpcflow.schedulers.local._task import local_failure_reason, local_job_environment
 from hpcflow.spec.resources import parse_memory
 
 __all__ = ["LocalScheduler"]
@@ -70,7 +79,7 @@ class LocalScheduler(Scheduler):
     -----
     The capacity is that of the latest submitter; a task asking for more than it is
     refused at submission. States are read from the state directory's files, never
-    by asking the runner; see `hpcflow.schedulers._local_state` for the layout.
+    by asking the runner; see `hpcflow.schedulers.local._state` for the layout.
     """
 
     name = "local"
@@ -107,6 +116,16 @@ class LocalScheduler(Scheduler):
             "python": self.python,
         }
 
+    @classmethod
+    def job_environment(cls, environ: Mapping[str, str]) -> JobEnvironment:
+        """``HPCFLOW_JOB_ID``, ``HPCFLOW_ARRAY_TASK_ID``, ``HPCFLOW_RESTART_COUNT``."""
+        return local_job_environment(environ)
+
+    @classmethod
+    def failure_reason(cls, log_text: str) -> TaskState | None:
+        """The state of the runner's ``hpcflow local scheduler: task STATE: ...`` line."""
+        return local_failure_reason(log_text)
+
     def max_array_size(self) -> int:
         """1,000,000.
 
@@ -122,8 +141,10 @@ class LocalScheduler(Scheduler):
         with the task number in place of ``"$TASK"``; the header says what it
         schedules by.
         """
+        # Resources.extra is ignored here, but a malformed name is refused as elsewhere.
+        option_names(request.resources.extra, "Resources.extra", LOOSE_OPTION)
         cpus = request.resources.cpus or 1
-        memory = _format_bytes(request.resources.memory)
+        memory = format_size_exact(request.resources.memory)
         walltime = _format_seconds(request.resources.walltime)
         deps = " ".join(f"{d.kind}:{d.job_id}" for d in request.dependencies) or "none"
         last = request.task_offset + request.n_tasks - 1
@@ -132,7 +153,7 @@ class LocalScheduler(Scheduler):
             f"memory={memory}, walltime={walltime}, max_parallel={request.max_parallel}, "
             f"deps {deps}",
             f"# workdir {request.workdir}; log of each task appended to "
-            f"{request.log_dir}/<job id>_<array index>.log",
+            f"{request.log_dir}/{task_log_name('<job id>', '<array index>')}",
             f"TASK=$(({request.task_offset} + HPCFLOW_ARRAY_TASK_ID))  # "
             f"{request.task_offset}..{last}",
         ]
@@ -148,6 +169,7 @@ class LocalScheduler(Scheduler):
             is too large, or a dependency names an unknown job; nothing is written then.
         """
         self.calls["submit"] += 1
+        option_names(request.resources.extra, "Resources.extra", LOOSE_OPTION)
         cpus, memory = self._check(request)
         deps = []
         for dep in request.dependencies:
@@ -184,7 +206,7 @@ class LocalScheduler(Scheduler):
             env=dict(os.environ),
         )
         self._state.write_capacity(self.cpus, self.memory)
-        # The job file goes first, the lock check second: see _local_runner.main.
+        # The job file goes first, the lock check second: see local._runner.main.
         self._state.write_job(spec)
         self._state.ensure_runner()
         return str(job_id)
@@ -212,9 +234,9 @@ class LocalScheduler(Scheduler):
             )
         if res.memory is not None and res.memory > self.memory:
             raise InputError(
-                f"array {request.name!r} asks for memory={_format_bytes(res.memory)} per "
+                f"array {request.name!r} asks for memory={format_size_exact(res.memory)} per "
                 f"task, more than the capacity of {where}: "
-                f"memory={_format_bytes(self.memory)}; ask for less or pass "
+                f"memory={format_size_exact(self.memory)}; ask for less or pass "
                 "LocalScheduler(memory=...)"
             )
         return cpus, res.memory
@@ -320,22 +342,8 @@ def _job_number(job_id: str) -> int | None:
     return None
 
 
-def _format_bytes(n: int | None) -> str:
-    """A size ``parse_memory`` reads back exactly: ``"500MB"``, ``"4GB"``, else bytes."""
-    if n is None:
-        return "unlimited"
-    for unit, power in (("P", 5), ("T", 4), ("G", 3), ("M", 2), ("K", 1)):
-        if n % 1024**power == 0:
-            return f"{n // 1024**power}{unit}B"
-    return str(n)
-
-
 def _format_seconds(s: int | None) -> str:
-    if s is None:
-        return "unlimited"
-    days, rest = divmod(s, 86400)
-    clock = f"{rest // 3600}:{rest // 60 % 60:02d}:{rest % 60:02d}"
-    return f"{days}-{clock}" if days else clock
+    return "unlimited" if s is None else format_duration(s, "clock")
 
 
 register_scheduler("local", LocalScheduler)

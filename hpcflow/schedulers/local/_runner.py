@@ -1,8 +1,8 @@
 """The detached runner of the local scheduler.
 
-Started as ``python -m hpcflow.schedulers._local_runner STATE_DIR [LOCK_FD]`` by a
+Started as ``python -m hpcflow.schedulers.local._runner STATE_DIR [LOCK_FD]`` by a
 submitter (see `StateDir.spawn_runner`), it runs the queue of ``STATE_DIR`` (see
-`hpcflow.schedulers._local_queue` for what it runs and how tasks end). At most one
+`hpcflow.schedulers.local._queue` for what it runs and how tasks end). At most one
 runner works on a state directory: it holds an exclusive flock on ``runner.lock`` for
 its whole life, and exits once nothing has been queued for `IDLE_EXIT` seconds; the
 comment in `main` says why no job is ever left without a runner.
@@ -20,8 +20,8 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from hpcflow.schedulers._local_queue import Runner, log
-from hpcflow.schedulers._local_state import StateDir, release_lock
+from hpcflow.schedulers.local._queue import Runner, log
+from hpcflow.schedulers.local._state import StateDir, release_lock
 
 __all__ = ["main"]
 
@@ -85,7 +85,7 @@ def serve(runner: Runner, wakeup: _Wakeup) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: ``python -m hpcflow.schedulers._local_runner STATE_DIR [LOCK_FD]``.
+    """Entry point: ``python -m hpcflow.schedulers.local._runner STATE_DIR [LOCK_FD]``.
 
     ``LOCK_FD`` is an inherited descriptor of ``runner.lock`` already flock'd for this
     process (see `StateDir.spawn_runner`); without it the runner takes the lock itself,
@@ -93,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = sys.argv[1:] if argv is None else list(argv)
     if len(args) not in (1, 2) or (len(args) == 2 and not args[1].isdigit()):
-        usage = "usage: python -m hpcflow.schedulers._local_runner STATE_DIR [LOCK_FD]"
+        usage = "usage: python -m hpcflow.schedulers.local._runner STATE_DIR [LOCK_FD]"
         print(usage, file=sys.stderr)
         return 2
     state = StateDir(Path(args[0]))

@@ -1,0 +1,1 @@
+"""Tests of hpcflow.schedulers, one module per backend (mirrors the package)."""
