@@ -1,16 +1,14 @@
 """Entry point of array tasks: ``python -m hpcflow.worker RUN_FOLDER STAGE TASK``.
 
-Thin on purpose: it reads which job and attempt this is from the scheduler's
-environment and calls `hpcflow.element.worker.main`.
+Thin on purpose: it asks the scheduler layer which job and attempt this is (from the
+batch system's environment variables) and calls `hpcflow.element.worker.main`.
 """
 
-import os
 import sys
 
 from hpcflow.element.worker import main
+from hpcflow.schedulers.base import detect_job_environment
 
 if __name__ == "__main__":
-    env = os.environ
-    job = env.get("SLURM_JOB_ID") or env.get("HPCFLOW_JOB_ID")
-    attempt = int(env.get("SLURM_RESTART_COUNT") or env.get("HPCFLOW_RESTART_COUNT") or 0)
-    sys.exit(main(job_id=job, attempt=attempt))
+    job = detect_job_environment()
+    sys.exit(main(job_id=job.job_id, attempt=job.restart_count or 0))

@@ -8,7 +8,10 @@ import pytest
 
 from hpcflow.runfolder.records import ArrayRecord, StageRecord
 from hpcflow.schedulers.base import TaskState, TaskStatus
+from hpcflow.schedulers.slurm import SlurmScheduler
 from hpcflow.submission.classify import reason, task_status
+
+SLURM = SlurmScheduler()
 
 KILLED = (
     "slurmstepd-n1: error: StepId=299.batch exceeded memory limit (968146944 > 314572800), "
@@ -49,7 +52,7 @@ def test_reason_from_state_and_log(
 ) -> None:
     (tmp_path / "y").mkdir()
     (tmp_path / "y" / "294_1.log").write_text("hpcflow worker: y task 1\n" + log)
-    ts = task_status(_stage(), 1, {"294": {1: scheduler_says}}, tmp_path)
+    ts = task_status(_stage(), 1, {"294": {1: scheduler_says}}, tmp_path, scheduler=SLURM)
     assert reason(ts) == expected
 
 
@@ -59,17 +62,23 @@ def test_only_the_last_attempt_of_a_requeued_task_counts(tmp_path: Path) -> None
         "hpcflow worker: y task 1 in /r\n*** JOB 294 CANCELLED DUE TO PREEMPTION ***\n"
         "hpcflow worker: y task 1 in /r\n" + KILLED
     )
-    ts = task_status(_stage(), 1, {"294": {1: TaskStatus(TaskState.FAILED, "0:9")}}, tmp_path)
+    ts = task_status(
+        _stage(), 1, {"294": {1: TaskStatus(TaskState.FAILED, "0:9")}}, tmp_path, scheduler=SLURM
+    )
     assert reason(ts) == "OUT_OF_MEMORY"
     (tmp_path / "y" / "294_1.log").write_text(
         "hpcflow worker: y task 1 in /r\n" + KILLED + "hpcflow worker: y task 1 in /r\nboom\n"
     )
-    ts = task_status(_stage(), 1, {"294": {1: TaskStatus(TaskState.FAILED, "1:0")}}, tmp_path)
+    ts = task_status(
+        _stage(), 1, {"294": {1: TaskStatus(TaskState.FAILED, "1:0")}}, tmp_path, scheduler=SLURM
+    )
     assert reason(ts) == "FAILED"
 
 
 def test_a_missing_log_leaves_the_scheduler_state(tmp_path: Path) -> None:
-    ts = task_status(_stage(), 2, {"294": {2: TaskStatus(TaskState.FAILED, "0:9")}}, tmp_path)
+    ts = task_status(
+        _stage(), 2, {"294": {2: TaskStatus(TaskState.FAILED, "0:9")}}, tmp_path, scheduler=SLURM
+    )
     assert reason(ts) == "FAILED"
 
 
@@ -78,11 +87,13 @@ def test_a_cancelled_task_without_a_log_never_started(tmp_path: Path) -> None:
 
     # sacct no longer gives DependencyNeverSatisfied once squeue has purged the task
     cancelled = {"294": {0: TaskStatus(TaskState.CANCELLED, "0:0")}}
-    ts = task_status(_stage(), 0, cancelled, tmp_path)
+    ts = task_status(_stage(), 0, cancelled, tmp_path, scheduler=SLURM)
     assert reason(ts) == "CANCELLED (before it started)"
     assert not is_task_failure(ts)
     (tmp_path / "y").mkdir()
     (tmp_path / "y" / "294_0.log").write_text("hpcflow worker: y task 0 in /r\n")
-    ts = task_status(_stage(), 0, cancelled, tmp_path)  # it ran: scancel of a running task
+    ts = task_status(
+        _stage(), 0, cancelled, tmp_path, scheduler=SLURM
+    )  # it ran: scancel of a running task
     assert reason(ts) == "CANCELLED"
     assert is_task_failure(ts)

@@ -1,7 +1,9 @@
 """Why a task ended: the scheduler's state, refined by the end of the task's log.
 
 Shared by `hpcflow.Run.status` (counts by reason) and the follow-up jobs that retry
-failed tasks (which resource to grow).
+failed tasks (which resource to grow). What a scheduler writes into a log when it kills
+a task is the backend's knowledge (`Scheduler.failure_reason`), and so is the name of
+a task's log (`Scheduler.task_log`); this module only decides when to look.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from hpcflow.runfolder.records import StageRecord
-from hpcflow.schedulers.base import TaskState, TaskStatus
+from hpcflow.schedulers.base import Scheduler, TaskState, TaskStatus
 
 __all__ = ["is_task_failure", "reason", "task_status", "tasks_of"]
 
@@ -27,18 +29,19 @@ def task_status(
     task: int,
     states: dict[str, dict[int, TaskStatus]],
     logs: Path | None = None,
+    *,
+    scheduler: Scheduler,
 ) -> TaskStatus:
     """How task ``task`` of ``stage`` ended, from ``states`` (`Scheduler.states`) and,
-    when ``logs`` is given and the scheduler only says FAILED or CANCELLED, its log."""
+    when ``logs`` (the run folder's log root) is given and the scheduler only says
+    FAILED or CANCELLED, its log."""
     for a in stage.arrays:
         if a.first_task <= task < a.first_task + a.n_tasks:
             if a.job_id is None:
                 return TaskStatus(TaskState.UNKNOWN, reason="never submitted")
             index = task - a.first_task
             ts = states.get(a.job_id, {}).get(index, TaskStatus(TaskState.UNKNOWN))
-            log = (
-                None if logs is None else logs / stage.name.lstrip(":") / f"{a.job_id}_{index}.log"
-            )
+            log = None if logs is None else scheduler.task_log(logs / stage.name, a.job_id, index)
             if ts.state is TaskState.CANCELLED and not ts.reason and log and not log.exists():
                 # Once SLURM has purged a task cancelled for its dependency from squeue,
                 # sacct says only CANCELLED. A task that never wrote its log never started.
@@ -46,7 +49,7 @@ def task_status(
             # slurmstepd kills a task over its memory as FAILED 0:9 or, when it cancels
             # the job first, as CANCELLED (both seen): the log says which
             if ts.state in _REFINABLE and log is not None and not _waited(ts):
-                return refine(ts, log)
+                return refine(ts, log, scheduler)
             return ts
     return TaskStatus(TaskState.UNKNOWN)
 
@@ -61,25 +64,12 @@ def _waited(ts: TaskStatus) -> bool:
     return ts.state is TaskState.CANCELLED and ("Dependency" in why or why == NEVER_STARTED)
 
 
-# What the job log says when the scheduler only reports FAILED or CANCELLED: SLURM
-# without cgroups kills a task over its memory ("exceeded memory limit" in the log), and
-# slurmstepd writes "DUE TO TIME LIMIT" when it ends a task at its time limit.
-_LOG_SIGNS = (
-    ("exceeded memory limit", TaskState.OUT_OF_MEMORY),
-    ("oom-kill", TaskState.OUT_OF_MEMORY),
-    ("out of memory", TaskState.OUT_OF_MEMORY),
-    ("due to time limit", TaskState.TIMEOUT),
-    ("due to preemption", TaskState.PREEMPTED),
-    ("due to node failure", TaskState.NODE_FAIL),
-)
-
-
 # The worker's first line; a requeued task appends a new attempt to the same log
 # (--open-mode=append), and only the last attempt says how the task ended.
 _ATTEMPT = re.compile(r"^hpcflow worker: \S+ task \d+ in ", re.MULTILINE)
 
 
-def refine(ts: TaskStatus, log: Path) -> TaskStatus:
+def refine(ts: TaskStatus, log: Path, scheduler: Scheduler) -> TaskStatus:
     """``ts`` made precise by what the end of the task's log says about its last attempt."""
     try:
         with open(log, "rb") as fh:
@@ -89,11 +79,10 @@ def refine(ts: TaskStatus, log: Path) -> TaskStatus:
     except OSError:
         return ts
     starts = [m.start() for m in _ATTEMPT.finditer(tail)]
-    tail = tail[starts[-1] if starts else 0 :].lower()
-    for sign, state in _LOG_SIGNS:
-        if sign in tail:
-            return TaskStatus(state, ts.exit_code, f"{ts.reason or ''} ({sign} in {log.name})")
-    return ts
+    state = type(scheduler).failure_reason(tail[starts[-1] if starts else 0 :])
+    if state is None:
+        return ts
+    return TaskStatus(state, ts.exit_code, f"{ts.reason or ''} ({state} said by {log.name})")
 
 
 def reason(ts: TaskStatus) -> str:

@@ -106,7 +106,7 @@ def plan_retries(
     plan = RetryPlan(retries=dict(used))
     wanted = {k: v for k, v in missing.items() if v is not None and len(v)}
     states: dict[str, dict[int, TaskStatus]] = {}
-    logs = folder.path / "logs"
+    logs = folder.logs_root
     if any(k in by_func for k in wanted):
         ids = [a.job_id for sub in subs for s in sub.stages for a in s.arrays if a.job_id]
         owners = [
@@ -119,7 +119,9 @@ def plan_retries(
         while True:
             states = sched.states(ids)
             unsettled = [
-                (s.name, t) for s, t in owners if task_status(s, t, states).state in _NOT_ENDED
+                (s.name, t)
+                for s, t in owners
+                if task_status(s, t, states, scheduler=sched).state in _NOT_ENDED
             ]
             if not unsettled or time.monotonic() >= deadline:
                 break
@@ -135,7 +137,7 @@ def plan_retries(
             stage_elements = stage.elements(folder)[positions]
             stage_res = Resources(**stage.resources)
             for task, idx in _by_task(stage_elements, tasks_of(stage, positions)):
-                ts = task_status(stage, task, states, logs)
+                ts = task_status(stage, task, states, logs, scheduler=sched)
                 if ts.state in (TaskState.RUNNING, TaskState.PENDING, TaskState.PREEMPTED):
                     continue  # still in flight (a requeued task): it will compute them
                 owned.append(idx)

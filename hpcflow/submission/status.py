@@ -143,7 +143,7 @@ def read_status(folder: RunFolder, scheduler: Scheduler, *, ask_scheduler: bool)
         tasks = tasks_of(stage, missing)
         # one status lookup (and at most one log read) per task, not per element
         for t, count in zip(*np.unique(tasks, return_counts=True), strict=True):
-            ts = task_status(stage, int(t), states, logs)
+            ts = task_status(stage, int(t), states, logs, scheduler=scheduler)
             if ts.state is TaskState.PREEMPTED:
                 # Submitted with --requeue: SLURM queues it again (after a short
                 # delay, during which accounting says PREEMPTED): still pending.
@@ -163,7 +163,7 @@ def read_status(folder: RunFolder, scheduler: Scheduler, *, ask_scheduler: bool)
             else:
                 st.lost[reason(ts)] += int(count)
     for s in active_cont:
-        ts = task_status(s, 0, states)
+        ts = task_status(s, 0, states, scheduler=scheduler)
         if ts.state in (TaskState.RUNNING, TaskState.PENDING) or not ask_scheduler:
             active += 1
         elif ts.state is not TaskState.COMPLETED:

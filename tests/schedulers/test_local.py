@@ -528,7 +528,7 @@ def test_render_options_and_registry(tmp_path: Path) -> None:
     sched = LocalScheduler(state_dir=state_dir, cpus=3, memory="2GB", setup=["module load x"])
     req = ArrayRequest(
         name="run-1/f",
-        argv=("python", "-m", "hpcflow.element.worker", "a b"),
+        argv=("python", "-m", "hpcflow.worker", "a b"),
         n_tasks=4,
         task_offset=10,
         resources=Resources(cpus=2, memory="500MB", walltime="1:30:00"),
@@ -540,7 +540,7 @@ def test_render_options_and_registry(tmp_path: Path) -> None:
     assert text.startswith("# hpcflow local array run-1/f: 4 tasks, cpus=2, memory=500MB")
     assert "walltime=1:30:00" in text and "aligned:12" in text
     assert "TASK=$((10 + HPCFLOW_ARRAY_TASK_ID))" in text
-    assert text.endswith("module load x\nexec python -m hpcflow.element.worker 'a b' \"$TASK\"\n")
+    assert text.endswith("module load x\nexec python -m hpcflow.worker 'a b' \"$TASK\"\n")
     assert not state_dir.exists()
     options = sched.options()
     assert json.loads(json.dumps(options)) == options

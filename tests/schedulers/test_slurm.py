@@ -85,7 +85,7 @@ def golden_request() -> tuple[SlurmScheduler, ArrayRequest]:
     )
     req = ArrayRequest(
         name="run-3f2a-heavy",
-        argv=("/opt/py env/bin/python", "-m", "hpcflow.element.worker", str(run)),
+        argv=("/opt/py env/bin/python", "-m", "hpcflow.worker", str(run)),
         n_tasks=250,
         resources=Resources(
             cpus=4,
