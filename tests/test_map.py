@@ -356,3 +356,13 @@ def test_empty_sweep() -> None:
     r = Pipeline([f, g]).map({"x": []}, parallel=False)
     assert r["y"].output.shape == (0,)
     assert r["n"].output == 0
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_unmapped_first_output_with_run_folder(parallel: bool, tmp_path: Path) -> None:
+    # the first output finished is a single value: nothing had created outputs/ yet
+    r = Pipeline([Func(lambda x: x + 1, "y")]).map(
+        {"x": 1}, run_folder=tmp_path / "run", parallel=parallel
+    )
+    assert r["y"].output == 2
+    assert load_outputs("y", run_folder=tmp_path / "run") == 2

@@ -31,7 +31,7 @@ from hpcflow.run.progress import ProgressTracker, ShowProgress
 from hpcflow.run.results import Result, ResultDict, array_output, open_storage
 from hpcflow.spec.func import Func, normalize_internal_shape
 from hpcflow.spec.pipeline import Pipeline
-from hpcflow.storage._atomic import atomic_write_json, atomic_write_pickle, read_pickle
+from hpcflow.storage._atomic import atomic_write_json, read_pickle
 from hpcflow.storage.base import StorageBase, get_storage_class
 
 __all__ = ["AsyncMap", "run_map", "run_map_async"]
@@ -648,7 +648,7 @@ class LocalRun:
             for name, value in zip(f.output_names, outs, strict=True):
                 self.singles[name] = value
                 if self.folder is not None:
-                    atomic_write_pickle(self.folder.single_output_path(name), value)
+                    self.folder.write_single_output(name, value)
         elif report.values:
             indices = [li for li, _ in report.values]
             for k, store in enumerate(task.outputs):

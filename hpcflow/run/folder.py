@@ -58,6 +58,16 @@ class RunFolder:
     def single_output_path(self, name: str) -> Path:
         return self.path / "outputs" / f"{name}.cloudpickle"
 
+    def write_single_output(self, name: str, value: Any) -> None:
+        """Store the value of the single-value output ``name`` (atomically).
+
+        Creates ``outputs/`` first: a run whose first finished output is unmapped has
+        not made it yet (mapped outputs create their own folders under it).
+        """
+        path = self.single_output_path(name)
+        path.parent.mkdir(exist_ok=True)
+        atomic_write_pickle(path, value)
+
     def marker_folder(self, key: tuple[str, ...]) -> Path:
         return self.path / "markers" / "-".join(key)
 

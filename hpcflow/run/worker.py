@@ -21,7 +21,6 @@ from hpcflow.run.execute import execute_chunk
 from hpcflow.run.folder import RunFolder
 from hpcflow.run.records import CONTINUE_PREFIX, StageRecord, read_submissions
 from hpcflow.run.submit import follow_up, reopen
-from hpcflow.storage._atomic import atomic_write_pickle
 
 __all__ = ["WorkerInterrupted", "main", "run_task"]
 
@@ -60,7 +59,7 @@ def run_task(run_folder: str, stage_name: str, task: int) -> int:
     if f.mapspec is None:
         _, outs = report.values[0]
         for name, value in zip(f.output_names, outs, strict=True):
-            atomic_write_pickle(folder.single_output_path(name), value)
+            folder.write_single_output(name, value)
     return report.n_computed
 
 
