@@ -366,3 +366,29 @@ def test_unmapped_first_output_with_run_folder(parallel: bool, tmp_path: Path) -
     )
     assert r["y"].output == 2
     assert load_outputs("y", run_folder=tmp_path / "run") == 2
+
+
+@pytest.mark.parametrize("storage", ["dict", "file_array", "chunked_file_array", "zarr_file_array"])
+def test_generated_axis_from_nd_array_stores_rows(storage: str, tmp_path: Path) -> None:
+    # the generator returns a (4, 2) array for internal shape (4,): 4 rows of length 2
+    gen = Func(lambda: np.arange(8).reshape(4, 2), "x", mapspec="... -> x[i]")
+    row_sum = Func(lambda x: int(np.sum(x)) if len(x) == 2 else -1, "y", mapspec="x[i] -> y[i]")
+    r = Pipeline([gen, row_sum]).map({}, tmp_path / "run", storage=storage, parallel=False)
+    x = r["x"].output
+    assert x.shape == (4,)
+    assert [row.tolist() for row in x] == [[0, 1], [2, 3], [4, 5], [6, 7]]
+    assert r["y"].output.tolist() == [1, 5, 9, 13]
+
+
+@pytest.mark.parametrize("storage", ["dict", "file_array", "chunked_file_array", "zarr_file_array"])
+def test_two_generated_axes_from_nd_array(storage: str, tmp_path: Path) -> None:
+    # internal axes (i, j) of an array with an external axis k and one more dim left over
+    gen = Func(lambda n: n * np.arange(24).reshape(2, 3, 4), "x", mapspec="n[k] -> x[k, i, j]")
+    r = Pipeline([gen]).map({"n": [1, 10]}, tmp_path / "run", storage=storage, parallel=False)
+    x = r["x"].output
+    assert x.shape == (2, 2, 3)
+    assert x[1, 1, 2].tolist() == (10 * np.arange(24).reshape(2, 3, 4))[1, 2].tolist()
+    # a list of such arrays (nested one level) splits the same way
+    lists = Func(lambda: [np.arange(12).reshape(3, 4)] * 2, "w", mapspec="... -> w[i, j]")
+    w = Pipeline([lists]).map({}, parallel=False)["w"].output
+    assert w.shape == (2, 3) and w[1, 2].tolist() == [8, 9, 10, 11]

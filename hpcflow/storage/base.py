@@ -274,14 +274,21 @@ def _as_internal(value: Any, internal_shape: tuple[int, ...]) -> np.ndarray:
     if isinstance(value, np.ndarray) and value.shape == internal_shape:
         return value
     arr = np.empty(internal_shape, dtype=object)
+    if isinstance(value, np.ndarray):
+        # more dims than internal axes: each internal element holds the remaining dims
+        for idx in np.ndindex(*internal_shape):
+            arr[idx] = value[idx]
+        return arr
     arr[...] = _nested(value, len(internal_shape))
     return arr
 
 
 def _nested(value: Any, ndim: int) -> Any:
     # np.asarray on a list of lists of objects may guess the wrong depth; build it explicitly.
-    if ndim == 0 or isinstance(value, np.ndarray):
+    if ndim == 0:
         return value
+    if isinstance(value, np.ndarray):
+        return _as_internal(value, value.shape[:ndim])
     return [_nested(v, ndim - 1) for v in value]
 
 
