@@ -392,3 +392,35 @@ def test_two_generated_axes_from_nd_array(storage: str, tmp_path: Path) -> None:
     lists = Func(lambda: [np.arange(12).reshape(3, 4)] * 2, "w", mapspec="... -> w[i, j]")
     w = Pipeline([lists]).map({}, parallel=False)["w"].output
     assert w.shape == (2, 3) and w[1, 2].tolist() == [8, 9, 10, 11]
+
+
+@pytest.mark.parametrize("consumer_spec", [None, "w[k] -> z[k]"])
+def test_fixed_axis_under_a_whole_array_consumer_is_rejected(
+    consumer_spec: str | None, tmp_path: Path
+) -> None:
+    # z takes the whole of y (no mapspec entry for it): with i fixed it would see a masked y
+    calls: list[int] = []
+
+    def double(x: int) -> int:
+        calls.append(x)
+        return 2 * x
+
+    def total(y: Any, w: int = 0) -> int:
+        return int(sum(y)) + w
+
+    y = Func(double, "y", mapspec="x[i] -> y[i]")
+    z = Func(total, "z", mapspec=consumer_spec)
+    inputs: dict[str, Any] = {"x": [1, 2, 3]}
+    if consumer_spec is not None:
+        inputs["w"] = [0, 1]
+    with pytest.raises(InputError) as info:
+        Pipeline([y, z]).map(inputs, tmp_path / "run", fixed_indices={"i": 1}, parallel=False)
+    msg = str(info.value)
+    assert "'i'" in msg and "'total'" in msg and "'y'" in msg
+    assert "drop fixed_indices" in msg and "output_names" in msg
+    assert calls == [] and not (tmp_path / "run").exists()  # before anything ran
+    # computing only y with i fixed is fine
+    r = Pipeline([y, z]).map(
+        {"x": [1, 2, 3]}, fixed_indices={"i": 1}, output_names=["y"], parallel=False
+    )
+    assert r["y"].output[1] == 4

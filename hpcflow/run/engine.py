@@ -389,6 +389,16 @@ class LocalRun:
                                 f"fixed_indices fixes axis {axis!r}, but {f.name!r} reduces over it "
                                 f"({inp}); a reduction over a partial axis would be wrong"
                             )
+                mapped = f.mapspec.input_names if f.mapspec else ()
+                for p in f.parameters:
+                    whole = p in self.pipeline.output_to_func and p not in mapped
+                    if whole and axis in self.pipeline.array_axes.get(p, ()):
+                        raise InputError(
+                            f"fixed_indices fixes axis {axis!r}, but {f.name!r} takes the whole "
+                            f"of {p!r} (axes {list(self.pipeline.array_axes[p])}), which would "
+                            f"then be only partly computed; drop fixed_indices[{axis!r}], or "
+                            f"leave {f.name!r} out with output_names=[{p!r}, ...]"
+                        )
             n = self.lengths.get(axis)
             if n is not None:
                 _check_fixed_range(axis, value, n)
