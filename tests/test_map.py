@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,10 @@ import pytest
 
 import hpcflow
 from hpcflow import Func, InputError, Pipeline, func
-from hpcflow.errors import UnknownStorageError
+from hpcflow.errors import RunFolderError, UnknownStorageError
 from hpcflow.map import load_all_outputs, load_outputs, run_map, run_map_async
+from hpcflow.run.folder import RunFolder
+from hpcflow.storage import get_storage_class
 
 
 def three_stage() -> Pipeline:
@@ -64,7 +67,9 @@ MODES: list[dict[str, Any]] = [
     ],
 )
 def test_three_stage_sweep(mode: dict[str, Any], storage: str, tmp_path: Path) -> None:
-    r = three_stage().map(inputs(4), tmp_path / "run", storage=storage, **mode)
+    # in-memory zarr keeps nothing in a run folder, so it runs without one
+    folder = tmp_path / "run" if get_storage_class(storage).saves_to_folder else None
+    r = three_stage().map(inputs(4), folder, storage=storage, **mode)
     assert np.array_equal(np.asarray(r["e"].output, dtype=int), expected_three_stage(4))
     assert r["d"].output.shape == (4, 4, 4)
     assert set(r) == {"c", "d", "e"}
@@ -424,3 +429,33 @@ def test_fixed_axis_under_a_whole_array_consumer_is_rejected(
         {"x": [1, 2, 3]}, fixed_indices={"i": 1}, output_names=["y"], parallel=False
     )
     assert r["y"].output[1] == 4
+
+
+@pytest.mark.parametrize("storage", ["zarr_memory", "zarr_shared_memory"])
+def test_in_memory_storage_with_run_folder_is_refused(storage: str, tmp_path: Path) -> None:
+    # their values never reach the folder: load_outputs used to give [None, None, None]
+    p = Pipeline([Func(lambda x: 2 * x, "y", mapspec="x[i] -> y[i]")])
+    with pytest.raises(InputError) as info:
+        p.map({"x": [1, 2, 3]}, tmp_path / "run", storage={"y": storage}, parallel=False)
+    msg = str(info.value)
+    assert "'y'" in msg and repr(storage) in msg
+    assert all(s in msg for s in ("zarr_file_array", "'file_array'", "chunked_file_array"))
+    assert not (tmp_path / "run").exists()
+    assert p.map({"x": [1, 2, 3]}, storage=storage, parallel=False)["y"].output.tolist() == [
+        2, 4, 6,
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("storage", ["zarr_memory", "zarr_shared_memory"])
+def test_loading_in_memory_storage_from_a_folder_raises(storage: str, tmp_path: Path) -> None:
+    # a folder written before such storage was refused says so instead of returning Nones
+    folder = tmp_path / "run"
+    Pipeline([Func(lambda x: 2 * x, "y", mapspec="x[i] -> y[i]")]).map(
+        {"x": [1, 2, 3]}, folder, parallel=False
+    )
+    meta = RunFolder(folder).read_meta()
+    meta["storage"]["y"] = meta["arrays"]["y"]["storage"] = storage
+    (folder / "run.json").write_text(json.dumps(meta))
+    for load in (lambda: load_outputs("y", run_folder=folder), lambda: load_all_outputs(folder)):
+        with pytest.raises(RunFolderError, match=f"'y'.*{storage}.*in memory only"):
+            load()

@@ -225,6 +225,8 @@ class LocalRun:
         self.values = self._check_inputs(inputs)
         self.internal = self._internal_shapes(internal_shapes)
         self.storage_ids = self._storage_ids(storage, run_folder)
+        if run_folder is not None:
+            _check_saved_to_folder(self.storage_ids)
         if run_folder is None and any(
             get_storage_class(s).requires_serialization for s in self.storage_ids.values()
         ):
@@ -702,6 +704,18 @@ def _whole(value: Any) -> Any:
     if isinstance(value, StorageBase):
         return array_output(value)
     return value
+
+
+def _check_saved_to_folder(storage_ids: Mapping[str, str]) -> None:
+    """Refuse backends whose values would not end up in the run folder."""
+    for name, sid in storage_ids.items():
+        if not get_storage_class(sid).saves_to_folder:
+            raise InputError(
+                f"output {name!r} uses storage {sid!r}, which keeps its values in memory "
+                "only: they would be missing from the run folder; with a run_folder use "
+                "'zarr_file_array', 'file_array' or 'chunked_file_array' for it (or run "
+                "without a run_folder)"
+            )
 
 
 def _check_fixed_range(axis: str, value: int | slice, n: int) -> None:

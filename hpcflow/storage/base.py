@@ -68,6 +68,9 @@ class StorageBase(ABC):
     - ``requires_serialization``: values go through pickling (a folder is needed).
     - ``dump_in_subprocess``: a worker process can write it and the driver sees the result.
     - ``persistent``: values survive the process (resume works without extra steps).
+    - ``saves_to_folder``: with a ``folder``, the values end up in it (written there
+      directly, or by `persist`), so they can be loaded from the run folder later. A
+      run with a ``run_folder`` refuses backends without it.
     - ``writes_whole_chunks``: values are best written a chunk at a time with
       `dump_chunk` (one write per chunk instead of one per element).
     - ``aligns_chunks``: the backend takes ``chunk_size=`` and stores values in blocks
@@ -79,6 +82,7 @@ class StorageBase(ABC):
     requires_serialization: ClassVar[bool] = False
     dump_in_subprocess: ClassVar[bool] = False
     persistent: ClassVar[bool] = False
+    saves_to_folder: ClassVar[bool] = False
     writes_whole_chunks: ClassVar[bool] = False
     aligns_chunks: ClassVar[bool] = False
 
