@@ -15,6 +15,7 @@ import hpcflow
 from hpcflow import Func, InputError, Pipeline, func
 from hpcflow.errors import RunFolderError, UnknownStorageError
 from hpcflow.map import load_all_outputs, load_outputs, run_map, run_map_async
+from hpcflow.run.engine import LocalRun
 from hpcflow.run.folder import RunFolder
 from hpcflow.storage import get_storage_class
 
@@ -459,3 +460,33 @@ def test_loading_in_memory_storage_from_a_folder_raises(storage: str, tmp_path: 
     for load in (lambda: load_outputs("y", run_folder=folder), lambda: load_all_outputs(folder)):
         with pytest.raises(RunFolderError, match=f"'y'.*{storage}.*in memory only"):
             load()
+
+
+def test_default_pool_workers_are_not_forks_of_the_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a fork copies this process (and its threads' locks); the default pool must not fork.
+    # State set here after start-up reaches a forked worker but no forkserver/spawned one.
+    monkeypatch.setattr(np, "_hpcflow_fork_probe", True, raising=False)
+    probe = Func(
+        lambda x: getattr(np, "_hpcflow_fork_probe", False), "seen", mapspec="x[i] -> seen[i]"
+    )
+    r = Pipeline([probe]).map({"x": [0, 1]}, parallel=True, chunksizes=1)
+    assert r["seen"].output.tolist() == [False, False]
+    run = LocalRun(Pipeline([probe]), {"x": [0]}, None, None, parallel=True)
+    pool = run.executors["seen"]
+    assert isinstance(pool, ProcessPoolExecutor)
+    assert pool._mp_context.get_start_method() in {"forkserver", "spawn"}  # type: ignore[attr-defined]
+    pool.shutdown()
+
+
+def test_lambdas_and_closures_on_the_default_pool() -> None:
+    offset = 7
+    p = Pipeline([
+        Func(lambda x: x + offset, "y", mapspec="x[i] -> y[i]"),
+        Func(lambda y: int(np.sum(y)), "z"),
+    ])  # fmt: skip
+    assert p.map({"x": [1, 2, 3]}, parallel=True)["z"].output == 27
+
+    async def main() -> Any:
+        return await p.map_async({"x": [1, 2, 3]}).task  # the run executes in a thread
+
+    assert asyncio.run(main())["z"].output == 27

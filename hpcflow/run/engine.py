@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import multiprocessing.forkserver
 import os
 import tempfile
 import uuid
@@ -322,7 +324,7 @@ class LocalRun:
                 ex = executor
             elif parallel:
                 if self._own_pool is None:
-                    self._own_pool = ProcessPoolExecutor()
+                    self._own_pool = _default_pool()
                 ex = self._own_pool
             else:
                 ex = None
@@ -697,6 +699,30 @@ class LocalRun:
                     store = self.arrays[name]
                     out[name] = Result(name, array_output(store), store)
         return out
+
+
+def _default_pool() -> ProcessPoolExecutor:
+    """The pool of ``parallel=True``: worker processes that are never plain forks.
+
+    Forking copies only the calling thread, so a fork while other threads hold locks
+    (``map_async`` always runs one, and progress bars or user code may run more) can
+    deadlock the child; Python 3.12 warns about it. A forkserver (a clean process that
+    forks the workers) is used where there is one, else fresh interpreters (spawn).
+    Tasks travel cloudpickled (`execute_payload`), so lambdas and closures still work.
+    The forkserver preloads hpcflow (added to whatever it preloads already), so its
+    workers start in milliseconds instead of importing NumPy and hpcflow each.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return ProcessPoolExecutor(mp_context=multiprocessing.get_context("spawn"))
+    ctx = multiprocessing.get_context("forkserver")
+    server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    preload = list(getattr(server, "_preload_modules", None) or ["__main__"])
+    if _PRELOAD not in preload:  # no effect once the forkserver runs, and harmless
+        ctx.set_forkserver_preload([*preload, _PRELOAD])
+    return ProcessPoolExecutor(mp_context=ctx)
+
+
+_PRELOAD = "hpcflow.run.execute"
 
 
 def _whole(value: Any) -> Any:
