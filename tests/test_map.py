@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import threading
+import json
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -12,8 +15,11 @@ import pytest
 
 import hpcflow
 from hpcflow import Func, InputError, Pipeline, func
-from hpcflow.errors import UnknownStorageError
+from hpcflow.errors import RunFolderError, UnknownStorageError
 from hpcflow.map import load_all_outputs, load_outputs, run_map, run_map_async
+from hpcflow.element.local import LocalMap
+from hpcflow.runfolder.layout import RunFolder
+from hpcflow.storage import get_storage_class
 
 
 def three_stage() -> Pipeline:
@@ -64,7 +70,9 @@ MODES: list[dict[str, Any]] = [
     ],
 )
 def test_three_stage_sweep(mode: dict[str, Any], storage: str, tmp_path: Path) -> None:
-    r = three_stage().map(inputs(4), tmp_path / "run", storage=storage, **mode)
+    # in-memory zarr keeps nothing in a run folder, so it runs without one
+    folder = tmp_path / "run" if get_storage_class(storage).saves_to_folder else None
+    r = three_stage().map(inputs(4), folder, storage=storage, **mode)
     assert np.array_equal(np.asarray(r["e"].output, dtype=int), expected_three_stage(4))
     assert r["d"].output.shape == (4, 4, 4)
     assert set(r) == {"c", "d", "e"}
@@ -356,3 +364,160 @@ def test_empty_sweep() -> None:
     r = Pipeline([f, g]).map({"x": []}, parallel=False)
     assert r["y"].output.shape == (0,)
     assert r["n"].output == 0
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_unmapped_first_output_with_run_folder(parallel: bool, tmp_path: Path) -> None:
+    # the first output finished is a single value: nothing had created outputs/ yet
+    r = Pipeline([Func(lambda x: x + 1, "y")]).map(
+        {"x": 1}, run_folder=tmp_path / "run", parallel=parallel
+    )
+    assert r["y"].output == 2
+    assert load_outputs("y", run_folder=tmp_path / "run") == 2
+
+
+@pytest.mark.parametrize("storage", ["dict", "file_array", "chunked_file_array", "zarr_file_array"])
+def test_generated_axis_from_nd_array_stores_rows(storage: str, tmp_path: Path) -> None:
+    # the generator returns a (4, 2) array for internal shape (4,): 4 rows of length 2
+    gen = Func(lambda: np.arange(8).reshape(4, 2), "x", mapspec="... -> x[i]")
+    row_sum = Func(lambda x: int(np.sum(x)) if len(x) == 2 else -1, "y", mapspec="x[i] -> y[i]")
+    r = Pipeline([gen, row_sum]).map({}, tmp_path / "run", storage=storage, parallel=False)
+    x = r["x"].output
+    assert x.shape == (4,)
+    assert [row.tolist() for row in x] == [[0, 1], [2, 3], [4, 5], [6, 7]]
+    assert r["y"].output.tolist() == [1, 5, 9, 13]
+
+
+@pytest.mark.parametrize("storage", ["dict", "file_array", "chunked_file_array", "zarr_file_array"])
+def test_two_generated_axes_from_nd_array(storage: str, tmp_path: Path) -> None:
+    # internal axes (i, j) of an array with an external axis k and one more dim left over
+    gen = Func(lambda n: n * np.arange(24).reshape(2, 3, 4), "x", mapspec="n[k] -> x[k, i, j]")
+    r = Pipeline([gen]).map({"n": [1, 10]}, tmp_path / "run", storage=storage, parallel=False)
+    x = r["x"].output
+    assert x.shape == (2, 2, 3)
+    assert x[1, 1, 2].tolist() == (10 * np.arange(24).reshape(2, 3, 4))[1, 2].tolist()
+    # a list of such arrays (nested one level) splits the same way
+    lists = Func(lambda: [np.arange(12).reshape(3, 4)] * 2, "w", mapspec="... -> w[i, j]")
+    w = Pipeline([lists]).map({}, parallel=False)["w"].output
+    assert w.shape == (2, 3) and w[1, 2].tolist() == [8, 9, 10, 11]
+
+
+@pytest.mark.parametrize("consumer_spec", [None, "w[k] -> z[k]"])
+def test_fixed_axis_under_a_whole_array_consumer_is_rejected(
+    consumer_spec: str | None, tmp_path: Path
+) -> None:
+    # z takes the whole of y (no mapspec entry for it): with i fixed it would see a masked y
+    calls: list[int] = []
+
+    def double(x: int) -> int:
+        calls.append(x)
+        return 2 * x
+
+    def total(y: Any, w: int = 0) -> int:
+        return int(sum(y)) + w
+
+    y = Func(double, "y", mapspec="x[i] -> y[i]")
+    z = Func(total, "z", mapspec=consumer_spec)
+    inputs: dict[str, Any] = {"x": [1, 2, 3]}
+    if consumer_spec is not None:
+        inputs["w"] = [0, 1]
+    with pytest.raises(InputError) as info:
+        Pipeline([y, z]).map(inputs, tmp_path / "run", fixed_indices={"i": 1}, parallel=False)
+    msg = str(info.value)
+    assert "'i'" in msg and "'total'" in msg and "'y'" in msg
+    assert "drop fixed_indices" in msg and "output_names" in msg
+    assert calls == [] and not (tmp_path / "run").exists()  # before anything ran
+    # computing only y with i fixed is fine
+    r = Pipeline([y, z]).map(
+        {"x": [1, 2, 3]}, fixed_indices={"i": 1}, output_names=["y"], parallel=False
+    )
+    assert r["y"].output[1] == 4
+
+
+@pytest.mark.parametrize("storage", ["zarr_memory", "zarr_shared_memory"])
+def test_in_memory_storage_with_run_folder_is_refused(storage: str, tmp_path: Path) -> None:
+    # their values never reach the folder: load_outputs used to give [None, None, None]
+    p = Pipeline([Func(lambda x: 2 * x, "y", mapspec="x[i] -> y[i]")])
+    with pytest.raises(InputError) as info:
+        p.map({"x": [1, 2, 3]}, tmp_path / "run", storage={"y": storage}, parallel=False)
+    msg = str(info.value)
+    assert "'y'" in msg and repr(storage) in msg
+    assert all(s in msg for s in ("zarr_file_array", "'file_array'", "chunked_file_array"))
+    assert not (tmp_path / "run").exists()
+    assert p.map({"x": [1, 2, 3]}, storage=storage, parallel=False)["y"].output.tolist() == [
+        2, 4, 6,
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("storage", ["zarr_memory", "zarr_shared_memory"])
+def test_loading_in_memory_storage_from_a_folder_raises(storage: str, tmp_path: Path) -> None:
+    # a folder written before such storage was refused says so instead of returning Nones
+    folder = tmp_path / "run"
+    Pipeline([Func(lambda x: 2 * x, "y", mapspec="x[i] -> y[i]")]).map(
+        {"x": [1, 2, 3]}, folder, parallel=False
+    )
+    meta = RunFolder(folder).read_meta()
+    meta["storage"]["y"] = meta["arrays"]["y"]["storage"] = storage
+    (folder / "run.json").write_text(json.dumps(meta))
+    for load in (lambda: load_outputs("y", run_folder=folder), lambda: load_all_outputs(folder)):
+        with pytest.raises(RunFolderError, match=f"'y'.*{storage}.*in memory only"):
+            load()
+
+
+def _fork_probe() -> Func:
+    # State set in the driver after start-up reaches a forked worker, not a fresh one.
+    return Func(
+        lambda x: getattr(np, "_hpcflow_fork_probe", False), "seen", mapspec="x[i] -> seen[i]"
+    )
+
+
+def test_default_pool_does_not_fork_under_map_async(monkeypatch: pytest.MonkeyPatch) -> None:
+    # map_async computes on a thread; a fork copies only that thread (and other threads'
+    # held locks), so the default pool's workers must come from a forkserver or spawn
+    monkeypatch.setattr(np, "_hpcflow_fork_probe", True, raising=False)
+
+    async def main() -> Any:
+        return await Pipeline([_fork_probe()]).map_async({"x": [0, 1]}, chunksizes=1).task
+
+    assert asyncio.run(main())["seen"].output.tolist() == [False, False]
+
+
+def test_default_pool_does_not_fork_while_other_threads_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(np, "_hpcflow_fork_probe", True, raising=False)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        r = Pipeline([_fork_probe()]).map({"x": [0, 1]}, parallel=True, chunksizes=1)
+    finally:
+        stop.set()
+        other.join()
+    assert r["seen"].output.tolist() == [False, False]
+
+
+def test_default_pool_forks_when_this_process_has_one_thread() -> None:
+    # the fastest start, and no `if __name__ == "__main__":` guard needed in scripts
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    run = LocalMap(Pipeline([_fork_probe()]), {"x": [0]}, None, None, parallel=True)
+    pool = run.executors["seen"]
+    assert isinstance(pool, ProcessPoolExecutor)
+    method = pool._mp_context.get_start_method()  # type: ignore[attr-defined]
+    pool.shutdown()
+    assert method == ("fork" if threading.active_count() == 1 else "forkserver")
+
+
+def test_lambdas_and_closures_on_the_default_pool() -> None:
+    offset = 7
+    p = Pipeline([
+        Func(lambda x: x + offset, "y", mapspec="x[i] -> y[i]"),
+        Func(lambda y: int(np.sum(y)), "z"),
+    ])  # fmt: skip
+    assert p.map({"x": [1, 2, 3]}, parallel=True)["z"].output == 27
+
+    async def main() -> Any:
+        return await p.map_async({"x": [1, 2, 3]}).task  # the run executes in a thread
+
+    assert asyncio.run(main())["z"].output == 27

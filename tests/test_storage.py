@@ -253,3 +253,11 @@ def test_retire_is_refused_by_backends_that_cannot(tmp_path: Path) -> None:
     st = get_storage_class("zarr_file_array")(tmp_path / "out", (4,))
     with pytest.raises(StorageError, match="needs 'chunked_file_array' or 'file_array'"):
         st.retire([1], tmp_path / "aside")
+
+
+def test_saves_to_folder_capability() -> None:
+    # what a run with a run_folder accepts: only backends whose values reach the folder
+    saved = {name for name, cls in storage_registry.items() if cls.saves_to_folder}
+    assert saved >= {"dict", "shared_memory_dict", "file_array", "chunked_file_array"}
+    assert "zarr_file_array" in saved
+    assert not saved & {"zarr_memory", "zarr_shared_memory"}

@@ -295,3 +295,16 @@ def test_slurm_dry_run_renders_dependencies_on_arrays_not_yet_submitted(tmp_path
     assert "#SBATCH --dependency='aftercorr:<y[0]>'" in scripts["z"]  # quoted for the shell
     assert "#SBATCH --dependency='afterok:<z[0]>'" in scripts["total"]
     assert not (tmp_path / "run").exists()
+
+
+@func("y1")
+def plus_one(x: int) -> int:
+    return x + 1
+
+
+def test_unmapped_first_output_is_stored(tmp_path: Path) -> None:
+    # the worker writes the single value before anything has created outputs/
+    run = _submit(Pipeline([plus_one]), {"x": 1}, tmp_path / "run", tmp_path)
+    status = run.wait(timeout=WAIT)
+    assert status.complete, status
+    assert run.load_outputs("y1") == 2

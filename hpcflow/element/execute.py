@@ -105,6 +105,8 @@ def store_report(task: FuncTask, report: ChunkReport) -> None:
         if task.single_paths is not None and report.values:
             _, outs = report.values[0]
             for path, value in zip(task.single_paths, outs, strict=True):
+                # outputs/ may not exist yet: mapped outputs make their own folders in it
+                path.parent.mkdir(exist_ok=True)
                 atomic_write_pickle(path, value)
     else:
         if report.values:

@@ -8,7 +8,9 @@ worker processes (whose reports this process stores with `store_report`).
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
+import threading
 import uuid
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -174,7 +176,7 @@ def run_map_async(
     or runs synchronously on ``.result()``.
     """
     kwargs.setdefault("parallel", True)
-    run = LocalMap(pipeline, inputs, run_folder, internal_shapes, **kwargs)
+    run = LocalMap(pipeline, inputs, run_folder, internal_shapes, threaded=start, **kwargs)
     return AsyncMap(run, start=start)
 
 
@@ -200,6 +202,7 @@ class LocalMap:
         show_progress: ShowProgress = None,
         return_results: bool = True,
         error_handling: Literal["raise", "continue"] = "raise",
+        threaded: bool = False,
     ) -> None:
         check_choice("error_handling", error_handling, ("raise", "continue"))
         if not isinstance(inputs, Mapping):
@@ -214,6 +217,8 @@ class LocalMap:
             )
         self.return_results = return_results
         self.chunksizes = chunksizes
+        # map_async computes on a thread: worker processes must then not be forks
+        self.threaded = threaded
         self._own_pool: Executor | None = None
         self.executors = self._executors(pipeline, executor, parallel)
         self.run = OpenRun(
@@ -235,7 +240,7 @@ class LocalMap:
                 ex = executor
             elif parallel:
                 if self._own_pool is None:
-                    self._own_pool = ProcessPoolExecutor()
+                    self._own_pool = _default_pool(threads=self.threaded)
                 ex = self._own_pool
             else:
                 ex = None
@@ -326,6 +331,25 @@ class LocalMap:
             store = self.run.arrays.get(name)
             if isinstance(store, StorageBase):
                 store.persist()
+
+
+def _default_pool(*, threads: bool) -> ProcessPoolExecutor:
+    """The pool of ``parallel=True``: worker processes that are never unsafe forks.
+
+    Forking copies only the calling thread, so a fork while other threads run (and may
+    hold locks) can deadlock the child; Python 3.12 warns about it. When this process has
+    other threads, or the run computes on one (``map_async``), the workers come from a
+    forkserver (a clean single-threaded process), or are fresh interpreters (spawn) where
+    there is none. Otherwise they are plain forks, which start fastest and need no
+    ``if __name__ == "__main__":`` guard in the user's script. Tasks travel cloudpickled
+    (`execute_payload`), so lambdas and closures work with every start method.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and not threads and threading.active_count() == 1:
+        method = "fork"
+    else:
+        method = "forkserver" if "forkserver" in methods else "spawn"
+    return ProcessPoolExecutor(mp_context=multiprocessing.get_context(method))
 
 
 def _flatten_names(names: Iterable[str | tuple[str, ...]] | None) -> list[str] | None:

@@ -111,6 +111,8 @@ class OpenRun:
         self.values = self._check_inputs(inputs)
         self.internal = self._internal_shapes(internal_shapes)
         self.storage_ids = self._storage_ids(storage, run_folder)
+        if run_folder is not None:
+            _check_saved_to_folder(self.storage_ids)
         if run_folder is None and any(
             get_storage_class(s).requires_serialization for s in self.storage_ids.values()
         ):
@@ -280,6 +282,16 @@ class OpenRun:
                                 f"fixed_indices fixes axis {axis!r}, but {f.name!r} reduces over it "
                                 f"({inp}); a reduction over a partial axis would be wrong"
                             )
+                mapped = f.mapspec.input_names if f.mapspec else ()
+                for p in f.parameters:
+                    whole = p in self.pipeline.output_to_func and p not in mapped
+                    if whole and axis in self.pipeline.array_axes.get(p, ()):
+                        raise InputError(
+                            f"fixed_indices fixes axis {axis!r}, but {f.name!r} takes the whole "
+                            f"of {p!r} (axes {list(self.pipeline.array_axes[p])}), which would "
+                            f"then be only partly computed; drop fixed_indices[{axis!r}], or "
+                            f"leave {f.name!r} out with output_names=[{p!r}, ...]"
+                        )
             n = self.lengths.get(axis)
             if n is not None:
                 check_fixed_range(axis, value, n)
@@ -542,6 +554,18 @@ def _whole(value: Any) -> Any:
     if isinstance(value, StorageBase):
         return array_output(value)
     return value
+
+
+def _check_saved_to_folder(storage_ids: Mapping[str, str]) -> None:
+    """Refuse backends whose values would not end up in the run folder."""
+    for name, sid in storage_ids.items():
+        if not get_storage_class(sid).saves_to_folder:
+            raise InputError(
+                f"output {name!r} uses storage {sid!r}, which keeps its values in memory "
+                "only: they would be missing from the run folder; with a run_folder use "
+                "'zarr_file_array', 'file_array' or 'chunked_file_array' for it (or run "
+                "without a run_folder)"
+            )
 
 
 def check_fixed_range(axis: str, value: int | slice, n: int) -> None:

@@ -190,6 +190,3 @@ class RunFolder:
     def read_single(self, path: Path) -> Any:
         """The stored value of a single-value output."""
         return read_pickle(path)
-
-    def write_single(self, name: str, value: Any) -> None:
-        atomic_write_pickle(self.single_output_path(name), value)

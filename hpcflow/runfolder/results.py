@@ -40,6 +40,12 @@ def array_output(store: StorageBase) -> Any:
 def open_storage(folder: RunFolder, name: str, meta: dict[str, Any]) -> StorageBase:
     info = meta["arrays"][name]
     cls = get_storage_class(info["storage"])
+    if not cls.saves_to_folder:
+        raise RunFolderError(
+            f"output {name!r} of {folder.path} was stored with {info['storage']!r}, which "
+            "keeps values in memory only: the run folder holds none of them; run again with "
+            "storage 'zarr_file_array', 'file_array' or 'chunked_file_array'"
+        )
     return cls(
         folder.output_folder(name),
         tuple(info["shape"]),

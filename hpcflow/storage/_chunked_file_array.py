@@ -38,6 +38,7 @@ class ChunkedFileArray(StorageBase):
     requires_serialization: ClassVar[bool] = True
     dump_in_subprocess: ClassVar[bool] = True
     persistent: ClassVar[bool] = True
+    saves_to_folder: ClassVar[bool] = True
     writes_whole_chunks: ClassVar[bool] = True
 
     def __init__(

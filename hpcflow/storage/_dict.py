@@ -25,6 +25,7 @@ class DictArray(StorageBase):
     """
 
     storage_id: ClassVar[str] = "dict"
+    saves_to_folder: ClassVar[bool] = True
 
     def __init__(
         self,

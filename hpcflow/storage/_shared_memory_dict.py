@@ -30,6 +30,7 @@ class SharedMemoryDictArray(StorageBase):
 
     storage_id: ClassVar[str] = "shared_memory_dict"
     dump_in_subprocess: ClassVar[bool] = True
+    saves_to_folder: ClassVar[bool] = True
 
     def __init__(
         self,

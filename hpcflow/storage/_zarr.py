@@ -266,6 +266,7 @@ class ZarrFileArray(_ZarrBase):
     requires_serialization: ClassVar[bool] = True
     dump_in_subprocess: ClassVar[bool] = True
     persistent: ClassVar[bool] = True
+    saves_to_folder: ClassVar[bool] = True
 
     def __init__(self, folder: str | Path | None, *args: Any, **kwargs: Any) -> None:
         if folder is None:

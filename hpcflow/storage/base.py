@@ -68,6 +68,9 @@ class StorageBase(ABC):
     - ``requires_serialization``: values go through pickling (a folder is needed).
     - ``dump_in_subprocess``: a worker process can write it and the driver sees the result.
     - ``persistent``: values survive the process (resume works without extra steps).
+    - ``saves_to_folder``: with a ``folder``, the values end up in it (written there
+      directly, or by `persist`), so they can be loaded from the run folder later. A
+      run with a ``run_folder`` refuses backends without it.
     - ``writes_whole_chunks``: values are best written a chunk at a time with
       `dump_chunk` (one write per chunk instead of one per element).
     - ``aligns_chunks``: the backend takes ``chunk_size=`` and stores values in blocks
@@ -79,6 +82,7 @@ class StorageBase(ABC):
     requires_serialization: ClassVar[bool] = False
     dump_in_subprocess: ClassVar[bool] = False
     persistent: ClassVar[bool] = False
+    saves_to_folder: ClassVar[bool] = False
     writes_whole_chunks: ClassVar[bool] = False
     aligns_chunks: ClassVar[bool] = False
 
@@ -274,14 +278,21 @@ def _as_internal(value: Any, internal_shape: tuple[int, ...]) -> np.ndarray:
     if isinstance(value, np.ndarray) and value.shape == internal_shape:
         return value
     arr = np.empty(internal_shape, dtype=object)
+    if isinstance(value, np.ndarray):
+        # more dims than internal axes: each internal element holds the remaining dims
+        for idx in np.ndindex(*internal_shape):
+            arr[idx] = value[idx]
+        return arr
     arr[...] = _nested(value, len(internal_shape))
     return arr
 
 
 def _nested(value: Any, ndim: int) -> Any:
     # np.asarray on a list of lists of objects may guess the wrong depth; build it explicitly.
-    if ndim == 0 or isinstance(value, np.ndarray):
+    if ndim == 0:
         return value
+    if isinstance(value, np.ndarray):
+        return _as_internal(value, value.shape[:ndim])
     return [_nested(v, ndim - 1) for v in value]
 
 
