@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import multiprocessing
 import threading
-import json
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -15,9 +15,9 @@ import pytest
 
 import hpcflow
 from hpcflow import Func, InputError, Pipeline, func
+from hpcflow.element.local import LocalMap
 from hpcflow.errors import RunFolderError, UnknownStorageError
 from hpcflow.map import load_all_outputs, load_outputs, run_map, run_map_async
-from hpcflow.element.local import LocalMap
 from hpcflow.runfolder.layout import RunFolder
 from hpcflow.storage import get_storage_class
 
