@@ -21,12 +21,15 @@ total work ``T = n * c``, minimum task time ``m``, task start cost ``s``, launch
 1. **target** ``= W * S``: a small multiple of the slots, so a stage runs in about one
    round of the cluster with room to balance uneven element times.
 2. **cost known**: ``long = floor(T / m)`` tasks of at least ``m`` seconds each, and
-   ``wave = min(S, floor(T / (SHORT_TASK_FACTOR * s)), floor(sqrt(T * r)))``: a short
-   stage may still use one wave of up to ``S`` shorter tasks, as long as each does at
-   least ``SHORT_TASK_FACTOR`` (10) times its start cost of work, and (when ``r`` is
-   known) launching them all takes no longer than one of them runs (``k / r <= T / k``).
-   ``preferred = min(target, max(1, long, wave))``. So tasks are never shorter than ``m``
-   unless they all fit in one wave (at most ``S`` tasks).
+   ``wave = min(S, floor(T / (SHORT_TASK_FACTOR * s)))``: a short stage may still use
+   one wave of up to ``S`` shorter tasks, as long as each does at least
+   ``SHORT_TASK_FACTOR`` (10) times its start cost of work. When the launch rate ``r``
+   is known, ``launch = floor(sqrt(T * r))`` if ``T * r <= S**2`` (one wave: launching
+   ``k`` tasks takes ``k / r``, each runs ``T / k``; their sum is least at
+   ``k = sqrt(T * r)``), else ``floor(T * r / S)`` (several waves: launching all tasks
+   takes no longer than each slot's share of the work); otherwise ``launch = inf``.
+   ``preferred = max(1, min(target, launch, max(long, wave)))``. So tasks are never
+   shorter than ``m`` unless they all fit in one wave (at most ``S`` tasks).
 3. **cost unknown**: ``preferred = target`` (never 1,000 tiny tasks by default).
 4. **soft caps**: ``preferred = min(preferred, A, J)``: one job array per stage, within
    the queue limit, unless the walltime forces more (5).
@@ -223,15 +226,21 @@ def choose_chunksize(inputs: ChunkInputs) -> ChunkDecision:
         m, s = inputs.min_task_seconds, inputs.task_start_seconds
         long = _count(work, m, n)
         wave = min(slots, _count(work, SHORT_TASK_FACTOR * s, n))
-        wave_note = f"one wave of tasks >= {_dur(SHORT_TASK_FACTOR * s)}"
-        if inputs.launch_rate is not None:
-            wave = min(wave, _count(math.sqrt(work * inputs.launch_rate), 1.0, n))
-            wave_note += f" launched at {inputs.launch_rate:g}/s"
-        preferred = min(target, max(1, long, wave))
+        preferred = min(target, max(long, wave))
         parts.append(
             f"{_dur(c)}/element known ({_dur(work)} of work): tasks >= {_dur(m)} allow "
-            f"{long:,}, {wave_note} allows {wave:,}"
+            f"{long:,}, one wave of tasks >= {_dur(SHORT_TASK_FACTOR * s)} allows {wave:,}"
         )
+        r = inputs.launch_rate
+        if r is not None:
+            one_wave = work * r <= float(slots) ** 2
+            launch = _count(
+                math.sqrt(work * r) if one_wave else work * r, 1.0 if one_wave else slots, n
+            )
+            if launch < preferred:
+                preferred = launch
+                parts.append(f"launching {r:g} tasks/s caps at {launch:,}")
+        preferred = max(1, preferred)
 
     # 4. soft caps: one array, the queue limit
     if preferred > inputs.max_array_size:

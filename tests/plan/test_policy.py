@@ -114,6 +114,16 @@ def test_never_more_tasks_than_the_target(i: ChunkInputs) -> None:
     assert d.n_tasks <= max(i.waves * i.slots, _forced_tasks(i))
 
 
+@given(chunk_inputs(), st.floats(min_value=0.01, max_value=1e4))
+@settings(max_examples=300, deadline=None)
+def test_a_known_launch_rate_never_adds_tasks_beyond_what_the_walltime_forces(
+    i: ChunkInputs, rate: float
+) -> None:
+    without = choose_chunksize(ChunkInputs(**{**vars(i), "launch_rate": None}))
+    with_rate = choose_chunksize(ChunkInputs(**{**vars(i), "launch_rate": rate}))
+    assert with_rate.n_tasks <= max(without.n_tasks, _forced_tasks(i))
+
+
 @given(
     st.integers(1, 10**7),
     st.integers(1, 100_000),
@@ -204,9 +214,26 @@ def test_ten_million_elements_on_100000_slots() -> None:
     slow = choose_chunksize(
         ChunkInputs(10**7, 100_000, element_seconds=0.01, max_array_size=100_001, launch_rate=10.0)
     )
-    # launched at 10/s, a wave of k tasks takes k/10 s: k <= sqrt(work * rate) = 1,000,
-    # fewer than the 1,666 tasks of 60 s, so those win
-    assert slow.n_tasks == 1666
+    # launched at 10/s, k tasks take k/10 s to start: k = sqrt(work * rate) = 1,000
+    # tasks of 100 s finish first (fewer, longer tasks than the 1,666 of 60 s)
+    assert (slow.chunksize, slow.n_tasks) == (10_000, 1000)
+    assert "launching 10 tasks/s caps at 1,000" in slow.reason
+
+
+def test_launch_rate_caps_tasks_at_the_slots_share_of_the_work_over_several_waves() -> None:
+    # 10^6 x 60 s on 100 slots at 10/s: 6e7 s of work, 6e6 s per slot: launching
+    # 400 tasks (the target) takes 40 s, far less, so the launch rate changes nothing
+    i = ChunkInputs(10**6, 100, element_seconds=60.0, max_array_size=1001)
+    fast = choose_chunksize(i)
+    slow = choose_chunksize(ChunkInputs(**{**vars(i), "launch_rate": 10.0}))
+    assert fast == slow
+    assert fast.n_tasks == 400
+    # 10^6 x 1 s on 10,000 slots at 10/s: work x rate = 10^7 <= slots^2 = 10^8, so one
+    # wave of sqrt(10^7) = 3,162 tasks (not the 16,666 tasks of 60 s)
+    d = choose_chunksize(
+        ChunkInputs(10**6, 10_000, element_seconds=1.0, launch_rate=10.0, max_array_size=100_001)
+    )
+    assert d.n_tasks == math.ceil(10**6 / math.ceil(10**6 / 3162))
 
 
 def test_walltime_forces_a_split_past_max_array_size() -> None:
