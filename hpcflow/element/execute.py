@@ -17,12 +17,12 @@ from typing import Any
 import cloudpickle
 import numpy as np
 
+from hpcflow._atomic import atomic_write_pickle
 from hpcflow.element.snapshots import ErrorSnapshot, PropagatedErrorSnapshot, is_error
 from hpcflow.element.task import ChunkReport, FuncTask
 from hpcflow.errors import HpcflowError
 from hpcflow.runfolder.markers import write_marker
 from hpcflow.spec.func import Func
-from hpcflow.storage._atomic import atomic_write_pickle
 
 __all__ = [
     "element_kwargs",

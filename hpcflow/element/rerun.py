@@ -27,13 +27,13 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from hpcflow._atomic import read_pickle
 from hpcflow.element.snapshots import ErrorSnapshot, PropagatedErrorSnapshot
 from hpcflow.errors import InputError, NothingToRerunError, RunFolderError
 from hpcflow.runfolder.layout import RunFolder
 from hpcflow.runfolder.markers import read_marked_errors
 from hpcflow.runfolder.results import open_storage
 from hpcflow.spec.mapspec import ArraySpec, MapSpec
-from hpcflow.storage._atomic import read_pickle
 from hpcflow.storage.base import MISSING
 
 __all__ = [

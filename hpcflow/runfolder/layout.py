@@ -26,8 +26,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from hpcflow._atomic import atomic_write_json, atomic_write_pickle, read_pickle
 from hpcflow.errors import RunFolderError
-from hpcflow.storage._atomic import atomic_write_json, atomic_write_pickle, read_pickle
 
 __all__ = ["FORMAT_VERSION", "OWNED", "RunFolder"]
 

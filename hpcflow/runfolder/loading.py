@@ -10,11 +10,11 @@ from typing import Any, Literal
 
 import numpy as np
 
+from hpcflow._atomic import read_pickle
 from hpcflow.errors import InputError, RunFolderError
 from hpcflow.plan.shapes import as_input_array
 from hpcflow.runfolder.layout import RunFolder
 from hpcflow.runfolder.results import open_storage
-from hpcflow.storage._atomic import read_pickle
 
 __all__ = ["load_dataframe", "load_xarray_dataset"]
 

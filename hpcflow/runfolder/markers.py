@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from hpcflow.storage._atomic import atomic_write_json
+from hpcflow._atomic import atomic_write_json
 
 __all__ = ["MarkedErrors", "read_marked_errors", "write_marker"]
 

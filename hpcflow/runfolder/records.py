@@ -15,14 +15,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from hpcflow.errors import RunFolderError
-from hpcflow.runfolder.layout import RunFolder
-from hpcflow.storage._atomic import (
+from hpcflow._atomic import (
     atomic_write_json,
     atomic_write_npy,
     atomic_write_pickle,
     read_pickle,
 )
+from hpcflow.errors import RunFolderError
+from hpcflow.runfolder.layout import RunFolder
 
 __all__ = [
     "ArrayRecord",

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from hpcflow._atomic import read_pickle
 from hpcflow.errors import RunFolderError
 from hpcflow.runfolder.layout import RunFolder
-from hpcflow.storage._atomic import read_pickle
 from hpcflow.storage.base import StorageBase, get_storage_class
 
 __all__ = ["Result", "ResultDict", "array_output", "load_all_outputs", "load_outputs"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hpcflow.storage._atomic import atomic_write_bytes, atomic_write_json
+from hpcflow._atomic import atomic_write_bytes, atomic_write_json
 
 __all__ = ["atomic_write_json", "atomic_write_text"]
 

@@ -11,8 +11,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from hpcflow._atomic import atomic_write_pickle, read_pickle
 from hpcflow.errors import StorageError
-from hpcflow.storage._atomic import atomic_write_pickle, read_pickle
 from hpcflow.storage._spans import consecutive_runs, in_spans, spans_to_arrays
 from hpcflow.storage.base import MISSING, StorageBase
 

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from hpcflow.storage._atomic import atomic_write_pickle, read_pickle
+from hpcflow._atomic import atomic_write_pickle, read_pickle
 from hpcflow.storage.base import MISSING, StorageBase
 
 __all__ = ["DictArray"]

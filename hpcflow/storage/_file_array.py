@@ -10,8 +10,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from hpcflow._atomic import atomic_write_pickle, read_pickle
 from hpcflow.errors import StorageError
-from hpcflow.storage._atomic import atomic_write_pickle, read_pickle
 from hpcflow.storage.base import MISSING, StorageBase
 
 __all__ = ["FileArray"]

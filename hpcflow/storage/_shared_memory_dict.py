@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from hpcflow.storage._atomic import atomic_write_pickle, read_pickle
+from hpcflow._atomic import atomic_write_pickle, read_pickle
 from hpcflow.storage._spans import shared_manager
 from hpcflow.storage.base import MISSING, StorageBase
 

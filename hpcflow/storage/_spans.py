@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import threading
 from collections.abc import Iterator, Sequence
-from multiprocessing.managers import SyncManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hpcflow.errors import StorageError
+
+if TYPE_CHECKING:
+    from multiprocessing.managers import SyncManager
 
 __all__ = ["consecutive_runs", "in_spans", "shared_manager", "spans_to_arrays"]
 
@@ -66,6 +67,8 @@ _managers: list[SyncManager] = []  # at most one per process, started on first u
 
 def shared_manager() -> SyncManager:
     """This process's manager for shared-memory backends (started on first use)."""
+    import multiprocessing  # a manager process costs imports an array task never needs
+
     with _lock:
         if not _managers:
             _managers.append(multiprocessing.Manager())

@@ -32,8 +32,8 @@ from typing import Any, ClassVar
 import cloudpickle
 import numpy as np
 
+from hpcflow._atomic import atomic_write_bytes
 from hpcflow.errors import StorageError
-from hpcflow.storage._atomic import atomic_write_bytes
 from hpcflow.storage._spans import consecutive_runs, in_spans, shared_manager, spans_to_arrays
 from hpcflow.storage.base import MISSING, StorageBase
 

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hpcflow._atomic import atomic_write_json
 from hpcflow.element.snapshots import is_error
 from hpcflow.errors import ResumeError
 from hpcflow.runfolder.layout import RunFolder
@@ -15,7 +16,6 @@ from hpcflow.runfolder.records import read_settings, read_submissions
 from hpcflow.runfolder.results import load_outputs, open_storage
 from hpcflow.schedulers.base import Scheduler, get_scheduler
 from hpcflow.spec.pipeline import Pipeline
-from hpcflow.storage._atomic import atomic_write_json
 from hpcflow.submission.resume import resume_run
 from hpcflow.submission.status import RunStatus, read_status, unravel
 

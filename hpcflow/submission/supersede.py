@@ -17,13 +17,13 @@ from typing import Any
 
 import numpy as np
 
+from hpcflow._atomic import atomic_write_json, atomic_write_pickle, read_pickle
 from hpcflow.element.openrun import OpenRun
 from hpcflow.element.snapshots import is_error
 from hpcflow.errors import InputError, StorageError
 from hpcflow.runfolder.layout import RunFolder
 from hpcflow.runfolder.markers import read_marked_errors
 from hpcflow.spec.pipeline import Pipeline
-from hpcflow.storage._atomic import atomic_write_json, atomic_write_pickle, read_pickle
 from hpcflow.storage.base import StorageBase
 
 __all__ = ["replace_pipeline", "retire_errors"]

@@ -14,7 +14,7 @@ can read the states without asking the runner anything. Layout::
       cancel/<id>           a cancel request, removed once it was applied
       finished/<id>.json    every task's final status, written when the job finished
 
-Every JSON file is written atomically (`hpcflow.storage._atomic`): a reader sees the
+Every JSON file is written atomically (`hpcflow._atomic`): a reader sees the
 old file, the new one, or none, never half of one. A task without a file is pending.
 """
 
