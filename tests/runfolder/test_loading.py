@@ -11,7 +11,7 @@ import pytest
 
 from hpcflow import Func, Pipeline
 from hpcflow.map import load_dataframe, load_xarray_dataset
-from tests.test_map import expected_three_stage, inputs, three_stage
+from tests.element.test_local import expected_three_stage, inputs, three_stage
 
 
 @pytest.fixture(scope="module")
