@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from hpcflow.element.execute import execute_chunk, shape_of
-from hpcflow.element.task import FuncTask, Source
+from hpcflow.element.execute import execute_chunk, shape_of, store_report
+from hpcflow.element.task import ChunkReport, FuncTask, Source
 from hpcflow.errors import InputError, PipelineError
 from hpcflow.plan.shapes import AxisLengths, as_input_array, external_shape
 from hpcflow.runfolder.layout import RunFolder
@@ -365,6 +365,10 @@ class OpenRun:
         )
         if self.folder is not None:
             task.marker_dir = self.folder.marker_folder(f.output_names)
+        if self._probed is not None:  # the element computed to learn the shape: keep it
+            li, outs = self._probed
+            self._probed = None
+            store_report(task, ChunkReport(f.output_names, li, li + 1, n_ok=1, values=[(li, outs)]))
         return task
 
     def allocate(self, f: Func) -> tuple[int, ...]:
@@ -506,7 +510,7 @@ class OpenRun:
     def _storage(self, f: Func, name: str, n: int) -> StorageBase:
         """``name``'s storage: the one opened from the run folder, or a new one."""
         store = self.arrays.get(name)
-        if isinstance(store, StorageBase) and self._probed is None:
+        if isinstance(store, StorageBase):
             return store
         return self._create_storage(f, name, self.chunk_size(f, n))
 
@@ -527,12 +531,6 @@ class OpenRun:
         }  # fmt: skip
         if self.folder is not None and self.write_meta:
             self.folder.update_meta(shapes=self.meta["shapes"], arrays=self.meta["arrays"])
-        probed = self._probed
-        if probed is not None:
-            li, outs = probed
-            store.dump_linear(li, outs[f.output_names.index(name)])
-            if name == f.output_names[-1]:
-                self._probed = None
         return store
 
     def _selection(self, spec: Any, ext_shape: tuple[int, ...]) -> np.ndarray | None:

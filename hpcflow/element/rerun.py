@@ -373,7 +373,7 @@ class _Stored:
 
     def _workdir(self) -> str:
         try:
-            workdir = json.loads((self.folder.path / "submit.json").read_text()).get("workdir")
+            workdir = json.loads(self.folder.settings_path.read_text()).get("workdir")
         except (OSError, ValueError, AttributeError):
             return ""
         return f" ({workdir})" if workdir else ""
@@ -381,7 +381,7 @@ class _Stored:
     # -------------------------------------------------- failed elements
     def marker_dir(self, name: str) -> Path | None:
         """The chunk markers of the func computing ``name``."""
-        root = self.folder.path / "markers"
+        root = self.folder.markers_root
         if not root.is_dir():
             return None
         # one folder per func, its outputs joined by '-' (names are identifiers)

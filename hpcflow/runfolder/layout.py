@@ -29,7 +29,22 @@ from typing import Any
 from hpcflow._atomic import atomic_write_json, atomic_write_pickle, read_pickle
 from hpcflow.errors import RunFolderError
 
-__all__ = ["FORMAT_VERSION", "OWNED", "RunFolder"]
+__all__ = [
+    "CANCELLED",
+    "FORMAT_VERSION",
+    "INPUTS",
+    "LOCK",
+    "LOGS",
+    "MARKERS",
+    "OUTPUTS",
+    "OWNED",
+    "PIPELINE",
+    "RUN_JSON",
+    "SETTINGS",
+    "STAGES",
+    "SUPERSEDED",
+    "RunFolder",
+]
 
 #: Version of the on-disk format, in ``run.json``; a folder of a newer one is refused.
 FORMAT_VERSION = 2

@@ -21,7 +21,7 @@ from hpcflow._atomic import atomic_write_json, atomic_write_pickle, read_pickle
 from hpcflow.element.openrun import OpenRun
 from hpcflow.element.snapshots import is_error
 from hpcflow.errors import InputError, StorageError
-from hpcflow.runfolder.layout import RunFolder
+from hpcflow.runfolder.layout import MARKERS, OUTPUTS, RunFolder
 from hpcflow.runfolder.markers import read_marked_errors
 from hpcflow.spec.pipeline import Pipeline
 from hpcflow.storage.base import StorageBase
@@ -54,18 +54,18 @@ def retire_errors(orun: OpenRun, folder: RunFolder, to: Path) -> dict[str, int]:
         for o in f.output_names:
             st = orun.arrays[o]
             assert isinstance(st, StorageBase)
-            st.retire(bad, to / "outputs" / o)
+            st.retire(bad, to / OUTPUTS / o)
             moved[o] = len(bad)
         for path in markers:
-            _drop_from_marker(path, bad, to / "markers" / path.parent.name)
+            _drop_from_marker(path, bad, to / MARKERS / path.parent.name)
     for f in orun.pipeline.sorted_funcs:
         if f.mapspec is not None:
             continue
         for o in f.output_names:
             path = folder.single_output_path(o)
             if path.exists() and is_error(read_pickle(path)):
-                (to / "outputs").mkdir(parents=True, exist_ok=True)
-                os.replace(path, to / "outputs" / path.name)
+                (to / OUTPUTS).mkdir(parents=True, exist_ok=True)
+                os.replace(path, to / OUTPUTS / path.name)
                 moved[o] = 1
     return moved
 
@@ -89,7 +89,7 @@ def replace_pipeline(folder: RunFolder, pipeline: Pipeline, to: Path) -> None:
         If ``pipeline`` does not have the same funcs, outputs and mapspecs as the run's,
         whose stored outputs would then mean something else.
     """
-    path = folder.path / "pipeline.cloudpickle"
+    path = folder.pipeline_path
     saved = read_pickle(path)
     old: Pipeline = saved["pipeline"]
     before, after = _shape_of(old), _shape_of(pipeline)

@@ -72,3 +72,66 @@ def test_sigterm_stores_finished_elements_and_a_rerun_computes_only_the_rest(
     computed_twice = len(list(trace.iterdir())) - 10
     assert computed_twice <= len(first) - y.done  # only the element in flight, if any
     assert list((folder / "markers").rglob("*.json"))
+
+
+@func("doubled", mapspec="a[i] -> doubled[i]")
+def double_a(a: int) -> int:
+    return 2 * a
+
+
+@func("summed")
+def sum_b(b: list[int]) -> int:
+    return sum(b)
+
+
+def test_a_task_unpickles_only_the_inputs_its_func_reads(tmp_path: Path) -> None:
+    from hpcflow.element.worker import run_task
+    from hpcflow.testing import FakeScheduler
+
+    folder = tmp_path / "run"
+    Pipeline([double_a, sum_b]).submit(
+        {"a": [1, 2, 3], "b": [4, 5]}, folder, scheduler=FakeScheduler(), chunksizes=3
+    )
+    # b is not read by "doubled"'s task: a task that loaded every input would fail here
+    (folder / "inputs" / "b.cloudpickle").write_bytes(b"not a pickle")
+    assert run_task(str(folder), "doubled", 0, job_id="77", attempt=2) == 3
+    assert Run.open(folder).load_outputs("doubled").tolist() == [2, 4, 6]
+    (marker,) = (folder / "markers" / "doubled").glob("*.json")
+    recorded = json.loads(marker.read_text())
+    assert (recorded["job"], recorded["attempt"]) == ("77", 2)
+
+
+JOB_SIDE_NEVER_IMPORTS = (
+    "hpcflow.submission",
+    "hpcflow.element.local",
+    "hpcflow.schedulers.local._queue",  # the local runner's machinery
+    "psutil",
+    "asyncio",
+    "rich",
+    "zarr",
+    "multiprocessing.managers",
+    "concurrent.futures.process",
+)
+
+
+def test_the_job_side_imports_neither_submission_nor_the_engine(tmp_path: Path) -> None:
+    from hpcflow.testing import FakeScheduler
+
+    folder = tmp_path / "run"
+    Pipeline([double_a]).submit({"a": [1, 2]}, folder, scheduler=FakeScheduler())
+    probe = (
+        "import runpy, sys\n"
+        f"sys.argv = ['hpcflow.worker', {str(folder)!r}, 'doubled', '0']\n"
+        "try:\n    runpy.run_module('hpcflow.worker', run_name='__main__')\n"
+        "except SystemExit as e:\n    assert e.code == 0, e.code\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    ).stdout.split()
+    loaded = [
+        m for m in out if any(m == p or m.startswith(p + ".") for p in JOB_SIDE_NEVER_IMPORTS)
+    ]
+    assert loaded == []
+    assert "hpcflow.element.execute" in out  # it did compute, through the element path
+    assert Run.open(folder).load_outputs("doubled").tolist()[0] == 2

@@ -1,0 +1,60 @@
+"""The run folder's format: one owner of every path, a format version, documented."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hpcflow import Pipeline, RunFolderError, func
+from hpcflow.runfolder.layout import FORMAT_VERSION, LOCK, OWNED, RunFolder
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@func("y", mapspec="x[i] -> y[i]")
+def double(x: int) -> int:
+    return 2 * x
+
+
+def test_run_json_records_the_format_version(tmp_path: Path) -> None:
+    Pipeline([double]).map({"x": [1, 2]}, tmp_path / "run", parallel=False)
+    meta = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert meta["format_version"] == FORMAT_VERSION
+
+
+@pytest.mark.parametrize("version", [None, 1, FORMAT_VERSION + 1])
+def test_a_folder_of_another_format_version_is_refused(tmp_path: Path, version: object) -> None:
+    Pipeline([double]).map({"x": [1, 2]}, tmp_path / "run", parallel=False)
+    path = tmp_path / "run" / "run.json"
+    meta = json.loads(path.read_text())
+    meta["format_version"] = version
+    path.write_text(json.dumps(meta))
+    with pytest.raises(RunFolderError, match=f"format version {version!r}.*reads version"):
+        RunFolder(tmp_path / "run").read_meta()
+
+
+def test_a_corrupt_run_json_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / "run.json").write_text("{")
+    with pytest.raises(RunFolderError, match="run.json is corrupt"):
+        RunFolder(tmp_path).read_meta()
+
+
+def test_every_path_lies_under_an_entry_the_folder_owns(tmp_path: Path) -> None:
+    f = RunFolder(tmp_path)
+    paths = [
+        f.run_json, f.output_folder("y"), f.single_output_path("s"), f.markers_root,
+        f.marker_folder(("a", "b")), f.input_path("x"), f.pipeline_path, f.settings_path,
+        f.stages_folder, f.submission_path(3), tmp_path / f.stage_elements_path(2, "y"),
+        f.log_folder("y"), f.logs_root, f.superseded_folder(1), f.cancelled_path,
+    ]  # fmt: skip
+    for p in paths:
+        assert p.relative_to(tmp_path).parts[0] in OWNED, p
+    assert f.lock_path.name == LOCK
+
+
+def test_the_architecture_page_lists_every_entry() -> None:
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    for entry in (*OWNED, LOCK):
+        assert f"`{entry}" in page, f"docs/architecture.md does not list {entry}"
