@@ -162,7 +162,7 @@ def test_unknown_internal_shape_in_a_folder_with_spaces_and_quotes(
     status = run.wait(timeout=WAIT)
     assert status.complete, status
     assert run.load_outputs("t").tolist() == [3 * x + 3 for x in range(5)]
-    assert (folder / "stages" / "1.json").exists()  # planned by the continuation job
+    assert (folder / "stages" / "1.json").exists()  # planned by the follow-up job
 
 
 @func("y", mapspec="x[i] -> y[i]")

@@ -261,7 +261,7 @@ def rerun_element(
     >>> rerun_element(folder, "y", (2,))
     Traceback (most recent call last):
     ...
-    hpcflow.element.rerun.NothingToRerunError: y[2] did not fail: it holds float 0.5; ...
+    hpcflow.errors.NothingToRerunError: y[2] did not fail: it holds float 0.5; ...
     >>> import shutil
     >>> shutil.rmtree(folder)
     """
@@ -302,7 +302,7 @@ class _Stored:
         mapped = self.mapped_shape(name)
         if mapped is None:
             if _mapspec_of(self.meta, name) is not None:
-                # mapped, but its shape is decided later (a continuation job)
+                # mapped, but its shape is decided later (a follow-up job)
                 raise NothingToRerunError(
                     f"output {name!r} has no elements yet: its shape is not known until the "
                     f"functions before it have run (hpcflow status {_quote(self.folder.path)})"

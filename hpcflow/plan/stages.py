@@ -147,7 +147,7 @@ def build_plan(
         the resources of each element. Not needed otherwise.
     funcs
         Plan only these funcs (default: all). A producer outside them is taken as
-        already finished, so nothing waits for it: a continuation job plans what was
+        already finished, so nothing waits for it: a follow-up job plans what was
         deferred only after the stages it needs have completed.
     elements
         For some funcs (by first output name), only these linear indices (a resume

@@ -284,7 +284,7 @@ def get_scheduler(name: str | Scheduler, options: Mapping[str, Any] | None = Non
 
     ``name`` is ``"slurm"``, ``"local"``, a name given to `register_scheduler`, or
     ``"package.module:Class"`` for a backend of your own (it must be importable where
-    continuation jobs run, since they submit too).
+    follow-up jobs run, since they submit too).
     """
     if isinstance(name, Scheduler):
         if options:

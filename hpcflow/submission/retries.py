@@ -2,9 +2,9 @@
 
 Used in two places, with one rule set:
 
-- a **follow-up job** (stage ``:continue-K``, one task) runs after every array of
+- a **follow-up job** (one task, `hpcflow.submission.followup`) runs after every array of
   submission ``K - 1`` has ended, however it ended (``afterany``). It plans the funcs
-  whose shapes were unknown before (continuation) and retries the elements of failed
+  whose shapes were unknown before and retries the elements of failed
   tasks within each func's `hpcflow.Retry` policy, as submission ``K``;
 - ``resume`` does the same from the login node, without counting retries.
 

@@ -16,7 +16,7 @@ let it run without a cluster::
 
 `register_fake_scheduler` makes one instance available as ``scheduler="fake"``. The
 fake's memory lives in the instance: a job that submits again from another process
-(continuation or follow-up jobs) does not see it.
+(follow-up jobs) does not see it.
 """
 
 from __future__ import annotations
