@@ -12,7 +12,7 @@ reads. `OpenRun.prepare` turns a func into the `FuncTask` that `execute_chunk` r
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -81,7 +81,8 @@ class OpenRun:
         The run folder is this run's own (a worker, follow-up or resume): nothing is
         validated against it or rewritten, and stored shapes are adopted.
     only
-        Open only what this func reads and writes (an array task).
+        Open only what these funcs read and write (an array task: its func, and the
+        funcs fused into its tasks).
     """
 
     def __init__(
@@ -98,7 +99,7 @@ class OpenRun:
         error_handling: Literal["raise", "continue"] = "raise",
         chunk_size: ChunkSizer = _one_chunk,
         reopened: bool = False,
-        only: Func | None = None,
+        only: Sequence[Func] | None = None,
     ) -> None:
         check_choice("error_handling", error_handling, ("raise", "continue"))
         check_choice("resume_validation", resume_validation, ("auto", "strict", "skip"))
@@ -107,7 +108,7 @@ class OpenRun:
         self.pipeline = pipeline
         self.error_handling = error_handling
         self.chunk_size = chunk_size
-        self.only = only
+        self.only = None if only is None else list(only)
         self.values = self._check_inputs(inputs)
         self.internal = self._internal_shapes(internal_shapes)
         self.storage_ids = self._storage_ids(storage, run_folder)
@@ -153,14 +154,14 @@ class OpenRun:
         folder: RunFolder,
         pipeline: Pipeline,
         *,
-        only: Func | None = None,
+        only: Sequence[Func] | None = None,
         write_meta: bool = False,
         chunk_size: ChunkSizer = _one_chunk,
     ) -> OpenRun:
         """The run as a worker, follow-up or resume sees it: everything stored so far.
 
-        With ``only``, just that func's inputs are unpickled and its inputs' and outputs'
-        storages opened.
+        With ``only``, just those funcs' inputs are unpickled and their inputs' and
+        outputs' storages opened.
         """
         meta = folder.read_meta()
         run = cls(
@@ -226,7 +227,7 @@ class OpenRun:
 
     def _plan_static(self) -> None:
         """Shapes of everything knowable before running (not behind a '?')."""
-        funcs = self.pipeline.sorted_funcs if self.only is None else [self.only]
+        funcs = self.pipeline.sorted_funcs if self.only is None else self.only
         for f in funcs:
             spec = f.mapspec
             if spec is None:
@@ -405,11 +406,15 @@ class OpenRun:
     def adopt_existing(self, meta: dict[str, Any] | None = None) -> None:
         """Open what an earlier process of this run already stored (arrays and singles).
 
-        With ``only``, just the storages and single values that func reads or writes.
+        With ``only``, just the storages and single values those funcs read or write.
         """
         assert self.folder is not None
         meta = meta if meta is not None else self.folder.read_meta()
-        wanted = None if self.only is None else {*self.only.parameters, *self.only.output_names}
+        wanted = (
+            None
+            if self.only is None
+            else {n for f in self.only for n in (*f.parameters, *f.output_names)}
+        )
         for name in meta.get("arrays", {}):
             if wanted is not None and name not in wanted:
                 continue

@@ -47,27 +47,32 @@ def run_task(
 ) -> int:
     """Compute one task; the number of elements computed (0 if all were done).
 
-    ``job_id`` and ``attempt`` (the scheduler's restart count) go into the chunk marker.
+    The task computes its stage's chunk, then the same chunk of every stage fused into
+    it (`hpcflow.plan.stages.fuse_stages`), in order, each through `execute_chunk`.
+    ``job_id`` and ``attempt`` (the scheduler's restart count) go into the markers.
     """
     folder = RunFolder(run_folder)
-    stage = _find_stage(folder, stage_name)
-    elements = stage.task_elements(folder, task)
+    stages = _find_stages(folder, stage_name)
     pipeline = read_saved(folder)["pipeline"]
-    f = pipeline.output_to_func[stage.outputs[0]]
-    size = stage.chunksize
-    orun = OpenRun.reopen(folder, pipeline, only=f, chunk_size=lambda _f, _n: size)
-    ftask = orun.prepare(f)
-    if ftask is None:
-        return 0  # a single value computed by an earlier attempt
-    ftask.job_id, ftask.attempt = job_id, attempt
-    return execute_chunk(ftask, elements).n_computed
+    funcs = [pipeline.output_to_func[s.outputs[0]] for s in stages]
+    size = stages[0].chunksize
+    orun = OpenRun.reopen(folder, pipeline, only=funcs, chunk_size=lambda _f, _n: size)
+    n = 0
+    for stage, f in zip(stages, funcs, strict=True):
+        ftask = orun.prepare(f)
+        if ftask is None:
+            continue  # a single value computed by an earlier attempt
+        ftask.job_id, ftask.attempt = job_id, attempt
+        n += execute_chunk(ftask, stage.task_elements(folder, task)).n_computed
+    return n
 
 
-def _find_stage(folder: RunFolder, name: str) -> StageRecord:
+def _find_stages(folder: RunFolder, name: str) -> list[StageRecord]:
+    """Stage ``name`` and the stages fused into it (same submission), in plan order."""
     for sub in read_submissions(folder):
         for stage in sub.stages:
             if stage.name == name:
-                return stage
+                return [stage, *(s for s in sub.stages if s.fused_into == name)]
     raise RunFolderError(f"{folder.path} has no stage {name!r}")
 
 

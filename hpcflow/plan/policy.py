@@ -123,6 +123,9 @@ class ChunkInputs:
     launch_rate
         Tasks per second the scheduler starts, if known (about 10 on the mini
         cluster); bounds the one-wave exception only.
+    task_margin
+        Seconds added to a task's time limit for its start-up (default
+        ``TASK_START_MARGIN``).
     max_tasks
         Soft cap on tasks per stage (a share of ``MaxJobCount`` / ``MaxSubmitJobs``,
         which count every array task); ``None`` for no cap. Exceeded only when the
@@ -140,6 +143,7 @@ class ChunkInputs:
     task_start_seconds: float = DEFAULT_TASK_START_SECONDS
     launch_rate: float | None = None
     max_tasks: int | None = None
+    task_margin: float = TASK_START_MARGIN
 
     def __post_init__(self) -> None:
         _check_int("n_elements", self.n_elements, 0)
@@ -154,6 +158,7 @@ class ChunkInputs:
         _check_seconds("min_task_seconds", self.min_task_seconds, zero_ok=True)
         _check_seconds("task_start_seconds", self.task_start_seconds, zero_ok=True)
         _check_seconds("launch_rate", self.launch_rate, zero_ok=False)
+        _check_seconds("task_margin", self.task_margin, zero_ok=True)
 
 
 @dataclass(frozen=True)
@@ -255,14 +260,15 @@ def choose_chunksize(inputs: ChunkInputs) -> ChunkDecision:
     per_element = inputs.element_walltime if inputs.element_walltime is not None else c
     limit = inputs.max_task_seconds
     if limit is not None and per_element is not None and per_element > 0:
-        k_max = _count(limit - TASK_START_MARGIN, per_element, n)
+        margin = inputs.task_margin
+        k_max = _count(limit - margin, per_element, n)
         if k_max < 1:
             what = "walltime" if inputs.element_walltime is not None else "estimated time"
             raise InputError(
                 f"one element asks for {per_element:g} s of {what}; with the "
-                f"{TASK_START_MARGIN:g} s task start margin a task needs "
-                f"{per_element + TASK_START_MARGIN:g} s, more than the limit of {limit:g} s "
-                f"per task; ask for at most {limit - TASK_START_MARGIN:g} s per element, or "
+                f"{margin:g} s task start margin a task needs "
+                f"{per_element + margin:g} s, more than the limit of {limit:g} s "
+                f"per task; ask for at most {limit - margin:g} s per element, or "
                 "use a partition with a longer MaxTime (max_task_seconds)"
             )
         forced = math.ceil(n / k_max)

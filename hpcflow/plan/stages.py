@@ -11,7 +11,9 @@ resources of its elements, decide
 - **dependencies**: an element-aligned stage (same external axes in the same order, the
   same elements, the same chunking, reading its upstream element by element) waits per
   task (SLURM ``aftercorr``); anything else (reductions, outer products, whole-array
-  consumers) waits for the whole upstream stage.
+  consumers) waits for the whole upstream stage;
+- **fusion** (`fuse_stages`): a stage aligned on one upstream stage with the same
+  resources runs in that stage's array tasks, right after it, in the same process.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ __all__ = [
     "Stage",
     "build_plan",
     "default_chunksize",
+    "fuse_stages",
     "stage_chunksize",
 ]
 
@@ -85,6 +88,8 @@ class Stage:
     chunksize: int
     dependencies: list[Dependency] = field(default_factory=list)
     arrays: list[ArrayJob] = field(default_factory=list)
+    # the stage whose array tasks also compute this one (see fuse_stages); None: its own
+    fused_into: str | None = None
 
     @property
     def n_tasks(self) -> int:
@@ -125,6 +130,7 @@ def build_plan(
     elements: Mapping[str, np.ndarray] | None = None,
     suffix: str = "",
     overrides: Mapping[str, Callable[[np.ndarray], list[Resources]]] | None = None,
+    sizer: Callable[[Func, int], int] | None = None,
 ) -> Plan:
     """Plan the stages, tasks, arrays and dependencies of a run.
 
@@ -158,6 +164,9 @@ def build_plan(
         For some funcs (by first output name): given linear indices, the resources of
         each element, used instead of the func's own (a retry gives the elements of a
         task killed for its memory more memory).
+    sizer
+        Elements per task of a func with ``n`` elements, instead of ``chunksizes`` (the
+        submission's chunk policy).
 
     Examples
     --------
@@ -185,7 +194,7 @@ def build_plan(
             )
         shape = external_shapes[key]
         n = int(np.prod(shape, dtype=np.int64)) if f.mapspec is not None else 1
-        size = stage_chunksize(chunksizes, f, n)
+        size = sizer(f, n) if sizer is not None else stage_chunksize(chunksizes, f, n)
         subset = None if elements is None else elements.get(key)
         if overrides is not None and key in overrides:
             groups = _group(pipeline, _subset(n, subset), overrides[key])
@@ -204,6 +213,47 @@ def build_plan(
             for a, first in enumerate(range(0, s.n_tasks, max_array_size))
         ]
     return Plan(stages)
+
+
+def fuse_stages(plan: Plan) -> None:
+    """Let array tasks compute chains of element-aligned stages one after another.
+
+    A stage is fused into the stage it waits for when it waits for exactly that one
+    stage, element by element (an ``"aligned"`` dependency: same elements, same
+    chunks), has the same resources, and its func has one resource group. Its tasks
+    then run in the upstream's tasks, in the same process, right after the upstream's
+    chunk: one array fewer, and no dependency latency between them. Chains fuse
+    (``y -> z -> w`` run as one array). Stages keep their own records (outputs,
+    markers, status, retries); only ``fused_into`` says where they run.
+
+    Examples
+    --------
+    >>> from hpcflow import Func, Pipeline
+    >>> p = Pipeline([Func(lambda x: x, "y", mapspec="x[i] -> y[i]"),
+    ...               Func(lambda y: y, "z", mapspec="y[i] -> z[i]"),
+    ...               Func(lambda z: sum(z), "total")])
+    >>> plan = build_plan(p, {"y": (10,), "z": (10,), "total": ()}, max_array_size=100)
+    >>> fuse_stages(plan)
+    >>> [(s.name, s.fused_into) for s in plan.stages]
+    [('y', None), ('z', 'y'), ('total', None)]
+    """
+    by_name = {s.name: s for s in plan.stages}
+    groups: dict[str, int] = {}
+    for s in plan.stages:
+        key = s.func.output_names[0]
+        groups[key] = groups.get(key, 0) + 1
+    for s in plan.stages:
+        if len(s.dependencies) != 1 or s.dependencies[0].kind != "aligned":
+            continue
+        up = by_name[s.dependencies[0].upstream]
+        if (
+            groups[s.func.output_names[0]] == 1
+            and groups[up.func.output_names[0]] == 1
+            and up.resources == s.resources
+            and up.chunksize == s.chunksize
+            and np.array_equal(up.elements, s.elements)
+        ):
+            s.fused_into = up.fused_into or up.name
 
 
 def stage_chunksize(chunksizes: ChunkSizes, f: Func, n: int) -> int:

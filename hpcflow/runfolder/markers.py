@@ -17,13 +17,27 @@ import numpy as np
 
 from hpcflow._atomic import atomic_write_json
 
-__all__ = ["MarkedErrors", "read_marked_errors", "write_marker"]
+__all__ = ["MarkedErrors", "read_marked_errors", "read_markers", "write_marker"]
 
 
 def write_marker(marker_dir: Path, start: int, stop: int, record: dict[str, Any]) -> None:
     """Record the finished chunk ``[start, stop)`` (atomically) in ``marker_dir``."""
     marker_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(marker_dir / f"{start}-{stop}.json", record)
+
+
+def read_markers(marker_dir: Path) -> list[dict[str, Any]]:
+    """Every marker in ``marker_dir`` that can be read (none if it does not exist).
+
+    A marker being replaced (atomically) at that moment is skipped; the next read sees it.
+    """
+    out = []
+    for path in sorted(marker_dir.glob("*.json")) if marker_dir.is_dir() else []:
+        try:
+            out.append(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError):
+            continue
+    return out
 
 
 @dataclass(frozen=True)
@@ -66,7 +80,7 @@ def read_marked_errors(marker_dir: Path) -> MarkedErrors:
             try:
                 m = json.loads(path.read_text())
             except (OSError, json.JSONDecodeError):
-                continue
+                continue  # being replaced: see read_markers
             own, got = m.get("failed", []), m.get("propagated", [])
             if own or got:
                 failed += own

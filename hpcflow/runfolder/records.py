@@ -54,7 +54,10 @@ class StageRecord:
     ``name`` is a label (job names, log folders); what a stage is lives in the other
     fields: ``kind`` ``"func"`` computes elements of the func whose first output is
     ``outputs[0]``; ``"follow-up"`` is the one-task job that makes the next submission.
-    ``submission`` is the index of the submission that planned it.
+    ``submission`` is the index of the submission that planned it. A stage with
+    ``fused_into`` has no array of its own: the tasks of that stage compute it right
+    after their own chunk (`hpcflow.plan.stages.fuse_stages`); its ``arrays`` hold the
+    same job ids.
     """
 
     name: str
@@ -69,6 +72,12 @@ class StageRecord:
     elements_file: str | None = None  # relative to the run folder; None means 0..n-1
     kind: Literal["func", "follow-up"] = "func"
     submission: int = 0
+    fused_into: str | None = None  # the stage whose array tasks compute this one too
+
+    @property
+    def job_stage(self) -> str:
+        """The stage whose job array runs this one (its logs are that stage's)."""
+        return self.fused_into or self.name
 
     def elements(self, folder: RunFolder) -> np.ndarray:
         if self.elements_file is None:

@@ -9,7 +9,13 @@ from typing import Any, Literal
 
 from hpcflow.errors import SpecError
 from hpcflow.spec.mapspec import MapSpec
-from hpcflow.spec.resources import FrozenDict, Resources, ResourcesLike, call_resources
+from hpcflow.spec.resources import (
+    FrozenDict,
+    Resources,
+    ResourcesLike,
+    call_resources,
+    parse_walltime,
+)
 from hpcflow.spec.retry import Retry, RetryLike
 
 __all__ = ["Func", "func"]
@@ -61,6 +67,12 @@ class Func:
         When submitted: how often its failed tasks are retried automatically, and how
         their memory and wall time grow (`Retry`; an int is a number of retries).
         ``None`` takes ``submit(retry=...)``, which by default retries nothing.
+    element_time
+        About how long one element takes (seconds, or a duration such as ``"2:00"``):
+        a hint for the automatic chunk size of a submitted run, so that tasks are not
+        shorter than a minimum task time. Not a limit (that is ``resources.walltime``).
+        Later rounds of a run (retries, follow-up jobs, resume) use the element times
+        they measured instead.
 
     Examples
     --------
@@ -79,6 +91,7 @@ class Func:
     renames: FrozenDict
     bound: FrozenDict
     retry: Retry | None
+    element_time: float | None
     _defaults: FrozenDict
     _original_params: tuple[str, ...]
     _signature_defaults: FrozenDict
@@ -95,6 +108,7 @@ class Func:
         defaults: Mapping[str, Any] | None = None,
         bound: Mapping[str, Any] | None = None,
         retry: RetryLike | None = None,
+        element_time: float | str | None = None,
     ) -> None:
         if not callable(function):
             raise SpecError(f"Func needs a callable, got {function!r}")
@@ -151,6 +165,7 @@ class Func:
         set_(self, "renames", FrozenDict(renames))
         set_(self, "bound", FrozenDict(bound))
         set_(self, "retry", Retry.from_value(retry))
+        set_(self, "element_time", _element_time(element_time, name))
         set_(self, "_defaults", FrozenDict(defaults))
         set_(self, "_original_params", params)
         set_(self, "_signature_defaults", FrozenDict(sig_defaults))
@@ -229,9 +244,26 @@ class Func:
             "defaults": dict(self._defaults),
             "bound": dict(self.bound),
             "retry": self.retry,
+            "element_time": self.element_time,
         }
         args.update(changes)
         return Func(**args)
+
+
+def _element_time(value: Any, name: str) -> float | None:
+    """Seconds per element, from a number or a duration string (`parse_walltime`)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return float(parse_walltime(value))
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise SpecError(
+            f"element_time={value!r} of {name!r} must be a number of seconds > 0 or a "
+            "duration such as '2:00'"
+        )
+    if value == float("inf"):
+        raise SpecError(f"element_time={value!r} of {name!r} must be finite")
+    return float(value)
 
 
 def _normalize_output_name(output_name: Any, name: str) -> tuple[str, ...]:
@@ -277,6 +309,7 @@ def func(
     defaults: Mapping[str, Any] | None = None,
     bound: Mapping[str, Any] | None = None,
     retry: RetryLike | None = None,
+    element_time: float | str | None = None,
 ) -> Callable[[Callable[..., Any]], Func]:
     """Decorate a function to make it a `Func`.
 
@@ -300,6 +333,7 @@ def func(
             defaults=defaults,
             bound=bound,
             retry=retry,
+            element_time=element_time,
         )
 
     return wrap

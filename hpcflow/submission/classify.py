@@ -41,7 +41,11 @@ def task_status(
                 return TaskStatus(TaskState.UNKNOWN, reason="never submitted")
             index = task - a.first_task
             ts = states.get(a.job_id, {}).get(index, TaskStatus(TaskState.UNKNOWN))
-            log = None if logs is None else scheduler.task_log(logs / stage.name, a.job_id, index)
+            log = (
+                None
+                if logs is None
+                else scheduler.task_log(logs / stage.job_stage, a.job_id, index)
+            )
             if ts.state is TaskState.CANCELLED and not ts.reason and log and not log.exists():
                 # Once SLURM has purged a task cancelled for its dependency from squeue,
                 # sacct says only CANCELLED. A task that never wrote its log never started.

@@ -38,8 +38,8 @@ def follow_up(folder: RunFolder, index: int) -> None:
         print(f"hpcflow: submission {index} exists already (a requeued follow-up); done")
         return
     settings = read_settings(folder)
-    orun, saved = reopen(folder, write_meta=True)
     sched = get_scheduler(settings["scheduler"], settings["scheduler_options"])
+    orun, chooser = reopen(folder, sched, settings, write_meta=True)
     subs = read_submissions(folder)
     missing = orun.missing()
     plan = plan_retries(
@@ -50,7 +50,7 @@ def follow_up(folder: RunFolder, index: int) -> None:
     for note in plan.notes:
         print(f"hpcflow: not retried: {note}")
     planner = Round(
-        orun, folder, sched, settings, saved["chunksizes"], index=index,
+        orun, folder, sched, settings, chooser, index=index,
         planned=set(missing) - plan.todo, upstream_finished=True, elements=plan.elements,
         overrides=plan.overrides, retries=plan.retries, record_notes=plan.notes,
     )  # fmt: skip

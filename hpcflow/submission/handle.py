@@ -58,13 +58,14 @@ class Run:
 
     def job_ids(self) -> list[str]:
         """Every job id the run has submitted so far (follow-up jobs included)."""
-        return [
+        ids = [
             a.job_id
             for sub in read_submissions(self.folder)
             for s in sub.stages
             for a in s.arrays
             if a.job_id is not None
         ]
+        return list(dict.fromkeys(ids))  # fused stages share their arrays' ids
 
     # ---------------------------------------------------------------- status
     def status(self) -> RunStatus:

@@ -39,11 +39,13 @@ def resume_run(
     aside = folder.superseded_folder(len(subs))
     if pipeline is not None:
         replace_pipeline(folder, pipeline, aside)
-    orun, saved = reopen(folder, write_meta=True)
+    orun, chooser = reopen(folder, sched, settings, write_meta=True)
     if retry_failed:
         moved = retire_errors(orun, folder, aside)
         if moved:
-            orun, saved = reopen(folder, write_meta=True)  # storage listings changed
+            orun, chooser = reopen(
+                folder, sched, settings, write_meta=True
+            )  # storage listings changed
     missing = orun.missing()
     if not any(v is None or len(v) for v in missing.values()):
         return 0
@@ -53,7 +55,7 @@ def resume_run(
     )  # fmt: skip
     folder.cancelled_path.unlink(missing_ok=True)
     planner = Round(
-        orun, folder, sched, settings, saved["chunksizes"], index=len(subs),
+        orun, folder, sched, settings, chooser, index=len(subs),
         planned=set(missing) - plan.todo, elements=plan.elements, overrides=plan.overrides,
         retries=plan.retries,
     )  # fmt: skip

@@ -108,7 +108,7 @@ def plan_retries(
     states: dict[str, dict[int, TaskStatus]] = {}
     logs = folder.logs_root
     if any(k in by_func for k in wanted):
-        ids = [a.job_id for sub in subs for s in sub.stages for a in s.arrays if a.job_id]
+        ids = sorted({a.job_id for sub in subs for s in sub.stages for a in s.arrays if a.job_id})
         owners = [
             (stage, task)
             for key, elements in wanted.items()

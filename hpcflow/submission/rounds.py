@@ -10,26 +10,26 @@ deferred or may be retried.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hpcflow.element.execute import element_kwargs
-from hpcflow.element.openrun import ChunkSizer, OpenRun
-from hpcflow.errors import InputError, SchedulerError
-from hpcflow.plan.chunks import ChunkSizes
-from hpcflow.plan.stages import Plan, Stage, build_plan, stage_chunksize
+from hpcflow.element.openrun import OpenRun
+from hpcflow.errors import InputError
+from hpcflow.plan.stages import Plan, Stage, build_plan, fuse_stages
 from hpcflow.runfolder.layout import RunFolder
 from hpcflow.runfolder.records import ArrayRecord, StageRecord, SubmissionRecord, read_saved
 from hpcflow.schedulers.base import ArrayRequest, JobDependency, Scheduler
 from hpcflow.spec.func import Func
 from hpcflow.spec.resources import Resources
 from hpcflow.storage.base import get_storage_class
+from hpcflow.submission.chunking import ChunkChooser, task_margin, task_resources
 from hpcflow.submission.retries import policy_for
 
-__all__ = ["DEFAULT_STORAGE", "PlannedArray", "Round", "chunk_sizer", "reopen"]
+__all__ = ["DEFAULT_STORAGE", "PlannedArray", "Round", "reopen"]
 
 DEFAULT_STORAGE = "chunked_file_array"
 # A follow-up job's dependency: every other array of its submission, however it ended.
@@ -49,17 +49,22 @@ class PlannedArray:
     dependencies: list[str]
     script: str
     job_id: str | None = None
+    task_resources: Resources | None = None  # what one task asks for (time for its elements)
+    fused: list[str] = field(default_factory=list)  # stages computed in the same tasks
+    chunking: str = ""  # why this chunk size
 
 
-def reopen(folder: RunFolder, *, write_meta: bool = False) -> tuple[OpenRun, dict[str, Any]]:
+def reopen(
+    folder: RunFolder, sched: Scheduler, settings: dict[str, Any], *, write_meta: bool = False
+) -> tuple[OpenRun, ChunkChooser]:
     """The run as a follow-up job or resume sees it: everything stored so far, opened;
-    and what ``submit`` saved (the pipeline and chunk sizes)."""
+    and the chunk sizes of its next round (the user's, or measured element times)."""
     saved = read_saved(folder)
-    orun = OpenRun.reopen(
-        folder, saved["pipeline"], write_meta=write_meta,
-        chunk_size=chunk_sizer(saved["chunksizes"]),
-    )  # fmt: skip
-    return orun, saved
+    chooser = ChunkChooser(
+        saved["chunksizes"], sched, settings, pipeline=saved["pipeline"], folder=folder
+    )
+    orun = OpenRun.reopen(folder, saved["pipeline"], write_meta=write_meta, chunk_size=chooser)
+    return orun, chooser
 
 
 class Round:
@@ -71,7 +76,7 @@ class Round:
         folder: RunFolder,
         sched: Scheduler,
         settings: dict[str, Any],
-        chunksizes: ChunkSizes,
+        chooser: ChunkChooser,
         *,
         index: int,
         planned: set[str] | None = None,
@@ -86,7 +91,7 @@ class Round:
         self.folder = folder
         self.sched = sched
         self.settings = settings
-        self.chunksizes = chunksizes
+        self.chooser = chooser
         self.index = index
         self.planned = planned or set()
         self.upstream_finished = upstream_finished
@@ -97,7 +102,8 @@ class Round:
         self.record_notes = record_notes or []
         self.arrays: list[PlannedArray] = []
         self.deferred_names: list[str] = []
-        self.notes: list[str] = []
+        self.notes = chooser.notes  # what could not be asked, for a plan
+        self._chunking: dict[str, str] = {}  # why each stage has its chunk size
 
     # ---------------------------------------------------------------- planning
     def plan(self) -> tuple[Plan, list[Func]]:
@@ -145,21 +151,17 @@ class Round:
             return [p.resources_for(f, kw) for _, kw in element_kwargs(task, idx)]
 
         plan = build_plan(
-            p, shapes, max_array_size=self._max_array_size(), chunksizes=self.chunksizes,
+            p, shapes, max_array_size=self.chooser.max_array_size(), sizer=self.chooser,
             element_resources=element_resources, funcs=fresh, elements=self.elements,
             suffix=f"@{self.index}" if self.index else "", overrides=self.overrides,
         )  # fmt: skip
         self._check_storage(plan)
+        for s in plan.stages:
+            n = int(np.prod(shapes[s.func.output_names[0]], dtype=np.int64))
+            self._chunking[s.name] = self.chooser.decide(s.func, n).reason
+        if self.settings.get("fuse", True):
+            fuse_stages(plan)
         return plan, deferred
-
-    def _max_array_size(self) -> int:
-        try:
-            return self.sched.max_array_size()
-        except SchedulerError as e:
-            if not self.dry_run:
-                raise
-            self.notes.append(f"could not ask the scheduler for its array limit ({e}); using 1001")
-            return 1001
 
     def _check_storage(self, plan: Plan) -> None:
         by_func: dict[str, list[Stage]] = {}
@@ -190,7 +192,7 @@ class Round:
                 resources=s.resources.to_dict(),
                 dependencies=[(d.upstream, d.kind) for d in s.dependencies],
                 arrays=[ArrayRecord(a.index, a.first_task, a.n_tasks) for a in s.arrays],
-                submission=self.index,
+                submission=self.index, fused_into=s.fused_into,
             )  # fmt: skip
             if not np.array_equal(s.elements, np.arange(rec.n_elements)) and not self.dry_run:
                 record.save_elements(self.folder, rec, s.elements)
@@ -201,24 +203,36 @@ class Round:
         if not self.dry_run:
             record.write(self.folder)
         by_name = {s.name: s for s in record.stages}
+        fused = {
+            rec.name: [s for s in record.stages if s.fused_into == rec.name]
+            for rec in record.stages
+        }
         resources = {s.name: s.resources for s in plan.stages}
         if cont is not None:
             resources[cont[0].name] = cont[1]
         submitted: list[str] = []
         try:
             for rec in record.stages:
+                if rec.fused_into is not None:
+                    continue  # runs in the tasks of the stage it is fused into
+                group = [rec, *fused[rec.name]]
                 for arr in rec.arrays:
                     deps = self._dependencies(rec, arr, by_name)
-                    req = self._request(rec, arr, resources[rec.name], deps)
+                    per_task = self._task_resources(rec, resources[rec.name], len(group))
+                    req = self._request(rec, arr, per_task, deps)
                     script = self.sched.render(req)
                     if not self.dry_run:
                         arr.job_id = self.sched.submit(req)
                         submitted.append(arr.job_id)
+                        for other in group[1:]:
+                            other.arrays[arr.index].job_id = arr.job_id
                         record.write(self.folder)  # job ids so far, for cancel and status
                     planned = PlannedArray(
                         rec.name, req.name, arr.n_tasks, arr.first_task,
                         _array_elements(rec, arr), resources[rec.name],
                         [d.job_id for d in deps], script, arr.job_id,
+                        task_resources=per_task, fused=[s.name for s in group[1:]],
+                        chunking=self._chunking.get(rec.name, ""),
                     )  # fmt: skip
                     self.arrays.append(planned)
         except BaseException:
@@ -226,6 +240,12 @@ class Round:
                 # Half a submission would run stages whose consumers never come.
                 self.sched.cancel(submitted)
             raise
+
+    def _task_resources(self, rec: StageRecord, resources: Resources, n_funcs: int) -> Resources:
+        """One task's request: per-element resources, a time limit for its elements."""
+        if rec.is_follow_up:
+            return resources
+        return task_resources(resources, rec.chunksize * n_funcs, task_margin(self.settings))
 
     def _may_retry(self, plan: Plan) -> bool:
         """Whether a func planned now has automatic retries (used up or not: the last
@@ -257,7 +277,7 @@ class Round:
         deps: list[JobDependency] = []
         per_task = self.sched.supports_per_task_dependencies
         if rec.dependencies == [(ALL_STAGES, "any")]:
-            ups = [s for s in by_name.values() if s is not rec]
+            ups = [s for s in by_name.values() if s is not rec and s.fused_into is None]
             return [
                 JobDependency(a.job_id or f"<{s.name}[{a.index}]>", "any")
                 for s in ups
@@ -265,7 +285,8 @@ class Round:
             ]
         for upstream, kind in rec.dependencies:
             up = by_name[upstream]
-            ids = [a.job_id or f"<{up.name}[{a.index}]>" for a in up.arrays]
+            runs_in = up.fused_into or up.name  # a fused stage's tasks are its head's
+            ids = [a.job_id or f"<{runs_in}[{a.index}]>" for a in up.arrays]
             if kind == "aligned":
                 # aligned stages have the same tasks, hence the same split into arrays
                 deps.append(JobDependency(ids[arr.index], "aligned" if per_task else "whole"))
@@ -296,11 +317,6 @@ class Round:
             workdir=Path(self.settings["workdir"]), task_offset=arr.first_task,
             dependencies=tuple(deps), max_parallel=self.settings["max_parallel"],
         )  # fmt: skip
-
-
-def chunk_sizer(chunksizes: ChunkSizes) -> ChunkSizer:
-    """Elements per task (and per storage chunk, so one task writes whole chunks)."""
-    return lambda f, n: stage_chunksize(chunksizes, f, n)
 
 
 def _n_elements(stage: Stage, orun: OpenRun) -> int:

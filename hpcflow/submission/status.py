@@ -134,11 +134,12 @@ def read_status(folder: RunFolder, scheduler: Scheduler, *, ask_scheduler: bool)
     need = bool(unfinished or active_cont)
     states: dict[str, dict[int, TaskStatus]] = {}
     if need and ask_scheduler:
-        ids = [a.job_id for sub in subs for s in sub.stages for a in s.arrays if a.job_id]
-        states = scheduler.states(ids)
+        ids = {a.job_id for sub in subs for s in sub.stages for a in s.arrays if a.job_id}
+        states = scheduler.states(sorted(ids))
     failed_tasks: Counter[str] = Counter()
     active = unknown = 0
     logs = folder.logs_root
+    counted: set[tuple[int, str, int]] = set()  # fused stages share their tasks
     for stage, missing, st in unfinished:
         tasks = tasks_of(stage, missing)
         # one status lookup (and at most one log read) per task, not per element
@@ -148,12 +149,15 @@ def read_status(folder: RunFolder, scheduler: Scheduler, *, ask_scheduler: bool)
                 # Submitted with --requeue: SLURM queues it again (after a short
                 # delay, during which accounting says PREEMPTED): still pending.
                 ts = TaskStatus(TaskState.PENDING, ts.exit_code, "preempted, requeued")
-            if ts.state in (TaskState.RUNNING, TaskState.PENDING):
-                active += 1
-            elif ts.state is TaskState.UNKNOWN and ask_scheduler:
-                unknown += 1
-            elif ts.state is not TaskState.UNKNOWN and ts.state is not TaskState.COMPLETED:
-                failed_tasks[reason(ts)] += 1
+            task = (stage.submission, stage.job_stage, int(t))
+            if task not in counted:
+                counted.add(task)
+                if ts.state in (TaskState.RUNNING, TaskState.PENDING):
+                    active += 1
+                elif ts.state is TaskState.UNKNOWN and ask_scheduler:
+                    unknown += 1
+                elif ts.state is not TaskState.UNKNOWN and ts.state is not TaskState.COMPLETED:
+                    failed_tasks[reason(ts)] += 1
             if ts.state is TaskState.RUNNING:
                 st.running += int(count)
             elif ts.state is TaskState.PENDING or (

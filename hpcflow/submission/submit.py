@@ -25,17 +25,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hpcflow.element.openrun import OpenRun
-from hpcflow.errors import InputError, RunFolderError
+from hpcflow.errors import InputError, RunFolderError, SpecError
 from hpcflow.plan.chunks import ChunkSizes
 from hpcflow.runfolder.layout import RunFolder
 from hpcflow.runfolder.lock import run_lock
 from hpcflow.runfolder.records import write_settings
 from hpcflow.schedulers.base import Scheduler, get_scheduler, scheduler_ref
 from hpcflow.spec.pipeline import Pipeline
+from hpcflow.spec.resources import parse_walltime
 from hpcflow.spec.retry import Retry, RetryLike
 from hpcflow.storage.base import get_storage_class
+from hpcflow.submission.chunking import ChunkChooser
 from hpcflow.submission.handle import Run
-from hpcflow.submission.rounds import DEFAULT_STORAGE, PlannedArray, Round, chunk_sizer
+from hpcflow.submission.rounds import DEFAULT_STORAGE, PlannedArray, Round
 
 __all__ = ["SubmissionPlan", "plan_submission", "submit"]
 
@@ -66,10 +68,18 @@ class SubmissionPlan:
                 "",
                 f"== {a.job_name}: stage {a.stage!r}, {a.n_tasks} tasks "
                 f"(tasks {a.first_task}..{a.first_task + a.n_tasks - 1}), {a.n_elements} elements",
-                f"   resources: {res or 'scheduler defaults'}",
-                f"   waits for: {deps}",
-                a.script.rstrip(),
             ]
+            if a.fused:
+                lines.append(f"   then, in the same tasks: {', '.join(a.fused)}")
+            lines.append(f"   resources per element: {res or 'scheduler defaults'}")
+            limit = a.task_resources.walltime if a.task_resources else None
+            if limit is not None:
+                lines.append(
+                    f"   time limit per task: {limit} s (its elements' walltimes + margin)"
+                )
+            if a.chunking:
+                lines.append(f"   chunks: {a.chunking}")
+            lines += [f"   waits for: {deps}", a.script.rstrip()]
         if self.deferred:
             lines += ["", f"deferred until their shapes are known: {self.deferred}"]
         return "\n".join(lines)
@@ -89,6 +99,10 @@ def submit(
     error_handling: Literal["raise", "continue"] = "continue",
     overwrite: bool = False,
     retry: RetryLike | None = None,
+    fuse: bool = True,
+    max_task_walltime: int | float | str | None = None,
+    min_task_time: int | float | str | None = None,
+    task_margin: int | float | None = None,
     **scheduler_options: Any,
 ) -> Run:
     """Submit ``pipeline`` on ``inputs`` as job arrays and return at once.
@@ -103,8 +117,12 @@ def submit(
         ``"slurm"``, ``"pbs"``, ``"torque"``, ``"local"`` (a detached runner on this
         machine), a registered name, ``"package.module:Class"``, or a `Scheduler`.
     chunksizes
-        Elements per array task, as for ``map``; automatic means at most 1,000 tasks
-        per stage (`hpcflow.plan.stages.default_chunksize`).
+        Elements per array task, as for ``map``. Automatic (``None``): the chunk policy
+        (`hpcflow.plan.policy`) makes a few tasks per slot the partition can run for the
+        func's resources, never shorter than ``min_task_time`` when the element time is
+        known (``Func(element_time=...)``, or measured in later rounds), within
+        ``MaxArraySize`` and the partition's ``MaxTime``. ``hpcflow submit --dry-run``
+        says why each size was chosen.
     storage
         Storage backend (or a dict by output); must be persistent. Default
         ``"chunked_file_array"``: one file per chunk, written once by its task.
@@ -122,6 +140,20 @@ def submit(
         ``retry``: failed tasks are retried automatically by a follow-up job, with more
         memory after an out-of-memory kill and more wall time after a time-limit kill.
         Default: no automatic retries.
+    fuse
+        Run a func that reads its upstream element by element, with the same resources,
+        in the upstream's array tasks, right after it (one array, no dependency wait).
+        ``False`` gives every func its own arrays.
+    max_task_walltime
+        Longest time limit an array task may ask for (seconds or ``"D-HH:MM:SS"``), if
+        shorter than the partition's ``MaxTime``. A task asks for its elements'
+        walltimes plus a start margin, so this bounds the elements per task.
+    min_task_time
+        Tasks of known element time are at least this long (default 60 s), unless they
+        all fit in one wave of the cluster.
+    task_margin
+        Seconds added to each task's time limit for its start-up (default 60): a task
+        of ``k`` elements asks for ``k * walltime + task_margin``.
     **scheduler_options
         Passed to the scheduler: for SLURM ``partition``, ``account``, ``qos``,
         ``setup`` (shell lines before each task), ``python``, ``extra_sbatch``; for
@@ -132,18 +164,23 @@ def submit(
     Run
         A handle to follow the run; `Run.open` gives the same from any process later.
     """
-    sched, settings = _settings(scheduler, scheduler_options, max_parallel, retry, storage)
+    sched, settings = _settings(
+        scheduler, scheduler_options, max_parallel, retry, storage, fuse=fuse,
+        max_task_walltime=max_task_walltime, min_task_time=min_task_time,
+        task_margin=task_margin,
+    )  # fmt: skip
     folder = RunFolder(run_folder)
+    chooser = ChunkChooser(chunksizes, sched, settings, pipeline=pipeline)
     with run_lock(folder.path, "submit"):
         _check_fresh(folder, overwrite)
         try:
             orun = _open(
                 pipeline, inputs, folder.path, internal_shapes=internal_shapes,
-                output_names=output_names, chunksizes=chunksizes, storage=storage,
+                output_names=output_names, chooser=chooser, storage=storage,
                 error_handling=error_handling,
             )  # fmt: skip
             write_settings(folder, settings, {"pipeline": orun.pipeline, "chunksizes": chunksizes})
-            Round(orun, folder, sched, settings, chunksizes, index=0).run()
+            Round(orun, folder, sched, settings, chooser, index=0).run()
         except BaseException:
             _remove_fresh(folder)
             raise
@@ -163,6 +200,10 @@ def plan_submission(
     max_parallel: int | None = None,
     error_handling: Literal["raise", "continue"] = "continue",
     retry: RetryLike | None = None,
+    fuse: bool = True,
+    max_task_walltime: int | float | str | None = None,
+    min_task_time: int | float | str | None = None,
+    task_margin: int | float | None = None,
     **scheduler_options: Any,
 ) -> SubmissionPlan:
     """What `submit` with these arguments would submit; nothing is written or submitted.
@@ -170,15 +211,20 @@ def plan_submission(
     Everything is validated as by `submit`, and every job script is rendered. The
     scheduler may be asked for its limits (``scontrol show config``), never to submit.
     """
-    sched, settings = _settings(scheduler, scheduler_options, max_parallel, retry, storage)
+    sched, settings = _settings(
+        scheduler, scheduler_options, max_parallel, retry, storage, fuse=fuse,
+        max_task_walltime=max_task_walltime, min_task_time=min_task_time,
+        task_margin=task_margin,
+    )  # fmt: skip
     folder = RunFolder(run_folder)
+    chooser = ChunkChooser(chunksizes, sched, settings, pipeline=pipeline, tolerate_errors=True)
     work = Path(tempfile.mkdtemp(prefix="hpcflow-plan-"))
     try:
         orun = _open(
             pipeline, inputs, work, internal_shapes=internal_shapes, output_names=output_names,
-            chunksizes=chunksizes, storage=storage, error_handling=error_handling,
+            chooser=chooser, storage=storage, error_handling=error_handling,
         )  # fmt: skip
-        planner = Round(orun, folder, sched, settings, chunksizes, index=0, dry_run=True)
+        planner = Round(orun, folder, sched, settings, chooser, index=0, dry_run=True)
         planner.run()
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -193,9 +239,28 @@ def _settings(
     max_parallel: int | None,
     retry: RetryLike | None,
     storage: str | Mapping[Any, str] | None,
+    *,
+    fuse: bool,
+    max_task_walltime: int | float | str | None,
+    min_task_time: int | float | str | None,
+    task_margin: int | float | None,
 ) -> tuple[Scheduler, dict[str, Any]]:
     """Validate the submit options; the scheduler and the settings ``submit.json`` holds."""
     sched = get_scheduler(scheduler, scheduler_options)
+    if not isinstance(fuse, bool):
+        raise InputError(f"fuse={fuse!r} must be True or False")
+    durations = {}
+    for name, value in (("max_task_walltime", max_task_walltime), ("min_task_time", min_task_time)):
+        try:
+            durations[name] = None if value is None else parse_walltime(value)
+        except SpecError as e:
+            raise InputError(f"{name}={value!r}: {e}") from None
+    if task_margin is not None and (
+        isinstance(task_margin, bool)
+        or not isinstance(task_margin, int | float)
+        or not 0 <= task_margin < float("inf")
+    ):
+        raise InputError(f"task_margin={task_margin!r} must be a number of seconds >= 0")
     default_retry = Retry.from_value(retry)
     if max_parallel is not None and (isinstance(max_parallel, bool) or max_parallel < 1):
         raise InputError(f"max_parallel={max_parallel!r} must be an int >= 1 or None")
@@ -216,6 +281,9 @@ def _settings(
         "retry": None if default_retry is None else default_retry.to_dict(),
         "workdir": os.getcwd(),
         "submitted_at": time.time(),
+        "fuse": fuse,
+        "task_margin": task_margin,
+        **durations,
     }
     return sched, settings
 
@@ -227,7 +295,7 @@ def _open(
     *,
     internal_shapes: Mapping[str, Any] | None,
     output_names: Iterable[str | tuple[str, ...]] | None,
-    chunksizes: ChunkSizes,
+    chooser: ChunkChooser,
     storage: str | Mapping[Any, str] | None,
     error_handling: Literal["raise", "continue"],
 ) -> OpenRun:
@@ -238,7 +306,7 @@ def _open(
         pipeline = Pipeline(pipeline.ancestors(flat), default_resources=pipeline.default_resources)
     return OpenRun(
         pipeline, inputs, path, internal_shapes, storage=storage or DEFAULT_STORAGE,
-        error_handling=error_handling, chunk_size=chunk_sizer(chunksizes),
+        error_handling=error_handling, chunk_size=chooser,
     )  # fmt: skip
 
 

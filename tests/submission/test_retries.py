@@ -90,12 +90,14 @@ def test_out_of_memory_is_retried_with_more_memory(tmp_path: Path) -> None:
 def slow(x: int, trace: str) -> int:
     _trace(trace, x)
     if x == 0:
-        time.sleep(5)  # over 3 s, under the 12 s of the retry
+        # over the task's 3 s + 3 s (z is fused into its task) + 1 s margin, under the
+        # retry's 12 s + 12 s + 1 s
+        time.sleep(9)
     return x + 100
 
 
 def test_timeout_is_retried_with_more_walltime(tmp_path: Path) -> None:
-    run, trace = _submit(tmp_path, [slow, twice], [0, 1])
+    run, trace = _submit(tmp_path, [slow, twice], [0, 1], task_margin=1)
     status = run.wait(timeout=WAIT)
     assert status.complete, status
     assert run.load_outputs("z").tolist() == [200, 202]
@@ -167,7 +169,7 @@ def test_a_follow_up_waits_for_every_array_of_its_submission(tmp_path: Path) -> 
     run, _ = _submit(tmp_path, [crashes, twice], [0], retry=1)
     sub = read_submissions(RunFolder(run.path))[0]
     (follow,) = [s for s in sub.stages if s.is_follow_up]
-    arrays = [a.job_id for s in sub.stages if not s.is_follow_up for a in s.arrays]
+    arrays = {a.job_id for s in sub.stages if not s.is_follow_up for a in s.arrays}
     job = json.loads((tmp_path / "queue" / "jobs" / f"{follow.arrays[0].job_id}.json").read_text())
     assert sorted((d["job_id"], d["kind"]) for d in job["dependencies"]) == sorted(
         (a, "any") for a in arrays

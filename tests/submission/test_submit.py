@@ -128,7 +128,7 @@ def test_raise_mode_cancels_what_waits_for_a_failed_task(tmp_path: Path) -> None
     p = Pipeline([fragile, inc])
     run = _submit(
         p, {"x": list(range(10))}, tmp_path / "run", tmp_path, chunksizes=5,
-        error_handling="raise",
+        error_handling="raise", fuse=False,
     )  # fmt: skip
     status = run.wait(timeout=WAIT)
     assert status.finished and not status.complete
@@ -225,7 +225,7 @@ def test_run_folder_with_spaces_and_quotes(tmp_path: Path) -> None:
 def test_dry_run_writes_and_submits_nothing(tmp_path: Path) -> None:
     p = Pipeline([double, inc, add_all], default_resources=Resources(cpus=1, memory="1GB"))
     folder = tmp_path / "run"
-    dry = p.plan({"x": list(range(10))}, folder, **_local(tmp_path), chunksizes=4)
+    dry = p.plan({"x": list(range(10))}, folder, **_local(tmp_path), chunksizes=4, fuse=False)
     assert isinstance(dry, SubmissionPlan)
     assert not folder.exists() and not (tmp_path / "queue").exists()
     assert [(a.stage, a.n_tasks, a.n_elements) for a in dry.arrays] == [
@@ -289,7 +289,7 @@ def test_submit_writes_a_few_files_whatever_the_size(tmp_path: Path) -> None:
 def test_slurm_dry_run_renders_dependencies_on_arrays_not_yet_submitted(tmp_path: Path) -> None:
     # No cluster needed: a dry run asks for MaxArraySize and, without scontrol, notes it.
     p = Pipeline([double, inc, add_all])
-    dry = p.plan({"x": list(range(4))}, tmp_path / "run", scheduler="slurm")
+    dry = p.plan({"x": list(range(4))}, tmp_path / "run", scheduler="slurm", fuse=False)
     assert isinstance(dry, SubmissionPlan)
     scripts = {a.stage: a.script for a in dry.arrays}
     assert "#SBATCH --dependency='aftercorr:<y[0]>'" in scripts["z"]  # quoted for the shell
