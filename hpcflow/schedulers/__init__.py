@@ -7,6 +7,7 @@ log name, option-name rules), ``slurm``, ``pbs`` (+ ``_pbs_parse``), ``local/``.
 
 from hpcflow.schedulers.base import (
     ArrayRequest,
+    Capacity,
     JobDependency,
     JobEnvironment,
     Scheduler,
@@ -21,6 +22,7 @@ from hpcflow.schedulers.base import (
 
 __all__ = [
     "ArrayRequest",
+    "Capacity",
     "JobDependency",
     "JobEnvironment",
     "Scheduler",

@@ -30,6 +30,7 @@ from hpcflow.spec.resources import Resources
 __all__ = [
     "Capacity",
     "ArrayRequest",
+    "Capacity",
     "JobDependency",
     "JobEnvironment",
     "Scheduler",
@@ -40,6 +41,7 @@ __all__ = [
     "register_scheduler",
     "scheduler_names",
     "scheduler_ref",
+    "tasks_per_node",
 ]
 
 
@@ -101,6 +103,66 @@ class ArrayRequest:
             raise InputError(f"array {self.name!r} needs at least one task, got {self.n_tasks}")
         if self.max_parallel is not None and self.max_parallel < 1:
             raise InputError(f"max_parallel={self.max_parallel} must be >= 1 (or None)")
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """What the target partition/queue can run, for one resource shape.
+
+    Attributes
+    ----------
+    slots
+        Tasks of this shape that can run at once (``None``: unknown). ``0`` means no
+        node of the target can hold one such task at all: the caller raises a clear
+        error (a backend does not, so a dry run can still show the plan).
+    max_task_seconds
+        Longest time limit a task may have (``None``: unlimited or unknown).
+    source
+        One line saying where the numbers came from, for dry runs, e.g.
+        ``"sinfo -p debug: 3 nodes x 2 CPUs, 4000 MB each"``.
+    """
+
+    slots: int | None
+    max_task_seconds: float | None
+    source: str
+
+    def __post_init__(self) -> None:
+        if self.slots is not None and self.slots < 0:
+            raise InputError(f"Capacity(slots={self.slots}) must be >= 0 or None")
+        if self.max_task_seconds is not None and self.max_task_seconds <= 0:
+            raise InputError(
+                f"Capacity(max_task_seconds={self.max_task_seconds}) must be > 0 or None"
+            )
+
+
+def tasks_per_node(
+    resources: Resources, *, cpus: int, memory: int | None = None, gpus: int | None = None
+) -> int:
+    """How many tasks of shape ``resources`` fit at once on one node of this size.
+
+    ``cpus`` and ``memory`` (bytes) are the node's; ``memory=None`` means not limited by
+    memory (unknown). ``gpus`` counts only when the task asks for GPUs; ``None`` is 0.
+    A task takes ``resources.cpus`` (default 1) times ``resources.cpus_per_node``
+    (default 1) CPUs, ``resources.memory`` bytes and ``resources.gpus`` GPUs.
+
+    Examples
+    --------
+    >>> tasks_per_node(Resources(), cpus=8)
+    8
+    >>> tasks_per_node(Resources(cpus=2, memory="3GB"), cpus=8, memory=8 * 1024**3)
+    2
+    >>> tasks_per_node(Resources(gpus=2), cpus=8, gpus=4), tasks_per_node(Resources(gpus=1), cpus=8)
+    (2, 0)
+    >>> tasks_per_node(Resources(cpus=16), cpus=8)
+    0
+    """
+    need_cpus = (resources.cpus or 1) * (resources.cpus_per_node or 1)
+    fits = cpus // need_cpus
+    if resources.memory is not None and memory is not None:
+        fits = min(fits, memory // resources.memory)
+    if resources.gpus:
+        fits = min(fits, (gpus or 0) // resources.gpus)
+    return max(fits, 0)
 
 
 class TaskState(enum.StrEnum):
@@ -236,6 +298,16 @@ class Scheduler(ABC):
         Tasks the scheduler does not report (for example long finished, with no
         accounting) are absent; callers fall back on the run folder's markers.
         """
+
+    def capacity(self, resources: Resources) -> Capacity:
+        """What the target partition/queue can run at once for tasks of ``resources``.
+
+        ``resources.partition``, if set, overrides the scheduler's own default. The
+        answer is cached per scheduler object where it costs a command. Backends that
+        know node shapes return ``slots=0`` for a task no node can hold; the caller
+        turns that into an error. Default: unknown.
+        """
+        return Capacity(None, None, "unknown for this scheduler")
 
     # -- where a task's output goes, and what a running task can learn ------------------
 

@@ -39,7 +39,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from hpcflow.errors import InputError, SchedulerError
+from hpcflow.errors import InputError, SchedulerError, SpecError
 from hpcflow.schedulers import _format
 from hpcflow.schedulers._core import CommandScheduler, StatusQuery, is_placeholder
 from hpcflow.schedulers._pbs_parse import (
@@ -54,6 +54,7 @@ from hpcflow.schedulers._pbs_parse import (
 )
 from hpcflow.schedulers.base import (
     ArrayRequest,
+    Capacity,
     JobDependency,
     JobEnvironment,
     TaskState,
@@ -61,7 +62,7 @@ from hpcflow.schedulers.base import (
     env_int,
     register_scheduler,
 )
-from hpcflow.spec.resources import Resources
+from hpcflow.spec.resources import Resources, parse_walltime
 
 __all__ = [
     "DEFAULT_MAX_ARRAY_SIZE",
@@ -407,6 +408,8 @@ class _PbsFamily(CommandScheduler):
         max_array_size: int = DEFAULT_MAX_ARRAY_SIZE,
         max_name_length: int | None = None,
         template: str | Path | None = None,
+        slots: int | None = None,
+        max_walltime: str | int | None = None,
     ) -> None:
         super().__init__(python=python, setup=setup)
         if extra_directives is not None and not isinstance(extra_directives, Mapping):
@@ -417,6 +420,7 @@ class _PbsFamily(CommandScheduler):
         for what, value in (
             ("max_array_size", max_array_size),
             ("max_name_length", max_name_length),
+            ("slots", slots),
         ):
             if value is not None and (
                 isinstance(value, bool) or not isinstance(value, int) or value < 1
@@ -433,6 +437,11 @@ class _PbsFamily(CommandScheduler):
         self.max_name_length = max_name_length
         self.template_path = None if template is None else Path(template)
         self._template = _load_template(self.template_path, self.name)
+        self.slots = slots
+        try:
+            self.max_walltime = None if max_walltime is None else parse_walltime(max_walltime)
+        except SpecError as e:
+            raise InputError(f"max_walltime: {e}") from None
 
     def options(self) -> dict[str, Any]:
         return {
@@ -444,10 +453,34 @@ class _PbsFamily(CommandScheduler):
             "max_array_size": self._max_array_size,
             "max_name_length": self.max_name_length,
             "template": None if self.template_path is None else str(self.template_path),
+            "slots": self.slots,
+            "max_walltime": self.max_walltime,
         }
 
     def max_array_size(self) -> int:
         return self._max_array_size
+
+    def capacity(self, resources: Resources) -> Capacity:
+        """The ``slots`` and ``max_walltime`` options, the same for every resource shape.
+
+        PBS capacity is taken from options, never asked of the server: ``slots`` is how
+        many subjobs may run at once (say the queue's ``max_run`` for a user), and
+        ``max_walltime`` the queue's ``resources_max.walltime`` (see
+        ``qmgr -c 'print queue NAME'``). Unset: unknown. No command is run.
+
+        Examples
+        --------
+        >>> c = PbsScheduler(slots=40, max_walltime="48:00:00").capacity(Resources())
+        >>> c.slots, c.max_task_seconds
+        (40, 172800)
+        """
+        queue = resources.partition or self.queue or "the default queue"
+        limit = "None" if self.max_walltime is None else f"{self.max_walltime} s"
+        return Capacity(
+            self.slots,
+            self.max_walltime,
+            f"{self.name} options for {queue}: slots={self.slots}, max_walltime={limit}",
+        )
 
     # -- rendering -----------------------------------------------------------------------
 
@@ -605,6 +638,10 @@ class PbsScheduler(_PbsFamily):
     template
         Path to a job script template (a copy of ``templates/pbs.sh`` adapted for a
         site); default: the one shipped with hpcflow.
+    slots, max_walltime
+        What `capacity` reports: subjobs that may run at once (``>= 1``), and the
+        longest walltime a task may have (seconds or ``"HH:MM:SS"``). PBS capacity is
+        taken from these options only; the server is never asked. Unset: unknown.
 
     Examples
     --------

@@ -27,27 +27,33 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from hpcflow.errors import InputError, SchedulerError
+from hpcflow.errors import InputError, SchedulerError, SpecError
 from hpcflow.schedulers import _format
 from hpcflow.schedulers._core import CommandScheduler, StatusQuery, failure, is_placeholder
 from hpcflow.schedulers.base import (
     ArrayRequest,
+    Capacity,
     JobDependency,
     JobEnvironment,
     TaskState,
     TaskStatus,
     env_int,
     register_scheduler,
+    tasks_per_node,
 )
-from hpcflow.spec.resources import Resources
+from hpcflow.spec.resources import Resources, parse_walltime
 
 __all__ = [
     "LOG_SIGNS",
+    "SINFO_FORMAT",
     "SQUEUE_FORMAT",
     "SACCT_FIELDS",
+    "NodeGroup",
+    "PartitionInfo",
     "SlurmScheduler",
     "dependency_flag",
     "format_memory",
@@ -56,6 +62,9 @@ __all__ = [
     "parse_sacct",
     "parse_sbatch_parsable",
     "parse_scontrol_config",
+    "parse_sinfo",
+    "parse_sinfo_gpus",
+    "parse_sinfo_time",
     "parse_squeue",
     "render_sbatch",
     "resource_flags",
@@ -66,6 +75,9 @@ __all__ = [
 
 #: ``squeue --format`` of `SlurmScheduler.states`: job id, long state name, reason.
 SQUEUE_FORMAT = "%i|%T|%r"
+#: ``sinfo --format`` of `SlurmScheduler.capacity`: partition (``*``: the default), node
+#: count, CPUs per node, memory per node (MB), gres, time limit.
+SINFO_FORMAT = "%P|%D|%c|%m|%G|%l"
 #: ``sacct --format`` fields of `SlurmScheduler.states`.
 SACCT_FIELDS = ("JobID", "State", "ExitCode")
 
@@ -370,6 +382,191 @@ def parse_scontrol_config(text: str) -> dict[str, str]:
     return settings
 
 
+@dataclass(frozen=True)
+class NodeGroup:
+    """One ``sinfo`` row: ``nodes`` nodes of one shape in a partition.
+
+    Attributes
+    ----------
+    nodes
+        How many nodes.
+    cpus
+        CPUs per node.
+    memory
+        Memory per node in bytes (``None``: sinfo did not say).
+    gpus
+        GPUs per node (from the gres, e.g. ``gpu:a100:4``).
+    """
+
+    nodes: int
+    cpus: int
+    memory: int | None
+    gpus: int
+
+
+@dataclass(frozen=True)
+class PartitionInfo:
+    """What ``sinfo`` says of one partition: its node groups and time limit.
+
+    Attributes
+    ----------
+    name
+        The partition's name (without sinfo's ``*``).
+    default
+        Whether it is the cluster's default partition.
+    groups
+        Its node groups, one per sinfo row.
+    max_seconds
+        The partition's MaxTime in seconds (``None``: infinite).
+    """
+
+    name: str
+    default: bool
+    groups: tuple[NodeGroup, ...]
+    max_seconds: int | None
+
+    def slots(self, resources: Resources) -> int:
+        """How many tasks of ``resources`` the partition's nodes hold at once.
+
+        The sum over node groups of nodes x `tasks_per_node`. A task over several
+        nodes (``resources.nodes > 1``) needs that many nodes that can each hold its
+        per-node share: slots are such nodes // ``nodes``.
+
+        Examples
+        --------
+        >>> p = parse_sinfo("debug*|3|2|4000|(null)|infinite\\n")["debug"]
+        >>> p.slots(Resources()), p.slots(Resources(cpus=2)), p.slots(Resources(cpus=4))
+        (6, 3, 0)
+        >>> p.slots(Resources(memory="3GB")), p.slots(Resources(nodes=2))
+        (3, 1)
+        """
+        fits = [
+            (g.nodes, tasks_per_node(resources, cpus=g.cpus, memory=g.memory, gpus=g.gpus))
+            for g in self.groups
+        ]
+        span = resources.nodes or 1
+        if span > 1:
+            return sum(nodes for nodes, fit in fits if fit >= 1) // span
+        return sum(nodes * fit for nodes, fit in fits)
+
+    def describe(self) -> str:
+        """The partition's nodes in one line (for `Capacity.source`).
+
+        Examples
+        --------
+        >>> parse_sinfo("gpu|2|64|512000|gpu:a100:4|2-00:00:00\\n")["gpu"].describe()
+        '2 nodes x 64 CPUs, 512000 MB, 4 GPUs each'
+        """
+        parts = []
+        for g in self.groups:
+            each = [f"{g.cpus} CPUs"]
+            if g.memory is not None:
+                each.append(f"{g.memory // _format.MIB} MB")
+            if g.gpus:
+                each.append(f"{g.gpus} GPUs")
+            noun = "node" if g.nodes == 1 else "nodes"
+            parts.append(f"{g.nodes} {noun} x {', '.join(each)} each")
+        return "; ".join(parts) or "no nodes"
+
+
+def parse_sinfo_time(text: str) -> int | None:
+    """A ``sinfo %l`` time limit in seconds; ``infinite`` (or ``UNLIMITED``) is ``None``.
+
+    SLURM prints ``D-HH:MM:SS``, ``HH:MM:SS`` or ``MM:SS`` (a MaxTime of 5 minutes is
+    ``5:00``); a bare number is minutes, as in slurm.conf.
+
+    Examples
+    --------
+    >>> parse_sinfo_time("infinite") is None, parse_sinfo_time("UNLIMITED") is None
+    (True, True)
+    >>> parse_sinfo_time("1-00:00:00"), parse_sinfo_time("2:00:00"), parse_sinfo_time("30:00")
+    (86400, 7200, 1800)
+    >>> parse_sinfo_time("45")
+    2700
+    """
+    value = text.strip()
+    if value.lower() in ("infinite", "unlimited"):
+        return None
+    if value.isdigit():
+        value = f"{value}:00"  # minutes
+    try:
+        return parse_walltime(value)
+    except SpecError:
+        raise SchedulerError(f"cannot read the sinfo time limit {text!r}") from None
+
+
+_GPU_GRES = re.compile(r"gpu(?::[^:,()]+)?:(\d+)")
+
+
+def parse_sinfo_gpus(gres: str) -> int:
+    """GPUs per node in a ``sinfo %G`` gres list (``(null)``: none).
+
+    Examples
+    --------
+    >>> parse_sinfo_gpus("gpu:4"), parse_sinfo_gpus("gpu:a100:2(S:0-1),mps:200")
+    (4, 2)
+    >>> parse_sinfo_gpus("gpu:v100:2,gpu:t4:1"), parse_sinfo_gpus("(null)")
+    (3, 0)
+    """
+    total = 0
+    for item in gres.split(","):
+        m = _GPU_GRES.match(item.strip())
+        if m:
+            total += int(m.group(1))
+    return total
+
+
+def _sinfo_count(text: str, what: str, line: str) -> int:
+    # Without --exact sinfo prints the smallest value of a group followed by "+".
+    value = text.strip().rstrip("+")
+    if not value.isdigit():
+        raise SchedulerError(f"cannot read the {what} {text!r} in sinfo line {line!r}")
+    return int(value)
+
+
+def parse_sinfo(text: str) -> dict[str, PartitionInfo]:
+    """Read ``sinfo --noheader --exact --format='%P|%D|%c|%m|%G|%l'``: partitions by name.
+
+    Rows of one partition (nodes of different shapes) are its node groups. A value
+    such as ``250+`` (sinfo grouping unequal nodes) is read as its minimum.
+
+    Examples
+    --------
+    >>> parts = parse_sinfo("debug*|3|2|4000|(null)|30:00\\n"
+    ...                     "gpu|2|64|512000|gpu:a100:4|2-00:00:00\\n"
+    ...                     "gpu|1|32|256000|gpu:2|2-00:00:00\\n")
+    >>> sorted(parts), parts["debug"].default, parts["debug"].max_seconds
+    (['debug', 'gpu'], True, 1800)
+    >>> [(g.nodes, g.cpus, g.gpus) for g in parts["gpu"].groups]
+    [(2, 64, 4), (1, 32, 2)]
+    """
+    found: dict[str, tuple[bool, list[NodeGroup], int | None]] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        fields = line.split("|")
+        if len(fields) != 6:
+            raise SchedulerError(f"cannot read sinfo line {line!r} (expected {SINFO_FORMAT})")
+        name, nodes, cpus, memory, gres, limit = (f.strip() for f in fields)
+        default = name.endswith("*")
+        name = name.rstrip("*")
+        mem_mb = memory.rstrip("+")
+        group = NodeGroup(
+            nodes=_sinfo_count(nodes, "node count", line),
+            cpus=_sinfo_count(cpus, "CPU count", line),
+            memory=int(mem_mb) * _format.MIB if mem_mb.isdigit() else None,
+            gpus=parse_sinfo_gpus(gres),
+        )
+        seconds = parse_sinfo_time(limit)
+        was_default, groups, _ = found.setdefault(name, (default, [], seconds))
+        groups.append(group)
+        found[name] = (was_default or default, groups, seconds)
+    return {
+        name: PartitionInfo(name, default, tuple(groups), seconds)
+        for name, (default, groups, seconds) in found.items()
+    }
+
+
 def parse_job_id(text: str) -> tuple[str, tuple[int, ...] | None]:
     """Split a job id as squeue and sacct print it into (array job id, task indices).
 
@@ -605,6 +802,7 @@ class SlurmScheduler(CommandScheduler):
         # Set to False the first time sacct says accounting is disabled: asking again on
         # every poll would only cost a call and fail the same way.
         self._accounting = True
+        self._partitions: dict[str, PartitionInfo] | None = None
 
     def options(self) -> dict[str, Any]:
         return {
@@ -630,6 +828,59 @@ class SlurmScheduler(CommandScheduler):
                 raise SchedulerError(f"{shlex.join(argv)} shows no MaxArraySize: {value!r}")
             self._max_array_size = int(value)
         return self._max_array_size
+
+    def partitions(self) -> dict[str, PartitionInfo]:
+        """Every partition, from one ``sinfo`` call per scheduler object (cached)."""
+        if self._partitions is None:
+            argv = ["sinfo", "--noheader", "--exact", f"--format={SINFO_FORMAT}"]
+            proc = self._run(argv)
+            if proc.returncode != 0:
+                raise SchedulerError(failure(argv, proc))
+            try:
+                self._partitions = parse_sinfo(proc.stdout)
+            except SchedulerError as e:
+                raise SchedulerError(f"{shlex.join(argv)}: {e}") from None
+        return self._partitions
+
+    def capacity(self, resources: Resources) -> Capacity:
+        """Slots and MaxTime of the target partition for tasks of ``resources`` (`sinfo`).
+
+        The partition is ``resources.partition``, else this scheduler's ``partition``,
+        else the cluster's default. Slots count every node of the partition, whatever
+        its state (sinfo's row is not split by state), so they are an upper bound on
+        what runs at once. ``slots=0``: no node can hold one such task.
+
+        Raises
+        ------
+        InputError
+            The partition is not one of the cluster's (the message lists them).
+        SchedulerError
+            ``sinfo`` cannot be run or fails (no cluster here).
+        """
+        partitions = self.partitions()
+        name = resources.partition or self.partition
+        if name is None:
+            defaults = [p for p in partitions.values() if p.default]
+            if not defaults:
+                raise InputError(
+                    "no partition was given and SLURM has no default partition; pass "
+                    f"partition= (one of {', '.join(sorted(partitions)) or 'none'})"
+                )
+            info = defaults[0]
+        else:
+            try:
+                info = partitions[name]
+            except KeyError:
+                raise InputError(
+                    f"partition {name!r} is not one of this SLURM cluster's partitions: "
+                    f"{', '.join(sorted(partitions)) or 'none'}"
+                ) from None
+        limit = "infinite" if info.max_seconds is None else f"{info.max_seconds} s"
+        return Capacity(
+            slots=info.slots(resources),
+            max_task_seconds=info.max_seconds,
+            source=f"sinfo -p {info.name}: {info.describe()}; MaxTime {limit}",
+        )
 
     def sbatch_flags(self, request: ArrayRequest) -> dict[str, Any]:
         """Every sbatch option of ``request`` (long name -> value; ``True``: bare flag)."""

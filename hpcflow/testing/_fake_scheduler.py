@@ -37,12 +37,14 @@ from hpcflow.schedulers import register_scheduler
 from hpcflow.schedulers._format import LOOSE_OPTION, option_names
 from hpcflow.schedulers.base import (
     ArrayRequest,
+    Capacity,
     JobEnvironment,
     Scheduler,
     TaskState,
     TaskStatus,
     env_int,
 )
+from hpcflow.spec.resources import Resources
 
 __all__ = ["FakeScheduler", "register_fake_scheduler"]
 
@@ -57,6 +59,8 @@ class FakeScheduler(Scheduler):
     ----------
     max_array_size
         Most tasks per array (the submit layer splits larger stages).
+    slots, max_task_seconds
+        What `capacity` reports, for every resource shape (``None``: unknown).
     setup, python
         As for every `Scheduler`; ``setup`` lines run before each task in
         ``"subprocess"`` mode.
@@ -78,8 +82,22 @@ class FakeScheduler(Scheduler):
         max_array_size: int = 1000,
         setup: Sequence[str] = (),
         python: str | None = None,
+        slots: int | None = None,
+        max_task_seconds: float | None = None,
     ) -> None:
         super().__init__(python=python, setup=setup)
+        if slots is not None and (
+            isinstance(slots, bool) or not isinstance(slots, int) or slots < 0
+        ):
+            raise InputError(f"slots={slots!r} must be an int >= 0 or None")
+        if max_task_seconds is not None and (
+            isinstance(max_task_seconds, bool)
+            or not isinstance(max_task_seconds, int | float)
+            or not max_task_seconds > 0
+        ):
+            raise InputError(f"max_task_seconds={max_task_seconds!r} must be a number > 0 or None")
+        self.slots = slots
+        self.max_task_seconds = max_task_seconds
         if isinstance(max_array_size, bool) or not isinstance(max_array_size, int):
             raise InputError(f"max_array_size={max_array_size!r} must be an int >= 1")
         if max_array_size < 1:
@@ -94,10 +112,22 @@ class FakeScheduler(Scheduler):
             "max_array_size": self._max_array_size,
             "setup": list(self.setup),
             "python": self.python,
+            "slots": self.slots,
+            "max_task_seconds": self.max_task_seconds,
         }
 
     def max_array_size(self) -> int:
         return self._max_array_size
+
+    def capacity(self, resources: Resources) -> Capacity:
+        """The ``slots`` and ``max_task_seconds`` given to the constructor, for any shape.
+
+        Examples
+        --------
+        >>> FakeScheduler(slots=3, max_task_seconds=600).capacity(Resources())
+        Capacity(slots=3, max_task_seconds=600, source='fake scheduler options')
+        """
+        return Capacity(self.slots, self.max_task_seconds, "fake scheduler options")
 
     def render(self, request: ArrayRequest) -> str:
         """A bash script of the task (``$HPCFLOW_ARRAY_TASK_ID`` picks the task)."""

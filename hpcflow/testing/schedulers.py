@@ -32,6 +32,7 @@ import pytest
 from hpcflow.errors import InputError
 from hpcflow.schedulers.base import (
     ArrayRequest,
+    Capacity,
     JobDependency,
     JobEnvironment,
     Scheduler,
@@ -66,6 +67,9 @@ class SchedulerContract:
     recorded_kill_log: ClassVar[tuple[str, TaskState] | None] = None
     #: Whether submitted tasks really run (then `wait` must finish them).
     runs_tasks: ClassVar[bool] = False
+    #: A task shape no node of the backend's target can hold (`capacity` gives
+    #: ``slots=0``, or ``None`` if the backend does not know node shapes).
+    too_big: ClassVar[Resources] = Resources(cpus=10**6)
 
     # -- what a subclass provides --------------------------------------------------------
 
@@ -226,3 +230,33 @@ class SchedulerContract:
         assert after_submit >= 1
         scheduler.states([job_id])
         assert sum(scheduler.calls.values()) > after_submit
+
+    # -- capacity ------------------------------------------------------------------------
+
+    def test_capacity_default_shape(self, scheduler: Scheduler) -> None:
+        cap = scheduler.capacity(Resources())
+        assert isinstance(cap, Capacity)
+        assert cap.slots is None or cap.slots >= 1
+        assert cap.max_task_seconds is None or cap.max_task_seconds > 0
+        assert cap.source and "\n" not in cap.source
+
+    def test_capacity_more_cpus_never_more_slots(self, scheduler: Scheduler) -> None:
+        previous: int | None = None
+        for cpus in (1, 2, 3, 4, 8, 64):
+            slots = scheduler.capacity(Resources(cpus=cpus)).slots
+            if slots is None:
+                continue
+            if previous is not None:
+                assert slots <= previous, f"cpus={cpus} gives {slots} slots, more than {previous}"
+            previous = slots
+
+    def test_capacity_is_cached(self, scheduler: Scheduler) -> None:
+        first = scheduler.capacity(Resources())
+        before = dict(scheduler.calls)
+        assert scheduler.capacity(Resources()) == first
+        scheduler.capacity(Resources(cpus=2))
+        assert dict(scheduler.calls) == before
+
+    def test_capacity_too_big_is_zero_slots(self, scheduler: Scheduler) -> None:
+        # The backend answers (slots=0); the caller raises the clear error.
+        assert scheduler.capacity(self.too_big).slots in (0, None)

@@ -46,6 +46,7 @@ class TestSlurmContract(SchedulerContract):
         fake.set("squeue", stdout=read("slurm/squeue_live.txt"))
         fake.set("sacct", stdout=read("slurm/sacct_live.txt"))
         fake.set("scontrol", stdout=read("slurm/scontrol_show_config.txt"))
+        fake.set("sinfo", stdout=read("slurm/sinfo_partitions.txt"))
         unknown = "scancel: error: Kill job error on job id 999999: Invalid job id specified\n"
         fake.set("scancel", stderr=unknown, rc=1)
         return SlurmScheduler()

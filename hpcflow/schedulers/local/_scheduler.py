@@ -38,16 +38,18 @@ from hpcflow.schedulers._format import (
 )
 from hpcflow.schedulers.base import (
     ArrayRequest,
+    Capacity,
     JobEnvironment,
     Scheduler,
     TaskState,
     TaskStatus,
     register_scheduler,
+    tasks_per_node,
 )
 from hpcflow.schedulers.local._proc import task_script
 from hpcflow.schedulers.local._state import JobSpec, StateDir, record_status, release_lock
 from hpcflow.schedulers.local._task import local_failure_reason, local_job_environment
-from hpcflow.spec.resources import parse_memory
+from hpcflow.spec.resources import Resources, parse_memory
 
 __all__ = ["LocalScheduler"]
 
@@ -133,6 +135,33 @@ class LocalScheduler(Scheduler):
         (one per task) and the runner's per-task bookkeeping reasonable.
         """
         return MAX_ARRAY_SIZE
+
+    def capacity(self, resources: Resources) -> Capacity:
+        """Tasks of ``resources`` this queue runs at once, from its own ``cpus``/``memory``.
+
+        ``min(cpus // task cpus, memory // task memory)``; no command is run, and there
+        is no time limit. ``slots=0`` for a task over the capacity (or over one node),
+        which `submit` would refuse. GPUs are not counted here (see the module notes).
+
+        Examples
+        --------
+        >>> s = LocalScheduler(state_dir="/nonexistent", cpus=8, memory="16GB")
+        >>> s.capacity(Resources(cpus=2, memory="6GB")).slots
+        2
+        >>> s.capacity(Resources(cpus=16)).slots
+        0
+        """
+        source = (
+            f"local scheduler at {self.state_dir}: cpus={self.cpus}, "
+            f"memory={format_size_exact(self.memory)}"
+        )
+        if resources.nodes is not None and resources.nodes > 1:
+            return Capacity(0, None, source)
+        # tasks_per_node counts GPUs only when the node has some; the local queue
+        # neither counts nor assigns them, so they are left out of the shape here.
+        shape = Resources(cpus=resources.cpus, memory=resources.memory)
+        slots = tasks_per_node(shape, cpus=self.cpus, memory=self.memory)
+        return Capacity(slots, None, source)
 
     def render(self, request: ArrayRequest) -> str:
         """What each task runs, as a script (pure: nothing is written).
