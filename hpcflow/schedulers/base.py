@@ -30,7 +30,6 @@ from hpcflow.spec.resources import Resources
 __all__ = [
     "Capacity",
     "ArrayRequest",
-    "Capacity",
     "JobDependency",
     "JobEnvironment",
     "Scheduler",
@@ -235,15 +234,6 @@ def env_int(environ: Mapping[str, str], name: str) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-@dataclass(frozen=True)
-class Capacity:
-    """What the target partition or queue can run, for one resource shape."""
-
-    slots: int | None
-    max_task_seconds: float | None
-    source: str
-
-
 class Scheduler(ABC):
     """A batch system that runs job arrays.
 
@@ -322,10 +312,6 @@ class Scheduler(ABC):
     def job_environment(cls, environ: Mapping[str, str]) -> JobEnvironment:
         """What a task of this backend learns from ``environ`` (pure; no job: empty)."""
         return JobEnvironment()
-
-    def capacity(self, resources: Resources) -> Capacity:
-        """How many tasks of ``resources`` can run at once, and the longest task allowed."""
-        return Capacity(None, None, "unknown for this scheduler")
 
     @classmethod
     def failure_reason(cls, log_text: str) -> TaskState | None:
