@@ -16,7 +16,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from hpcflow.errors import SchedulerError
+from hpcflow.errors import InputError, SchedulerError
 from hpcflow.plan.chunks import ChunkSizes, user_chunksize
 from hpcflow.plan.policy import (
     DEFAULT_MIN_TASK_SECONDS,
@@ -99,6 +99,11 @@ class ChunkChooser:
         max_parallel = self.settings.get("max_parallel")
         if max_parallel is not None:
             slots = max_parallel if slots is None else min(slots, max_parallel)
+        if slots == 0:
+            raise InputError(
+                f"{f.name!r} asks for {_shape(resources)} per task, which no node can run "
+                f"({cap.source}); ask for less, or choose another partition"
+            )
         if slots is None:
             size = default_chunksize(n)
             return ChunkDecision(
@@ -165,6 +170,17 @@ class ChunkChooser:
         if f.element_time is not None:
             return f.element_time, "element_time given"
         return None, ""
+
+
+def _shape(r: Resources) -> str:
+    parts = [f"{r.cpus or 1} CPUs"]
+    if r.memory is not None:
+        parts.append(f"{r.memory / 2**20:.0f} MiB")
+    if r.gpus:
+        parts.append(f"{r.gpus} GPUs")
+    if r.nodes:
+        parts.append(f"{r.nodes} nodes")
+    return ", ".join(parts)
 
 
 def task_margin(settings: Mapping[str, Any]) -> float:

@@ -30,6 +30,7 @@ from hpcflow.plan.chunks import ChunkSizes
 from hpcflow.runfolder.layout import RunFolder
 from hpcflow.runfolder.lock import run_lock
 from hpcflow.runfolder.records import write_settings
+from hpcflow.schedulers._format import format_duration
 from hpcflow.schedulers.base import Scheduler, get_scheduler, scheduler_ref
 from hpcflow.spec.pipeline import Pipeline
 from hpcflow.spec.resources import parse_walltime
@@ -75,7 +76,8 @@ class SubmissionPlan:
             limit = a.task_resources.walltime if a.task_resources else None
             if limit is not None:
                 lines.append(
-                    f"   time limit per task: {limit} s (its elements' walltimes + margin)"
+                    f"   time limit per task: {format_duration(limit, 'clock')} "
+                    "(its elements' walltimes + the task margin)"
                 )
             if a.chunking:
                 lines.append(f"   chunks: {a.chunking}")
