@@ -193,6 +193,8 @@ def test_scancel_of_running_tasks(tmp_path: Path, runs: list[Run], fault_report:
     hold.touch()
     extra = {"pause": 0.3, "hold": str(hold), "every": 10, "at": 3}
     run = s.submit([held_square, plus, total], list(range(60)), extra, chunksizes=10)
+    # z runs in y's tasks (fused): a kill mid-chunk must leave both resumable
+    assert [st.fused_into for st in read_submissions(run.folder)[0].stages] == [None, "y", None]
 
     def two_held() -> list[int]:
         held = [x for x, _ in s.traced() if x % 10 == 3]
@@ -310,7 +312,8 @@ def test_walltime_overrun_recovered_by_escalation(
     tmp_path: Path, runs: list[Run], fault_report: list[str]
 ) -> None:
     s = Scenario("walltime overrun, walltime escalation", tmp_path, runs, fault_report)
-    run = s.submit([slow, plus, total], list(range(4)), {}, chunksizes=1)
+    # no task margin: the first attempt's limit is exactly the element's minute
+    run = s.submit([slow, plus, total], list(range(4)), {}, chunksizes=1, task_margin=0)
     counts = s.finish("the follow-up job's retry with 2x walltime")
     y1 = read_submissions(run.folder)[1].stages[0]
     assert (y1.name, y1.resources["walltime"]) == ("y@1", 120)

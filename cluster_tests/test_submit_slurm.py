@@ -81,7 +81,7 @@ def test_three_stages_submitted_by_a_process_that_exited(tmp_path: Path, runs: l
             return int(sum(z))
         run = hpcflow.Pipeline([stamp, plus, total]).submit(
             {{"x": list(range(40))}}, {str(folder)!r}, scheduler="slurm", chunksizes=4,
-            extra_sbatch={{"begin": "now+3"}})
+            extra_sbatch={{"begin": "now+3"}}, fuse=False)
         print(run.run_id, len(run.job_ids()), dict(run.scheduler.calls), time.time())
     """)
     child = subprocess.run(
@@ -179,7 +179,7 @@ def test_stage_split_at_max_array_size_keeps_per_task_dependencies(
     tmp_path: Path, runs: list[Run]
 ) -> None:
     p = Pipeline([triple, minus])
-    run = _submit(runs, p, {"x": list(range(103))}, tmp_path / "split", chunksizes=1)
+    run = _submit(runs, p, {"x": list(range(103))}, tmp_path / "split", chunksizes=1, fuse=False)
     # MaxArraySize=101 on the mini cluster: 103 tasks per stage -> arrays of 101 and 2
     assert len(run.job_ids()) == 4
     assert run.scheduler.calls["sbatch"] == 4

@@ -198,7 +198,8 @@ def test_per_element_resources_give_one_array_per_resource_set(tmp_path: Path) -
     assert run.load_outputs("r").tolist() == [10, 100]
 
 
-def test_cancel_leaves_nothing_queued(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("fuse", "tasks"), [(False, 8), (True, 4)])
+def test_cancel_leaves_nothing_queued(tmp_path: Path, fuse: bool, tasks: int) -> None:
     @func("y", mapspec="x[i] -> y[i]")
     def sleepy(x: int) -> int:
         import time
@@ -206,11 +207,15 @@ def test_cancel_leaves_nothing_queued(tmp_path: Path) -> None:
         time.sleep(30)
         return x
 
-    run = _submit(Pipeline([sleepy, inc]), {"x": list(range(4))}, tmp_path / "run", tmp_path)
+    run = _submit(
+        Pipeline([sleepy, inc]), {"x": list(range(4))}, tmp_path / "run", tmp_path,
+        chunksizes=1, fuse=fuse,
+    )  # fmt: skip
     run.cancel()
     status = run.wait(timeout=WAIT)
     assert status.finished and status.outputs["y"].done == 0
-    assert sum(status.failed_tasks.values()) == 8
+    # every task of the run is cancelled: 4 each of y and z, or 4 that compute both
+    assert sum(status.failed_tasks.values()) == tasks
     assert set(status.failed_tasks) <= {"CANCELLED", "CANCELLED (upstream failed)"}
     assert (run.path / "cancelled").exists()
 
