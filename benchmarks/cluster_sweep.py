@@ -2,16 +2,21 @@
 ``map_async`` on adaptive-scheduler's ``SlurmExecutor``, in one run.
 
 Pipeline: ``x[i] -> y[i]`` (``2 * x``), ``y[i] -> z[i]`` (``y + 1``), each element
-sleeping ``--sleep`` seconds (20 ms), then a reduce ``z[:] -> total``. Measured:
+sleeping ``--sleep`` seconds (20 ms), then a reduce ``z[:] -> total``. hpcflow runs with
+default settings (no ``chunksizes``) unless a configuration says otherwise. Measured:
 
 1. wall time from just before submitting to every output done, results checked equal
-   to a local reference;
+   to a local reference: (a) the sweep; (b) the same sweep with log-normal element
+   times (sigma 1, the same mean, so the same total per stage); (c) ``--long-n`` (48)
+   elements of ``--long-sleep`` (2.5 s) through the two stages;
 2. scheduler commands (sbatch, squeue, sacct, scontrol, scancel, sinfo), counted twice:
    by hpcflow's own ``run.scheduler.calls`` and by a PATH shim that logs every call of
    those commands made by any process of a measurement (with the job id when made from
    inside a job), so the two tools are counted the same way;
 3. ``submit`` of a ``--scale-n`` (1,000,000) element sweep: time, files in the run
-   folder when it returns, scheduler calls (submitted held, then cancelled).
+   folder when it returns, scheduler calls (submitted held, then cancelled);
+4. (d) the import and start-up of the job side (``python -m hpcflow.worker --help``)
+   against ``import numpy, cloudpickle``, median of 9 fresh interpreters each.
 
 Every measurement runs in a subprocess of this script (the submitting process), with
 the shim first on its PATH. Before each, the script waits until the shared cluster's
@@ -50,13 +55,23 @@ _MARKER = ".cluster_sweep"  # only a folder holding it is emptied by a new run
 # The pipeline's functions (the same code for both tools)
 
 
+def _pause(key: int) -> float:
+    """``_SLEEP``, or with ``_SIGMA`` a log-normal time of the same mean, fixed per key."""
+    if not _SIGMA:
+        return _SLEEP
+    import numpy as np
+
+    z = np.random.default_rng(key).standard_normal()
+    return float(_SLEEP * np.exp(_SIGMA * z - _SIGMA**2 / 2))
+
+
 def double(x: int) -> int:
-    time.sleep(_SLEEP)
+    time.sleep(_pause(2 * x))
     return 2 * x
 
 
 def add_one(y: int) -> int:
-    time.sleep(_SLEEP)
+    time.sleep(_pause(y + 1))
     return y + 1
 
 
@@ -65,6 +80,7 @@ def total(z: Any) -> int:
 
 
 _SLEEP = 0.02  # set from --sleep; pickled by value with the functions
+_SIGMA = 0.0  # log-normal spread of element times (0: all equal)
 
 
 def reference(n: int) -> tuple[list[int], int]:
@@ -167,6 +183,8 @@ def child_hpcflow(spec: dict[str, Any]) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if spec.get("hold"):
         options["extra_sbatch"] = {"hold": True}
+    global _SLEEP, _SIGMA
+    _SLEEP, _SIGMA = float(spec.get("sleep", _SLEEP)), float(spec.get("sigma", _SIGMA))
     t0 = time.time()
     run = pipeline.submit(
         inputs, folder, scheduler="slurm", chunksizes=_chunksizes(spec["chunksizes"]), **options
@@ -349,7 +367,7 @@ def parse_pipefunc_config(text: str) -> dict[str, Any]:
 
 
 def main() -> None:
-    global _SLEEP  # noqa: PLW0603
+    global _SLEEP, _SIGMA  # noqa: PLW0603
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=3000, help="elements of the sweep")
     parser.add_argument("--sleep", type=float, default=0.02, help="seconds per element")
@@ -357,7 +375,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs of each timed configuration")
     parser.add_argument(
         "--hpcflow-chunksizes",
-        default="500,250,default",
+        default="default,500",
         help="comma-separated: 'default' or elements per array task ('' to skip)",
     )
     parser.add_argument(
@@ -371,6 +389,9 @@ def main() -> None:
         "SlurmExecutor() as it comes",
     )
     parser.add_argument("--skip-pipefunc", action="store_true")
+    parser.add_argument("--sigma", type=float, default=1.0, help="(b) log-normal sigma (0: skip)")
+    parser.add_argument("--long-n", type=int, default=48, help="(c) elements (0: skip)")
+    parser.add_argument("--long-sleep", type=float, default=2.5, help="(c) seconds per element")
     parser.add_argument(
         "--detached-chunksize", default="500", help="hpcflow run whose submitter exits ('' to skip)"
     )
@@ -387,6 +408,7 @@ def main() -> None:
     if args.child:
         kind, spec = args.child[0], json.loads(args.child[1])
         _SLEEP = float(spec.get("sleep", 0.02))
+        _SIGMA = float(spec.get("sigma", 0.0))
         out = child_hpcflow(spec) if kind == "hpcflow" else child_pipefunc(spec)
         print("RESULT " + json.dumps(out), flush=True)
         return
@@ -485,6 +507,30 @@ def main() -> None:
                     flush=True,
                 )
 
+    # (b) and (c): hpcflow with default settings on uneven and on long elements
+    extra_sweeps = []
+    if args.sigma:
+        extra_sweeps.append(("b", n, args.sleep, args.sigma))
+    if args.long_n:
+        extra_sweeps.append(("c", args.long_n, args.long_sleep, 0.0))
+    for tag, n_x, sleep, sigma in extra_sweeps:
+        what = f"log-normal sigma {sigma:g}" if sigma else f"{n_x} x {sleep:g} s"
+        r = measure(
+            f"({tag}) hpcflow, default settings, {what}, run.wait()",
+            "hpcflow",
+            {"n": n_x, "folder": str(root / f"hpcflow-{tag}"), "chunksizes": "default",
+             "timeout": args.timeout, "sleep": sleep, "sigma": sigma},
+        )  # fmt: skip
+        if r:
+            shim_counts(r)
+            r["ideal"] = 2 * n_x * sleep / args.slots
+            print(
+                f"   {r['t_done']:.1f} s = {r['t_done'] / r['ideal']:.2f}x its ideal "
+                f"{r['ideal']:.1f} s, complete={r['complete']}, results {r['check']}; "
+                f"submit: {fmt_calls(r['submit_calls'])}",
+                flush=True,
+            )
+
     # 2. hpcflow: the submitting process exits; completion seen in the run folder only
     if args.detached_chunksize:
         cs = args.detached_chunksize
@@ -578,9 +624,36 @@ def main() -> None:
                 flush=True,
             )
 
+    # (d) the job side's import and start-up
+    imports = import_times()
+    print(
+        f"\n(d) start-up, median of 9: python -m hpcflow.worker --help {imports['worker']:.3f} s, "
+        f"python -c 'import numpy, cloudpickle' {imports['numpy+cloudpickle']:.3f} s: "
+        f"{imports['worker'] / imports['numpy+cloudpickle']:.2f}x (target <= 1.5x)"
+    )
+    rows.append({"label": "(d) import", "kind": "import", **imports})
+
     _table(rows, ideal)
     (root / "results.json").write_text(json.dumps(rows, indent=1, default=str))
     print(f"\nraw results: {root / 'results.json'}")
+
+
+def import_times(repeat: int = 9) -> dict[str, float]:
+    """Median wall time of a fresh interpreter: the worker's ``--help`` and numpy+cloudpickle."""
+    import statistics
+
+    def median(argv: list[str]) -> float:
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            subprocess.run(argv, check=True, capture_output=True)
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times)
+
+    return {
+        "worker": median([sys.executable, "-m", "hpcflow.worker", "--help"]),
+        "numpy+cloudpickle": median([sys.executable, "-c", "import numpy, cloudpickle"]),
+    }
 
 
 def _reduce_output(folder: Path) -> Path:
@@ -596,11 +669,13 @@ def _table(rows: list[dict[str, Any]], ideal: float) -> None:
     )
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
+        if r.get("kind") == "import":
+            continue
         if "error" in r:
             print(f"| {r['label']} | failed: {r['error']} | | | | | | |")
             continue
         wall = f"{r['t_done']:.1f} s" if "t_done" in r else "-"
-        ratio = f"{r['t_done'] / ideal:.2f}" if "t_done" in r else "-"
+        ratio = f"{r['t_done'] / r.get('ideal', ideal):.2f}" if "t_done" in r else "-"
         login = fmt_calls(r["shim_login"])
         if r["kind"] == "hpcflow":
             submit = f"{r['t_submit']:.2f} s"
@@ -620,8 +695,24 @@ def _table(rows: list[dict[str, Any]], ideal: float) -> None:
             f"{by_submit} | {login} |"
         )
     done = [r for r in rows if "t_done" in r]
+    default = next(
+        (
+            r
+            for r in done
+            if r["kind"] == "hpcflow" and r["label"].startswith("hpcflow, chunksizes=default")
+        ),
+        None,
+    )
+    if default:
+        print(
+            f"\n(a) hpcflow with default settings: {default['t_done']:.1f} s = "
+            f"{default['t_done'] / ideal:.2f}x ideal (target <= 1.25x); submit made "
+            f"{sum(default['submit_calls'].values())} scheduler calls (target <= 6)"
+        )
     best_h = min(
-        (r for r in done if r["kind"] == "hpcflow"), key=lambda r: r["t_done"], default=None
+        (r for r in done if r["kind"] == "hpcflow" and "ideal" not in r),
+        key=lambda r: r["t_done"],
+        default=None,
     )
     best_p = min(
         (r for r in done if r["kind"] == "pipefunc"), key=lambda r: r["t_done"], default=None
@@ -637,7 +728,14 @@ def _table(rows: list[dict[str, Any]], ideal: float) -> None:
             f"{best_p['t_done'] / ideal:.2f}x ideal"
         )
     if best_h and best_p:
-        print(f"hpcflow is {best_p['t_done'] / best_h['t_done']:.2f}x faster (target >= 2x)")
+        print(
+            f"best hpcflow is {best_p['t_done'] / best_h['t_done']:.2f}x faster than best pipefunc"
+        )
+    if default and best_p:
+        print(
+            f"hpcflow with default settings is {best_p['t_done'] / default['t_done']:.2f}x "
+            "faster than pipefunc + adaptive-scheduler in its best configuration (target >= 2x)"
+        )
 
 
 def _git_head() -> str:

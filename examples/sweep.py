@@ -59,9 +59,7 @@ def main() -> None:
     args = parser.parse_args()
 
     inputs = {"temperature": np.geomspace(0.5, 64, 12), "pressure": np.linspace(1, 10, 8)}
-    run = pipeline.submit(
-        inputs, args.run_folder, scheduler=args.scheduler, chunksizes=8, overwrite=True
-    )
+    run = pipeline.submit(inputs, args.run_folder, scheduler=args.scheduler, overwrite=True)
     assert isinstance(run, hpcflow.Run)
     print(f"submitted run {run.run_id}: {len(run.job_ids())} job arrays in {run.path}")
     if args.no_wait:

@@ -115,7 +115,8 @@ def _submit(args: argparse.Namespace) -> int:
         options["setup"] = args.setup
     common: dict[str, Any] = dict(
         scheduler=args.scheduler, chunksizes=args.chunksize, storage=args.storage,
-        max_parallel=args.max_parallel, **options,
+        max_parallel=args.max_parallel, fuse=not args.no_fuse,
+        max_task_walltime=args.max_task_walltime, **options,
     )  # fmt: skip
     if args.dry_run:
         print(pipeline.plan(inputs, args.run_folder, **common))
@@ -208,6 +209,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--qos")
     s.add_argument("--python", help="Python executable on the compute nodes")
     s.add_argument("--setup", action="append", help="shell line run before each task")
+    s.add_argument(
+        "--no-fuse", action="store_true", help="give every function its own arrays (no fusion)"
+    )
+    s.add_argument("--max-task-walltime", help="longest time limit of one task, e.g. 12:00:00")
     s.add_argument("--dry-run", action="store_true", help="print the arrays; submit nothing")
     s.add_argument("--overwrite", action="store_true", help="replace a run in --run-folder")
     s.set_defaults(handler=_submit)

@@ -76,6 +76,7 @@ def test_dry_run_prints_arrays_and_script_and_submits_nothing(project: Path) -> 
     ).stdout  # fmt: skip
     assert "dry run: 2 arrays" in out
     assert "stage 'y', 7 tasks" in out and "hpcflow.worker" in out
+    assert "chunks: " in out  # why this chunk size
     assert not folder.exists()
 
 
