@@ -76,11 +76,12 @@ def test_partition_max_time_bounds_the_elements_per_task(
     tmp_path: Path, capped_partition: str
 ) -> None:
     p = Pipeline([two_minutes])
-    plan = p.plan({"x": list(range(10))}, tmp_path / "run", scheduler="slurm",
+    plan = p.plan({"x": list(range(100))}, tmp_path / "run", scheduler="slurm",
                   partition=capped_partition, task_margin=60)  # fmt: skip
     (array,) = plan.arrays
-    # (300 s MaxTime - 60 s margin) / 120 s per element: 2 elements per task
-    assert (array.n_tasks, array.n_elements) == (5, 10)
+    # 6 slots x 4 waves would be 24 tasks of 5 elements (10 min + 1 min each), but
+    # (300 s MaxTime - 60 s margin) / 120 s per element allows 2 elements per task
+    assert (array.n_tasks, array.n_elements) == (50, 100)
     assert "#SBATCH --time=0-00:05:00" in array.script
     assert f"sinfo -p {capped_partition}" in str(plan)
     too_long = two_minutes.replace(resources=Resources(walltime="10:00"))

@@ -100,6 +100,10 @@ def _requested(job_ids: list[str], stage: str, n_tasks: int) -> list[list[str]]:
         time.sleep(1)
 
 
+# a task of 2 elements of 5 minutes each, plus a 1-minute task margin
+TASK_LIMIT = "00:11:00"
+
+
 def _sweep(scheduler: PbsScheduler, folder: Path, runs: list[Run]) -> Run:
     n = 7
     run = Pipeline([triple, minus]).submit(
@@ -134,8 +138,8 @@ def _sweep(scheduler: PbsScheduler, folder: Path, runs: list[Run]) -> Run:
 def test_pbs_dialect_sweep(tmp_path: Path, runs: list[Run]) -> None:
     scheduler = PbsViaSlurmWrappers()
     run = _sweep(scheduler, tmp_path / "pbs", runs)
-    # select=1:ncpus=1:mem=300mb and walltime=00:05:00 reached Slurm for stage y
-    assert _requested(run.job_ids(), "y", 4) == [["300M", "00:05:00"]] * 4
+    # select=1:ncpus=1:mem=300mb and the walltime reached Slurm for stage y
+    assert _requested(run.job_ids(), "y", 4) == [["300M", TASK_LIMIT]] * 4
 
 
 def test_torque_dialect_sweep(tmp_path: Path, runs: list[Run]) -> None:
@@ -151,4 +155,4 @@ def test_torque_dialect_sweep(tmp_path: Path, runs: list[Run]) -> None:
     scheduler = TorqueViaSlurmWrappers(template=template)
     run = _sweep(scheduler, tmp_path / "torque", runs)
     # nodes=1:ppn=1, mem=300mb and the walltime reached Slurm for stage y
-    assert _requested(run.job_ids(), "y", 4) == [["300M", "00:05:00"]] * 4
+    assert _requested(run.job_ids(), "y", 4) == [["300M", TASK_LIMIT]] * 4

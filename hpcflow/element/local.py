@@ -20,8 +20,9 @@ from typing import Any, Literal
 import cloudpickle
 import numpy as np
 
+from hpcflow.element.checks import check_choice
 from hpcflow.element.execute import execute_chunk, execute_payload, store_report
-from hpcflow.element.openrun import OpenRun, check_choice
+from hpcflow.element.openrun import OpenRun
 from hpcflow.element.progress import ProgressTracker, ShowProgress
 from hpcflow.element.task import ChunkReport, FuncTask
 from hpcflow.errors import InputError

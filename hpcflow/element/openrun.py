@@ -18,6 +18,15 @@ from typing import Any, Literal
 
 import numpy as np
 
+from hpcflow.element.checks import (
+    check_choice,
+    check_fixed,
+    check_fixed_range,
+    check_inputs,
+    check_saved_to_folder,
+    internal_shapes,
+    storage_ids,
+)
 from hpcflow.element.execute import execute_chunk, shape_of, store_report
 from hpcflow.element.task import ChunkReport, FuncTask, Source
 from hpcflow.errors import InputError, PipelineError
@@ -25,11 +34,11 @@ from hpcflow.plan.shapes import AxisLengths, as_input_array, external_shape
 from hpcflow.runfolder.layout import RunFolder
 from hpcflow.runfolder.results import Result, ResultDict, array_output, open_storage
 from hpcflow.runfolder.validate import validate_resume
-from hpcflow.spec.func import Func, normalize_internal_shape
+from hpcflow.spec.func import Func
 from hpcflow.spec.pipeline import Pipeline
 from hpcflow.storage.base import StorageBase, get_storage_class
 
-__all__ = ["ChunkSizer", "OpenRun", "check_choice"]
+__all__ = ["ChunkSizer", "OpenRun"]
 
 #: Elements per chunk of a func, given its number of elements.
 ChunkSizer = Callable[[Func, int], int]
@@ -73,7 +82,7 @@ class OpenRun:
     run_folder
         Where inputs, outputs and markers live; ``None`` keeps everything in memory (or
         in a temporary folder when a storage backend needs one).
-    internal_shapes, storage, resume, resume_validation, fixed_indices, error_handling
+    internal_shapes_given, storage, resume, resume_validation, fixed_indices, error_handling
         As for `hpcflow.map.run_map`.
     chunk_size
         Elements per chunk of a func (storage backends that align to chunks use it).
@@ -90,7 +99,7 @@ class OpenRun:
         pipeline: Pipeline,
         inputs: Mapping[str, Any],
         run_folder: str | Path | None,
-        internal_shapes: Mapping[str, Any] | None = None,
+        internal_shapes_given: Mapping[str, Any] | None = None,
         *,
         storage: str | Mapping[Any, str] | None = None,
         resume: bool = False,
@@ -109,11 +118,11 @@ class OpenRun:
         self.error_handling = error_handling
         self.chunk_size = chunk_size
         self.only = None if only is None else list(only)
-        self.values = self._check_inputs(inputs)
-        self.internal = self._internal_shapes(internal_shapes)
-        self.storage_ids = self._storage_ids(storage, run_folder)
+        self.values = check_inputs(pipeline, inputs, stored=isinstance(inputs, _StoredInputs))
+        self.internal = internal_shapes(pipeline, internal_shapes_given)
+        self.storage_ids = storage_ids(pipeline, storage, run_folder)
         if run_folder is not None:
-            _check_saved_to_folder(self.storage_ids)
+            check_saved_to_folder(self.storage_ids)
         if run_folder is None and any(
             get_storage_class(s).requires_serialization for s in self.storage_ids.values()
         ):
@@ -134,7 +143,7 @@ class OpenRun:
         self.singles: dict[str, Any] = {}
         self._probed: tuple[int, tuple[Any, ...]] | None = None  # element computed by _probe
         self._plan_static()
-        self.fixed = self._check_fixed(fixed_indices or {})
+        self.fixed = check_fixed(pipeline, self.lengths, fixed_indices or {})
         self.meta = self._meta()
         self.resume = resuming
         # Array tasks read run.json but must not rewrite it: many run at once, and only
@@ -174,57 +183,6 @@ class OpenRun:
         return run
 
     # ------------------------------------------------------------- validation
-    def _check_inputs(self, inputs: Mapping[str, Any]) -> Mapping[str, Any]:
-        p = self.pipeline
-        roots = set(p.root_args())
-        unknown = sorted(set(inputs) - roots)
-        if unknown:
-            raise InputError(
-                f"unexpected inputs {unknown}; the pipeline's inputs are {sorted(roots)}"
-                + (
-                    ""
-                    if not set(unknown) & set(p.output_to_func)
-                    else " (to give intermediate outputs, pass auto_subpipeline=True)"
-                )
-            )
-        defaults = p.defaults
-        missing = sorted(roots - set(inputs) - set(defaults))
-        if missing:
-            raise InputError(f"missing inputs {missing}; the pipeline needs {sorted(roots)}")
-        if isinstance(inputs, _StoredInputs):
-            return inputs  # stored with the defaults already merged in
-        return {**{k: v for k, v in defaults.items() if k in roots}, **inputs}
-
-    def _internal_shapes(self, given: Mapping[str, Any] | None) -> dict[str, tuple[Any, ...]]:
-        out: dict[str, tuple[Any, ...]] = {}
-        for f in self.pipeline.funcs:
-            for o in f.output_names:
-                if f.internal_shape is not None:
-                    out[o] = f.internal_shape
-        for name, value in (given or {}).items():
-            if name not in self.pipeline.output_to_func:
-                raise InputError(
-                    f"internal_shapes names {name!r}, which is not an output; outputs are "
-                    f"{sorted(self.pipeline.output_to_func)}"
-                )
-            shape = normalize_internal_shape(value, f"internal_shapes[{name!r}]")
-            assert shape is not None
-            out[name] = shape
-        return out
-
-    def _storage_ids(self, storage: Any, run_folder: Any) -> dict[str, str]:
-        default = "file_array" if run_folder is not None else "dict"
-        out: dict[str, str] = {}
-        for f in self.pipeline.funcs:
-            for o in f.output_names:
-                if isinstance(storage, Mapping):
-                    name = storage.get(o, storage.get(f.output_names, storage.get("", default)))
-                else:
-                    name = storage or default
-                get_storage_class(name)  # unknown names fail here, before anything runs
-                out[o] = name
-        return out
-
     def _plan_static(self) -> None:
         """Shapes of everything knowable before running (not behind a '?')."""
         funcs = self.pipeline.sorted_funcs if self.only is None else self.only
@@ -262,41 +220,6 @@ class OpenRun:
         for o in f.output_names:
             self.shapes[o] = shape
         return True
-
-    def _check_fixed(self, fixed: Mapping[str, int | slice]) -> dict[str, int | slice]:
-        if not fixed:
-            return {}
-        axes = {a for s in self.pipeline.mapspecs for a in s.output_indices}
-        for axis, value in fixed.items():
-            if axis not in axes:
-                raise InputError(
-                    f"fixed_indices names axis {axis!r}, which no mapspec has; axes are {sorted(axes)}"
-                )
-            if isinstance(value, bool) or not isinstance(value, int | slice | np.integer):
-                raise InputError(f"fixed_indices[{axis!r}]={value!r} must be an int or a slice")
-            for f in self.pipeline.funcs:
-                for inp in f.mapspec.inputs if f.mapspec else ():
-                    full = self.pipeline.array_axes.get(inp.name, ())
-                    for a, b in zip(inp.axes, full, strict=False):
-                        if a is None and b == axis:
-                            raise InputError(
-                                f"fixed_indices fixes axis {axis!r}, but {f.name!r} reduces over it "
-                                f"({inp}); a reduction over a partial axis would be wrong"
-                            )
-                mapped = f.mapspec.input_names if f.mapspec else ()
-                for p in f.parameters:
-                    whole = p in self.pipeline.output_to_func and p not in mapped
-                    if whole and axis in self.pipeline.array_axes.get(p, ()):
-                        raise InputError(
-                            f"fixed_indices fixes axis {axis!r}, but {f.name!r} takes the whole "
-                            f"of {p!r} (axes {list(self.pipeline.array_axes[p])}), which would "
-                            f"then be only partly computed; drop fixed_indices[{axis!r}], or "
-                            f"leave {f.name!r} out with output_names=[{p!r}, ...]"
-                        )
-            n = self.lengths.get(axis)
-            if n is not None:
-                check_fixed_range(axis, value, n)
-        return dict(fixed)
 
     def _meta(self) -> dict[str, Any]:
         p = self.pipeline
@@ -557,30 +480,3 @@ def _whole(value: Any) -> Any:
     if isinstance(value, StorageBase):
         return array_output(value)
     return value
-
-
-def _check_saved_to_folder(storage_ids: Mapping[str, str]) -> None:
-    """Refuse backends whose values would not end up in the run folder."""
-    for name, sid in storage_ids.items():
-        if not get_storage_class(sid).saves_to_folder:
-            raise InputError(
-                f"output {name!r} uses storage {sid!r}, which keeps its values in memory "
-                "only: they would be missing from the run folder; with a run_folder use "
-                "'zarr_file_array', 'file_array' or 'chunked_file_array' for it (or run "
-                "without a run_folder)"
-            )
-
-
-def check_fixed_range(axis: str, value: int | slice, n: int) -> None:
-    """Raise `InputError` if ``fixed_indices[axis]=value`` selects nothing of ``n``."""
-    if isinstance(value, slice):
-        if len(range(*value.indices(n))) == 0:
-            raise InputError(f"fixed_indices[{axis!r}]={value} selects nothing of axis length {n}")
-    elif not -n <= int(value) < n:
-        raise InputError(f"fixed_indices[{axis!r}]={value} is out of range for axis length {n}")
-
-
-def check_choice(name: str, value: Any, valid: tuple[str, ...]) -> None:
-    """Raise `InputError` unless ``value`` is one of ``valid``."""
-    if value not in valid:
-        raise InputError(f"{name}={value!r} is not valid; use one of {list(valid)}")

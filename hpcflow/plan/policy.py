@@ -50,7 +50,7 @@ The mini cluster's sweep (3,000 elements of 20 ms on 6 slots):
 >>> d.chunksize, d.n_tasks
 (500, 6)
 >>> print(d.reason)
-3,000 elements; 6 slots x 4 waves = 24 tasks; 20 ms/element known (60 s of work): tasks >= 60 s allow 1, one wave of tasks >= 7 s allows 6 -> 6 tasks of 500 elements (10 s each)
+3,000 elements; 6 slots x 2 waves = 12 tasks; 20 ms/element known (60 s of work): tasks >= 60 s allow 1, one wave of tasks >= 7 s allows 6 -> 6 tasks of 500 elements (10 s each)
 """
 
 from __future__ import annotations
@@ -78,8 +78,9 @@ __all__ = [
 DEFAULT_MIN_TASK_SECONDS = 60.0
 """Tasks of known cost are at least this long (unless one wave of tasks fits the slots)."""
 
-DEFAULT_WAVES = 4
-"""Target tasks per stage = this many times the slots."""
+DEFAULT_WAVES = 2
+"""Target tasks per stage = this many times the slots (each task pays a start-up, so
+few waves; two leave room to balance uneven elements)."""
 
 DEFAULT_TASK_START_SECONDS = 0.7
 """Start-up cost of one array task (Python + imports), measured on the mini cluster."""
@@ -196,11 +197,11 @@ def choose_chunksize(inputs: ChunkInputs) -> ChunkDecision:
     >>> choose_chunksize(ChunkInputs(48, slots=6, element_seconds=2.5)).chunksize
     8
 
-    A million elements of unknown cost: 4 tasks per slot, not 1,000 tiny ones:
+    A million elements of unknown cost: 2 tasks per slot, not 1,000 tiny ones:
 
     >>> d = choose_chunksize(ChunkInputs(10**6, slots=6, max_array_size=101))
     >>> d.chunksize, d.n_tasks
-    (41667, 24)
+    (83334, 12)
 
     One-hour elements under a 2-hour partition limit: one element per task, split over
     several arrays because the walltime forces it:

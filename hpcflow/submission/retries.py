@@ -28,7 +28,12 @@ import numpy as np
 
 from hpcflow.element.openrun import OpenRun
 from hpcflow.runfolder.layout import RunFolder
-from hpcflow.runfolder.records import SubmissionRecord, latest_owners, stages_by_func
+from hpcflow.runfolder.records import (
+    StageRecord,
+    SubmissionRecord,
+    latest_owners,
+    stages_by_func,
+)
 from hpcflow.schedulers.base import Scheduler, TaskState, TaskStatus
 from hpcflow.spec.func import Func
 from hpcflow.spec.pipeline import Pipeline
@@ -128,6 +133,7 @@ def plan_retries(
             time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
     blocked: set[str] = set()
     failed_keys: set[str] = set()
+    records = {(st.submission, st.name): st for sub in subs for st in sub.stages}
     for key, elements in wanted.items():
         f = p.output_to_func[key]
         owned: list[np.ndarray] = []
@@ -142,8 +148,12 @@ def plan_retries(
                     continue  # still in flight (a requeued task): it will compute them
                 owned.append(idx)
                 resources += [stage_res] * len(idx)
-                if is_task_failure(ts):
-                    ended: str | None = str(ts.state)
+                if _upstream_unfinished(folder, stage, task, records, wanted):
+                    # fused into a stage whose own elements of this task are missing:
+                    # the task ended in the upstream's part; it comes along, uncounted
+                    ended: str | None = None
+                elif is_task_failure(ts):
+                    ended = str(ts.state)
                 elif ts.state is TaskState.COMPLETED:
                     # It succeeded yet left elements missing: counted like a failure,
                     # so that a retry which cannot help is not repeated forever.
@@ -199,6 +209,22 @@ def plan_retries(
     for key in set(plan.overrides) - plan.todo:
         del plan.overrides[key]
     return plan
+
+
+def _upstream_unfinished(
+    folder: RunFolder,
+    stage: StageRecord,
+    task: int,
+    records: dict[tuple[int, str], StageRecord],
+    wanted: dict[str, np.ndarray],
+) -> bool:
+    """For a fused stage: did the stage it runs after leave elements of ``task`` missing?"""
+    if stage.fused_into is None:
+        return False
+    head = records.get((stage.submission, stage.fused_into))
+    if head is None or head.outputs[0] not in wanted:
+        return False
+    return bool(np.isin(head.task_elements(folder, task), wanted[head.outputs[0]]).any())
 
 
 def _by_task(elements: np.ndarray, tasks: np.ndarray) -> list[tuple[int, np.ndarray]]:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from hpcflow.errors import InputError
 from hpcflow.plan.policy import (
+    DEFAULT_WAVES,
     SHORT_TASK_FACTOR,
     TASK_START_MARGIN,
     ChunkDecision,
@@ -134,7 +135,7 @@ def test_unknown_cost_uses_the_target_and_more_cost_never_means_fewer_tasks(
     n: int, slots: int, cost: float
 ) -> None:
     unknown = choose_chunksize(ChunkInputs(n, slots, max_array_size=4_000_001))
-    assert unknown.n_tasks == math.ceil(n / math.ceil(n / min(n, 4 * slots)))
+    assert unknown.n_tasks == math.ceil(n / math.ceil(n / min(n, DEFAULT_WAVES * slots)))
     cheap = choose_chunksize(ChunkInputs(n, slots, element_seconds=cost, max_array_size=10**7))
     dear = choose_chunksize(ChunkInputs(n, slots, element_seconds=2 * cost, max_array_size=10**7))
     assert dear.chunksize <= cheap.chunksize
@@ -179,7 +180,7 @@ def test_mini_cluster_3000_elements_of_20ms_on_6_slots() -> None:
 
 def test_mini_cluster_3000_elements_of_unknown_cost_on_6_slots() -> None:
     d = choose_chunksize(ChunkInputs(3000, 6, max_array_size=101))
-    assert (d.chunksize, d.n_tasks) == (125, 24)
+    assert (d.chunksize, d.n_tasks) == (250, 12)
     assert "unknown" in d.reason
 
 
@@ -190,19 +191,19 @@ def test_mini_cluster_48_elements_of_2_5s_on_6_slots() -> None:
 
 def test_million_elements_of_unknown_cost_on_6_slots() -> None:
     d = choose_chunksize(ChunkInputs(10**6, 6, max_array_size=101))
-    assert (d.chunksize, d.n_tasks) == (41667, 24)
+    assert (d.chunksize, d.n_tasks) == (83334, 12)
 
 
 def test_long_known_elements_use_the_full_target() -> None:
-    # 10^6 x 1 s on 6 slots: tasks of 11.6 h, 4 per slot, no walltime given
+    # 10^6 x 1 s on 6 slots: tasks of 23 h, 2 per slot, no walltime given
     d = choose_chunksize(ChunkInputs(10**6, 6, element_seconds=1.0, max_array_size=101))
-    assert (d.chunksize, d.n_tasks) == (41667, 24)
+    assert (d.chunksize, d.n_tasks) == (83334, 12)
 
 
 def test_ten_million_elements_on_100000_slots() -> None:
-    # unknown cost: the target (400,000 tasks), within a large MaxArraySize ...
+    # unknown cost: the target (200,000 tasks), within a large MaxArraySize ...
     d = choose_chunksize(ChunkInputs(10**7, 100_000, max_array_size=4_000_001))
-    assert (d.chunksize, d.n_tasks) == (25, 400_000)
+    assert (d.chunksize, d.n_tasks) == (50, 200_000)
     # ... capped at the array size and at a MaxJobCount-sized queue limit when given
     d = choose_chunksize(ChunkInputs(10**7, 100_000, max_array_size=100_001, max_tasks=10_000))
     assert (d.chunksize, d.n_tasks) == (1000, 10_000)
@@ -222,12 +223,12 @@ def test_ten_million_elements_on_100000_slots() -> None:
 
 def test_launch_rate_caps_tasks_at_the_slots_share_of_the_work_over_several_waves() -> None:
     # 10^6 x 60 s on 100 slots at 10/s: 6e7 s of work, 6e6 s per slot: launching
-    # 400 tasks (the target) takes 40 s, far less, so the launch rate changes nothing
+    # 200 tasks (the target) takes 20 s, far less, so the launch rate changes nothing
     i = ChunkInputs(10**6, 100, element_seconds=60.0, max_array_size=1001)
     fast = choose_chunksize(i)
     slow = choose_chunksize(ChunkInputs(**{**vars(i), "launch_rate": 10.0}))
     assert fast == slow
-    assert fast.n_tasks == 400
+    assert fast.n_tasks == 200
     # 10^6 x 1 s on 10,000 slots at 10/s: work x rate = 10^7 <= slots^2 = 10^8, so one
     # wave of sqrt(10^7) = 3,162 tasks (not the 16,666 tasks of 60 s)
     d = choose_chunksize(

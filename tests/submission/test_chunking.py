@@ -36,8 +36,8 @@ def test_unknown_element_cost_makes_a_few_tasks_per_slot(tmp_path: Path) -> None
     plan = Pipeline([double]).plan(
         {"x": list(range(3000))}, tmp_path, scheduler=FakeScheduler(slots=6)
     )
-    assert _arrays(plan) == [("y", 24, 3000)]  # 4 waves of the 6 slots, not 1,000 tasks
-    assert "6 slots x 4 waves = 24 tasks" in str(plan)
+    assert _arrays(plan) == [("y", 12, 3000)]  # 2 waves of the 6 slots, not 1,000 tasks
+    assert "6 slots x 2 waves = 12 tasks" in str(plan)
 
 
 def test_a_known_element_time_keeps_tasks_long_enough(tmp_path: Path) -> None:
@@ -45,7 +45,7 @@ def test_a_known_element_time_keeps_tasks_long_enough(tmp_path: Path) -> None:
     plan = Pipeline([fast]).plan(
         {"x": list(range(3000))}, tmp_path, scheduler=FakeScheduler(slots=6)
     )
-    # 60 s of work on 6 slots: one wave of 6 tasks, not 24 tasks of 2.5 s
+    # 60 s of work on 6 slots: one wave of 6 tasks, not 12 tasks of 5 s
     assert _arrays(plan) == [("y", 6, 3000)]
     assert "element_time given" in str(plan)
 
@@ -54,7 +54,7 @@ def test_max_parallel_caps_the_slots(tmp_path: Path) -> None:
     plan = Pipeline([double]).plan(
         {"x": list(range(3000))}, tmp_path, scheduler=FakeScheduler(slots=600), max_parallel=2
     )
-    assert _arrays(plan) == [("y", 8, 3000)]
+    assert _arrays(plan) == [("y", 4, 3000)]
 
 
 def test_capacity_unknown_falls_back_to_at_most_1000_tasks(tmp_path: Path) -> None:
@@ -76,7 +76,7 @@ def test_a_task_asks_for_the_walltime_of_all_its_elements(tmp_path: Path) -> Non
     slow = double.replace(resources=Resources(walltime="0:10:00"))
     sched = SlurmScheduler()
     plan = Pipeline([slow]).plan(
-        {"x": list(range(5000))}, tmp_path, scheduler=sched, chunksizes=5, task_margin=60
+        {"x": list(range(500))}, tmp_path, scheduler=sched, chunksizes=5, task_margin=60
     )
     (array,) = plan.arrays
     assert "#SBATCH --time=0-00:51:00" in array.script  # 5 x 10 min + 1 min margin
@@ -131,8 +131,8 @@ def test_slurm_capacity_comes_from_one_sinfo_call(
     plan = Pipeline([double, inc]).plan(
         {"x": list(range(3000))}, tmp_path / "run", scheduler=sched, chunksizes=None
     )
-    # the mini cluster: 3 nodes x 2 CPUs; y and z fused into one array of 24 tasks
-    assert _arrays(plan) == [("y", 24, 3000)]
+    # the mini cluster: 3 nodes x 2 CPUs; y and z fused into one array of 12 tasks
+    assert _arrays(plan) == [("y", 12, 3000)]
     assert sorted(argv[0] for argv in fake.argvs()) == ["scontrol", "sinfo"]  # once each
 
 
