@@ -264,3 +264,27 @@ def test_resume_with_a_fixed_pipeline_and_a_mismatched_one(tmp_path: Path) -> No
     assert run.resume(retry_failed=True, pipeline=Pipeline([mended, twice])) > 0
     assert run.wait(timeout=WAIT).complete
     assert run.load_outputs("z").tolist() == [14, 16]
+
+
+@func("y", mapspec="x[i] -> y[i]", retry=1)
+def dies_once(x: int, trace: str) -> int:
+    _trace(trace, x)
+    flag = Path(trace, "..", f"died-{x}")
+    if x == 1 and not flag.exists():
+        flag.touch()
+        os.kill(os.getpid(), signal.SIGKILL)  # the worker dies in y's part of the task
+    return x + 100
+
+
+def test_a_fused_func_without_retries_comes_along_with_its_upstreams_retry(
+    tmp_path: Path,
+) -> None:
+    # z (no retry policy) runs in y's tasks; the task died in y's part, so z's element
+    # is missing because of y, not because of z: it is resubmitted with y's retry
+    run, trace = _submit(tmp_path, [dies_once, twice], [0, 1, 2])
+    sub = read_submissions(RunFolder(run.path))[0]
+    assert [s.fused_into for s in sub.stages if not s.is_follow_up] == [None, "y"]
+    status = run.wait(timeout=WAIT)
+    assert status.complete, status
+    assert run.load_outputs("z").tolist() == [200, 202, 204]
+    assert _computed(trace) == [0, 1, 1, 2]
