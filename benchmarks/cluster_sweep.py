@@ -337,7 +337,7 @@ def run_child(
     env = dict(os.environ)
     env["PATH"] = f"{shim}{os.pathsep}{env.get('PATH', '')}"
     env[_SHIM_ENV] = str(log)
-    spec = {**spec, "sleep": _SLEEP}
+    spec = {"sleep": _SLEEP, **spec}  # a measurement may set its own element time
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks.cluster_sweep", "--child", kind, json.dumps(spec)],
         env=env,

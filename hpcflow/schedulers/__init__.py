@@ -5,20 +5,24 @@ template method of command-line backends), ``_format`` (memory, walltime, array 
 log name, option-name rules), ``slurm``, ``pbs`` (+ ``_pbs_parse``), ``local/``.
 """
 
-from hpcflow.schedulers.base import (
-    ArrayRequest,
-    Capacity,
-    JobDependency,
-    JobEnvironment,
-    Scheduler,
-    TaskState,
-    TaskStatus,
-    detect_job_environment,
-    get_scheduler,
-    register_scheduler,
-    scheduler_names,
-    scheduler_ref,
-)
+import importlib as _importlib
+import typing as _typing
+
+if _typing.TYPE_CHECKING:
+    from hpcflow.schedulers.base import (
+        ArrayRequest,
+        Capacity,
+        JobDependency,
+        JobEnvironment,
+        Scheduler,
+        TaskState,
+        TaskStatus,
+        detect_job_environment,
+        get_scheduler,
+        register_scheduler,
+        scheduler_names,
+        scheduler_ref,
+    )
 
 __all__ = [
     "ArrayRequest",
@@ -34,3 +38,12 @@ __all__ = [
     "scheduler_names",
     "scheduler_ref",
 ]
+
+
+def __getattr__(name: str) -> _typing.Any:
+    # loaded on first use: the job side reads its job id from `_jobenv` alone
+    if name in __all__:
+        value = getattr(_importlib.import_module("hpcflow.schedulers.base"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'hpcflow.schedulers' has no attribute {name!r}")

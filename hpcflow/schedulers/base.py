@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Literal
 
 from hpcflow.errors import InputError
 from hpcflow.schedulers._format import task_log_name
+from hpcflow.schedulers._jobenv import JobEnvironment
 from hpcflow.spec.resources import Resources
 
 __all__ = [
@@ -190,48 +191,6 @@ class TaskStatus:
     state: TaskState
     exit_code: str | None = None
     reason: str | None = None
-
-
-@dataclass(frozen=True)
-class JobEnvironment:
-    """What a running task learns about itself from its environment variables.
-
-    Attributes
-    ----------
-    scheduler
-        The backend whose variables were found (``"slurm"``, ``"pbs"``, ...), or ``None``
-        outside any job.
-    job_id
-        The id `Scheduler.submit` returned for the task's array (SLURM
-        ``SLURM_ARRAY_JOB_ID``, PBS ``123[].server``), so it matches the run folder's
-        records and the log names of `Scheduler.task_log`.
-    array_index
-        The task's index in its array (``None``: not an array task).
-    restart_count
-        How often the batch system restarted (requeued) the task, where it says so.
-    """
-
-    scheduler: str | None = None
-    job_id: str | None = None
-    array_index: int | None = None
-    restart_count: int | None = None
-
-    @property
-    def found(self) -> bool:
-        """Whether a batch system's variables were found."""
-        return self.job_id is not None
-
-
-def env_int(environ: Mapping[str, str], name: str) -> int | None:
-    """The integer value of ``environ[name]``, or ``None`` if unset or not an integer.
-
-    Examples
-    --------
-    >>> env_int({"N": "3"}, "N"), env_int({"N": "x"}, "N"), env_int({}, "N")
-    (3, None, None)
-    """
-    text = environ.get(name, "").strip()
-    return int(text) if text.isdigit() else None
 
 
 class Scheduler(ABC):
@@ -404,19 +363,6 @@ def detect_job_environment(environ: Mapping[str, str] | None = None) -> JobEnvir
     >>> detect_job_environment({}).found
     False
     """
-    from hpcflow.schedulers.local._task import local_job_environment
-    from hpcflow.schedulers.pbs import PbsScheduler, TorqueScheduler
-    from hpcflow.schedulers.slurm import SlurmScheduler
+    from hpcflow.schedulers._jobenv import detect  # pure readers, no backend imported
 
-    env = os.environ if environ is None else environ
-    readers: tuple[Callable[[Mapping[str, str]], JobEnvironment], ...] = (
-        local_job_environment,
-        SlurmScheduler.job_environment,
-        TorqueScheduler.job_environment,
-        PbsScheduler.job_environment,
-    )
-    for read in readers:
-        found = read(env)
-        if found.found:
-            return found
-    return JobEnvironment()
+    return detect(os.environ if environ is None else environ)

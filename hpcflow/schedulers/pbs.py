@@ -42,6 +42,7 @@ from typing import Any, ClassVar
 from hpcflow.errors import InputError, SchedulerError, SpecError
 from hpcflow.schedulers import _format
 from hpcflow.schedulers._core import CommandScheduler, StatusQuery, is_placeholder
+from hpcflow.schedulers._jobenv import pbs_job_environment
 from hpcflow.schedulers._pbs_parse import (
     Dialect,
     JobId,
@@ -59,7 +60,6 @@ from hpcflow.schedulers.base import (
     JobEnvironment,
     TaskState,
     TaskStatus,
-    env_int,
     register_scheduler,
 )
 from hpcflow.spec.resources import Resources, parse_walltime
@@ -127,29 +127,6 @@ def format_memory(n_bytes: int) -> str:
     ('1536mb', '1mb')
     """
     return _format.format_memory(n_bytes, "mb")
-
-
-def pbs_job_environment(environ: Mapping[str, str], index_variable: str) -> JobEnvironment:
-    """The array's job id and the subjob's index from ``environ`` (PBS Pro or Torque).
-
-    ``PBS_JOBID`` of a subjob is ``123[4].server``; the array's id, as ``qsub`` printed
-    it, is ``123[].server``. PBS has no restart counter in the environment.
-
-    Examples
-    --------
-    >>> pbs_job_environment({"PBS_JOBID": "123[4].pbs01", "PBS_ARRAY_INDEX": "4"},
-    ...                     "PBS_ARRAY_INDEX")
-    JobEnvironment(scheduler='pbs', job_id='123[].pbs01', array_index=4, restart_count=None)
-    >>> pbs_job_environment({"PBS_JOBID": "9.pbs01"}, "PBS_ARRAYID")
-    JobEnvironment(scheduler='torque', job_id='9.pbs01', array_index=None, restart_count=None)
-    """
-    job_id = environ.get("PBS_JOBID", "").strip()
-    if not job_id:
-        return JobEnvironment()
-    name = "torque" if index_variable == "PBS_ARRAYID" else "pbs"
-    return JobEnvironment(
-        name, re.sub(r"\[\d+\]", "[]", job_id, count=1), env_int(environ, index_variable)
-    )
 
 
 def pbs_failure_reason(log_text: str) -> TaskState | None:

@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 from hpcflow.errors import InputError, SchedulerError, SpecError
 from hpcflow.schedulers import _format
 from hpcflow.schedulers._core import CommandScheduler, StatusQuery, failure, is_placeholder
+from hpcflow.schedulers._jobenv import slurm_job_environment
 from hpcflow.schedulers.base import (
     ArrayRequest,
     Capacity,
@@ -41,7 +42,6 @@ from hpcflow.schedulers.base import (
     JobEnvironment,
     TaskState,
     TaskStatus,
-    env_int,
     register_scheduler,
     tasks_per_node,
 )
@@ -294,31 +294,6 @@ def render_sbatch(flags: Mapping[str, Any], setup: Sequence[str], command: str) 
         lines += ["", "# setup", *setup]
     lines += ["", "# command", command, ""]
     return "\n".join(lines)
-
-
-def slurm_job_environment(environ: Mapping[str, str]) -> JobEnvironment:
-    """The array job id, task index and restart count of a SLURM task, from ``environ``.
-
-    The id is ``SLURM_ARRAY_JOB_ID`` (what ``sbatch`` printed; ``SLURM_JOB_ID`` is the
-    task's own id), else ``SLURM_JOB_ID`` for a job that is not an array.
-
-    Examples
-    --------
-    >>> slurm_job_environment({"SLURM_JOB_ID": "171", "SLURM_ARRAY_JOB_ID": "169",
-    ...                        "SLURM_ARRAY_TASK_ID": "2", "SLURM_RESTART_COUNT": "1"})
-    JobEnvironment(scheduler='slurm', job_id='169', array_index=2, restart_count=1)
-    >>> slurm_job_environment({"HPCFLOW_JOB_ID": "3"}).found
-    False
-    """
-    job_id = (environ.get("SLURM_ARRAY_JOB_ID") or environ.get("SLURM_JOB_ID") or "").strip()
-    if not job_id:
-        return JobEnvironment()
-    return JobEnvironment(
-        "slurm",
-        job_id,
-        env_int(environ, "SLURM_ARRAY_TASK_ID"),
-        env_int(environ, "SLURM_RESTART_COUNT"),
-    )
 
 
 def slurm_failure_reason(log_text: str) -> TaskState | None:

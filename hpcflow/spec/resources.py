@@ -7,7 +7,6 @@ backends translate these fields to their own flags at their edge.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import math
 import re
@@ -316,6 +315,8 @@ class Resources:
 
 def _unknown_field_message(name: str) -> str:
     valid = Resources.field_names()
+    import difflib  # only for this message
+
     hint = _ALIASES.get(name) or next(iter(difflib.get_close_matches(name, valid, n=1)), None)
     did = f" (did you mean {hint!r}?)" if hint else ""
     return f"Resources got an unknown field {name!r}{did}; valid fields: {', '.join(valid)}"

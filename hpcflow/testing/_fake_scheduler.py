@@ -35,6 +35,7 @@ from typing import Any, ClassVar, Literal
 from hpcflow.errors import InputError
 from hpcflow.schedulers import register_scheduler
 from hpcflow.schedulers._format import LOOSE_OPTION, option_names
+from hpcflow.schedulers._jobenv import env_int
 from hpcflow.schedulers.base import (
     ArrayRequest,
     Capacity,
@@ -42,7 +43,6 @@ from hpcflow.schedulers.base import (
     Scheduler,
     TaskState,
     TaskStatus,
-    env_int,
 )
 from hpcflow.spec.resources import Resources
 
