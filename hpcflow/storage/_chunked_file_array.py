@@ -14,7 +14,7 @@ import numpy as np
 from hpcflow._atomic import atomic_write_pickle, read_pickle
 from hpcflow.errors import StorageError
 from hpcflow.storage._spans import consecutive_runs, in_spans, spans_to_arrays
-from hpcflow.storage.base import MISSING, StorageBase
+from hpcflow.storage.base import MISSING, StorageBase, register_builtin
 
 __all__ = ["ChunkedFileArray"]
 
@@ -170,3 +170,6 @@ class ChunkedFileArray(StorageBase):
         state["_values"] = OrderedDict()
         state["_listed"] = False
         return state
+
+
+register_builtin(ChunkedFileArray)

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from hpcflow._atomic import atomic_write_pickle, read_pickle
-from hpcflow.storage.base import MISSING, StorageBase
+from hpcflow.storage.base import MISSING, StorageBase, register_builtin
 
 __all__ = ["DictArray"]
 
@@ -80,3 +80,6 @@ class DictArray(StorageBase):
         if self.folder is not None:
             self.folder.mkdir(parents=True, exist_ok=True)
             atomic_write_pickle(self.folder / _PERSIST_NAME, (self._data, self._done))
+
+
+register_builtin(DictArray)

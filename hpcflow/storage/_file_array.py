@@ -12,7 +12,7 @@ import numpy as np
 
 from hpcflow._atomic import atomic_write_pickle, read_pickle
 from hpcflow.errors import StorageError
-from hpcflow.storage.base import MISSING, StorageBase
+from hpcflow.storage.base import MISSING, StorageBase, register_builtin
 
 __all__ = ["FileArray"]
 
@@ -155,3 +155,6 @@ def _object_array(data: Any) -> np.ndarray:
     for i, v in enumerate(data):
         out[i] = v
     return out
+
+
+register_builtin(FileArray)

@@ -14,7 +14,7 @@ import numpy as np
 
 from hpcflow._atomic import atomic_write_pickle, read_pickle
 from hpcflow.storage._spans import shared_manager
-from hpcflow.storage.base import MISSING, StorageBase
+from hpcflow.storage.base import MISSING, StorageBase, register_builtin
 
 __all__ = ["SharedMemoryDictArray"]
 
@@ -66,3 +66,6 @@ class SharedMemoryDictArray(StorageBase):
             atomic_write_pickle(
                 self.folder / _PERSIST_NAME, {"size": self.size, "values": dict(self._shared)}
             )
+
+
+register_builtin(SharedMemoryDictArray)

@@ -35,7 +35,7 @@ import numpy as np
 from hpcflow._atomic import atomic_write_bytes
 from hpcflow.errors import StorageError
 from hpcflow.storage._spans import consecutive_runs, in_spans, shared_manager, spans_to_arrays
-from hpcflow.storage.base import MISSING, StorageBase
+from hpcflow.storage.base import MISSING, StorageBase, register_builtin
 
 __all__ = ["ZarrFileArray", "ZarrMemoryArray", "ZarrSharedMemoryArray"]
 
@@ -360,3 +360,8 @@ class ZarrSharedMemoryArray(ZarrMemoryArray):
 
     def _meta_decide(self, key: str, value: Any) -> Any:
         return self._meta.setdefault(key, value)  # atomic in the manager process
+
+
+register_builtin(ZarrFileArray)
+register_builtin(ZarrMemoryArray)
+register_builtin(ZarrSharedMemoryArray)

@@ -8,6 +8,7 @@ value holds the element's internal axes. Missing elements read as `numpy.ma.mask
 
 from __future__ import annotations
 
+import importlib
 import itertools
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -298,6 +299,19 @@ def _nested(value: Any, ndim: int) -> Any:
 
 storage_registry: dict[str, type[StorageBase]] = {}
 
+# The built-in backends, imported the first time one is asked for (an array task loads
+# only the backend its outputs use); `hpcflow.storage` imports them all when its
+# classes are used.
+_BUILTIN = {
+    "dict": "hpcflow.storage._dict",
+    "shared_memory_dict": "hpcflow.storage._shared_memory_dict",
+    "file_array": "hpcflow.storage._file_array",
+    "chunked_file_array": "hpcflow.storage._chunked_file_array",
+    "zarr_file_array": "hpcflow.storage._zarr",
+    "zarr_memory": "hpcflow.storage._zarr",
+    "zarr_shared_memory": "hpcflow.storage._zarr",
+}
+
 
 def register_storage(cls: type[StorageBase], storage_id: str | None = None) -> None:
     """Register a storage backend under ``storage_id`` (default: ``cls.storage_id``).
@@ -312,12 +326,21 @@ def register_storage(cls: type[StorageBase], storage_id: str | None = None) -> N
     storage_registry[name] = cls
 
 
+def register_builtin(cls: type[StorageBase]) -> None:
+    """Register a built-in backend, unless a backend of the user's holds its name."""
+    if cls.storage_id not in storage_registry:
+        register_storage(cls)
+
+
 def get_storage_class(name: str) -> type[StorageBase]:
     """The backend registered as ``name``; the error lists the registered ones."""
+    if isinstance(name, str) and name not in storage_registry and name in _BUILTIN:
+        importlib.import_module(_BUILTIN[name])  # registers itself
     try:
         return storage_registry[name]
     except (KeyError, TypeError):
+        known = sorted({*storage_registry, *_BUILTIN})
         raise UnknownStorageError(
             f"unknown storage {name!r}; registered storage backends: "
-            f"{', '.join(sorted(storage_registry))} (or add yours with register_storage)"
+            f"{', '.join(known)} (or add yours with register_storage)"
         ) from None
