@@ -56,13 +56,15 @@ class ErrorSnapshot:
             user = getpass.getuser()
         except Exception:  # no user database entry (containers); not worth failing for
             user = ""
+        # formatted before _picklable drops the frames (they hold the element's locals)
+        text = "".join(traceback.format_exception(exc))
         return cls(
             function=function,
             kwargs=dict(kwargs),
             exception=_picklable(exc),
             exception_type=type(exc).__name__,
             message=str(exc),
-            traceback="".join(traceback.format_exception(exc)),
+            traceback=text,
             user=user,
             timestamp=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         )

@@ -15,12 +15,15 @@ from dataclasses import dataclass, fields, replace
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
+
 from hpcflow.errors import SpecError
 
 __all__ = ["FrozenDict", "Resources", "parse_memory", "parse_walltime"]
 
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4, "P": 1024**5}
-_MEMORY = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([KMGTP]?)(I?B)?\s*", re.IGNORECASE)
+# ASCII digits only: str.isdigit and \d also take "²" and "٣", which no scheduler reads
+_MEMORY = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([KMGTP]?)(I?B)?\s*", re.IGNORECASE)
 _ALIASES = {
     "time": "walltime",
     "wall_time": "walltime",
@@ -35,7 +38,7 @@ _ALIASES = {
 }
 
 
-def parse_memory(value: int | str) -> int:
+def parse_memory(value: int | str | np.integer[Any]) -> int:
     """Memory as bytes. Units are binary (``1K = 1024``), as SLURM and PBS read them.
 
     Examples
@@ -51,12 +54,12 @@ def parse_memory(value: int | str) -> int:
     ...
     hpcflow.errors.SpecError: memory='lots' is not a size; write e.g. '500MB', '4GB', '1.5TB' or an int of bytes
     """
-    if isinstance(value, bool):
+    if isinstance(value, bool | np.bool_):
         raise SpecError(f"memory={value!r} is not a size")
-    if isinstance(value, int):
+    if isinstance(value, int | np.integer):  # np.int64 from a NumPy sweep too
         if value <= 0:
             raise SpecError(f"memory={value!r} must be a positive number of bytes")
-        return value
+        return int(value)
     if isinstance(value, str):
         m = _MEMORY.fullmatch(value)
         if m:
@@ -70,7 +73,9 @@ def parse_memory(value: int | str) -> int:
     )
 
 
-def parse_walltime(value: int | float | str | timedelta) -> int:
+def parse_walltime(
+    value: int | float | str | timedelta | np.integer[Any] | np.floating[Any],
+) -> int:
     """Wall time as whole seconds (rounded up).
 
     Accepts seconds, a `timedelta`, or the SLURM forms ``"MM:SS"``, ``"HH:MM:SS"``,
@@ -85,11 +90,12 @@ def parse_walltime(value: int | float | str | timedelta) -> int:
     >>> parse_walltime("9:00:00") < parse_walltime("10:00:00")
     True
     """
-    if isinstance(value, bool):
+    if isinstance(value, bool | np.bool_):
         raise SpecError(f"walltime={value!r} is not a duration")
     if isinstance(value, timedelta):
         value = value.total_seconds()
-    if isinstance(value, int | float):
+    if isinstance(value, int | float | np.integer | np.floating):  # NumPy scalars too
+        value = float(value)
         if not math.isfinite(value) or value <= 0:
             raise SpecError(f"walltime={value!r} must be a positive number of seconds")
         return math.ceil(value)
@@ -108,7 +114,7 @@ def _parse_clock(text: str) -> int | None:
     days = 0
     if "-" in text:
         d, _, text = text.partition("-")
-        if not d.isdigit():
+        if not _digits(d):
             return None
         days = int(d)
         parts = text.split(":")
@@ -121,12 +127,17 @@ def _parse_clock(text: str) -> int | None:
             parts = ["0", *parts]  # MM:SS
         if len(parts) != 3:
             return None
-    if not all(p.isdigit() for p in parts):
+    if not all(_digits(p) for p in parts):
         return None
     h, m, s = map(int, parts)
     if m >= 60 or s >= 60:
         return None
     return ((days * 24 + h) * 60 + m) * 60 + s
+
+
+def _digits(text: str) -> bool:
+    """Only the ASCII digits 0-9 ("²" and "٣" are digits to str.isdigit)."""
+    return text.isascii() and text.isdigit()
 
 
 class FrozenDict(Mapping[str, Any]):
@@ -162,12 +173,12 @@ class FrozenDict(Mapping[str, Any]):
 def _positive_int(name: str, value: Any, *, allow_zero: bool = False) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
         raise SpecError(f"{name}={value!r} must be an int")
     if value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else ">= 1"
         raise SpecError(f"{name}={value!r} must be {bound}")
-    return value
+    return int(value)
 
 
 def _text(name: str, value: Any) -> str | None:

@@ -224,3 +224,17 @@ def test_resume_validation_undecidable(tmp_path: Path) -> None:
             resume=True,
             resume_validation="strict",
         )
+
+
+def test_an_error_snapshot_keeps_the_stack_frames_of_the_failure() -> None:
+    def inner(x: int) -> int:
+        raise ValueError(f"bad x={x}")
+
+    def outer(x: int) -> int:
+        return inner(x)
+
+    p = Pipeline([Func(outer, "y", mapspec="x[i] -> y[i]")])
+    snap = p.map({"x": [1]}, parallel=False, error_handling="continue")["y"].output[0]
+    assert isinstance(snap, hpcflow.ErrorSnapshot)
+    assert "in outer" in snap.traceback and "in inner" in snap.traceback
+    assert snap.traceback.rstrip().endswith("ValueError: bad x=1")

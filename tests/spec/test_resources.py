@@ -112,3 +112,21 @@ def test_callable_resources_get_only_named_inputs() -> None:
 
 def test_to_dict() -> None:
     assert Resources(cpus=2, walltime=60).to_dict() == {"cpus": 2, "walltime": 60}
+
+
+def test_numpy_scalars_are_accepted_as_plain_numbers() -> None:
+    import numpy as np
+
+    r = Resources(
+        cpus=np.int64(2), gpus=np.int32(0), memory=np.int64(2**30), walltime=np.float64(90.5)
+    )
+    assert (r.cpus, r.gpus, r.memory, r.walltime) == (2, 0, 2**30, 91)
+    assert type(r.cpus) is int and type(r.memory) is int  # JSON-able in run folders
+
+
+@pytest.mark.parametrize("text", ["²:00", "٣:00", "1-٢:00", "٣GB"])
+def test_only_ascii_digits_are_digits(text: str) -> None:
+    # str.isdigit() and \d accept superscripts and Arabic-Indic digits; no scheduler does
+    parse = parse_memory if text.endswith("GB") else parse_walltime
+    with pytest.raises(SpecError, match="is not a"):
+        parse(text)  # type: ignore[operator]
