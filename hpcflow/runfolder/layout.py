@@ -86,20 +86,20 @@ class RunFolder:
         return self.path / RUN_JSON
 
     def output_folder(self, name: str) -> Path:
-        return self.path / OUTPUTS / name
+        return self.path / OUTPUTS / _name(name, "output")
 
     def single_output_path(self, name: str) -> Path:
-        return self.path / OUTPUTS / f"{name}.cloudpickle"
+        return self.path / OUTPUTS / f"{_name(name, 'output')}.cloudpickle"
 
     @property
     def markers_root(self) -> Path:
         return self.path / MARKERS
 
     def marker_folder(self, key: tuple[str, ...] | list[str]) -> Path:
-        return self.path / MARKERS / "-".join(key)
+        return self.path / MARKERS / "-".join(_name(k, "output") for k in key)
 
     def input_path(self, name: str) -> Path:
-        return self.path / INPUTS / f"{name}.cloudpickle"
+        return self.path / INPUTS / f"{_name(name, 'input')}.cloudpickle"
 
     @property
     def lock_path(self) -> Path:
@@ -205,3 +205,17 @@ class RunFolder:
     def read_single(self, path: Path) -> Any:
         """The stored value of a single-value output."""
         return read_pickle(path)
+
+
+def _name(name: str, what: str) -> str:
+    """``name`` if it is a Python identifier, as every input and output name is.
+
+    Names also come from ``run.json`` and from callers (``load_outputs("...")``); one
+    such as ``"../../elsewhere"`` must never become a path outside the run folder.
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise RunFolderError(
+            f"{what} name {name!r} is not a Python identifier, so it names nothing in a run "
+            "folder (inputs and outputs are named like function parameters)"
+        )
+    return name

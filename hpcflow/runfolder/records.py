@@ -202,6 +202,11 @@ def read_settings(folder: RunFolder) -> dict[str, Any]:
     path = folder.settings_path
     try:
         settings: dict[str, Any] = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise RunFolderError(
+            f"{path} is corrupt ({e}): the run's scheduler and settings cannot be read; "
+            "its results can still be loaded with hpcflow.map.load_outputs"
+        ) from None
     except FileNotFoundError:
         raise RunFolderError(
             f"{folder.path} was not submitted to a scheduler (no submit.json); "

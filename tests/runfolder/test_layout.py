@@ -58,3 +58,31 @@ def test_the_architecture_page_lists_every_entry() -> None:
     page = (ROOT / "docs" / "architecture.md").read_text()
     for entry in (*OWNED, LOCK):
         assert f"`{entry}" in page, f"docs/architecture.md does not list {entry}"
+
+
+def test_names_from_a_tampered_run_json_never_leave_the_folder(tmp_path: Path) -> None:
+    from hpcflow.map import load_outputs
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "evil.cloudpickle").write_bytes(b"not to be read")
+    folder = tmp_path / "run"
+    Pipeline([double]).map({"x": [1, 2]}, folder, parallel=False)
+    meta = json.loads((folder / "run.json").read_text())
+    meta["outputs"].append("../../outside/evil")
+    (folder / "run.json").write_text(json.dumps(meta))
+    with pytest.raises(RunFolderError, match="is not a Python identifier"):
+        load_outputs("../../outside/evil", run_folder=folder)
+    for bad in ("../x", "a/b", "", "y z"):
+        with pytest.raises(RunFolderError, match="not a Python identifier"):
+            RunFolder(folder).single_output_path(bad)
+        with pytest.raises(RunFolderError, match="not a Python identifier"):
+            RunFolder(folder).input_path(bad)
+
+
+def test_a_corrupt_submit_json_names_the_file(tmp_path: Path) -> None:
+    from hpcflow.runfolder.records import read_settings
+
+    (tmp_path / "submit.json").write_text('{"run_id": ')
+    with pytest.raises(RunFolderError, match=r"submit.json is corrupt .*load_outputs"):
+        read_settings(RunFolder(tmp_path))
