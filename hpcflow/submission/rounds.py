@@ -25,7 +25,7 @@ from hpcflow.runfolder.records import ArrayRecord, StageRecord, SubmissionRecord
 from hpcflow.schedulers.base import ArrayRequest, JobDependency, Scheduler
 from hpcflow.spec.func import Func
 from hpcflow.spec.resources import Resources
-from hpcflow.storage.base import get_storage_class
+from hpcflow.storage.base import StorageBase, get_storage_class
 from hpcflow.submission.chunking import ChunkChooser, task_margin, task_resources
 from hpcflow.submission.retries import policy_for
 
@@ -151,14 +151,19 @@ class Round:
             return [p.resources_for(f, kw) for _, kw in element_kwargs(task, idx)]
 
         plan = build_plan(
-            p, shapes, max_array_size=self.chooser.max_array_size(), sizer=self.chooser,
+            p, shapes, max_array_size=self.chooser.max_array_size(), sizer=self._chunk_size,
             element_resources=element_resources, funcs=fresh, elements=self.elements,
             suffix=f"@{self.index}" if self.index else "", overrides=self.overrides,
         )  # fmt: skip
         self._check_storage(plan)
         for s in plan.stages:
             n = int(np.prod(shapes[s.func.output_names[0]], dtype=np.int64))
-            self._chunking[s.name] = self.chooser.decide(s.func, n).reason
+            decided = self.chooser.decide(s.func, n)
+            self._chunking[s.name] = (
+                decided.reason
+                if decided.chunksize == s.chunksize
+                else f"{s.chunksize} elements: the block size its storage was made with"
+            )
         if self.settings.get("fuse", True):
             fuse_stages(plan)
         return plan, deferred
@@ -240,6 +245,14 @@ class Round:
                 # Half a submission would run stages whose consumers never come.
                 self.sched.cancel(submitted)
             raise
+
+    def _chunk_size(self, f: Func, n: int) -> int:
+        """The chooser's size, except for storage stored in fixed blocks (zarr): a task
+        must write whole blocks, so it takes the block size the storage was made with."""
+        store = self.orun.arrays.get(f.output_names[0])
+        if isinstance(store, StorageBase) and store.aligns_chunks:
+            return int(store.chunk_size)  # type: ignore[attr-defined]
+        return self.chooser(f, n)
 
     def _task_resources(self, rec: StageRecord, resources: Resources, n_funcs: int) -> Resources:
         """One task's request: per-element resources, a time limit for its elements."""

@@ -167,3 +167,27 @@ def test_element_time_is_validated() -> None:
     with pytest.raises(ValueError, match="element_time"):
         Func(lambda x: x, "y", element_time=0)
     assert Func(lambda x: x, "y", element_time="1:30").element_time == 90.0
+
+
+def test_tasks_keep_the_block_size_of_storage_made_in_an_earlier_round(tmp_path: Path) -> None:
+    # zarr stores values in fixed blocks and a task must write whole blocks: a later
+    # round (which may measure other element times) keeps the size the storage has
+    from hpcflow.element.openrun import OpenRun
+    from hpcflow.submission.rounds import Round
+
+    fake = FakeScheduler(slots=6)
+    orun = OpenRun(
+        Pipeline([double]), {"x": list(range(100))}, tmp_path, storage="zarr_file_array",
+        chunk_size=lambda f, n: 7,
+    )  # fmt: skip
+    orun.allocate(double)
+    chooser = ChunkChooser(None, fake, {}, pipeline=orun.pipeline)
+    assert chooser.decide(double, 100).chunksize != 7
+    settings = {"run_id": "r", "max_parallel": None, "workdir": str(tmp_path)}
+    planner = Round(orun, RunFolder(tmp_path), fake, settings, chooser, index=0, dry_run=True)
+    planner.run()
+    (array,) = planner.arrays
+    assert (array.n_tasks, array.chunking) == (
+        15,
+        "7 elements: the block size its storage was made with",
+    )
