@@ -21,7 +21,9 @@ Layout (``docs/architecture.md`` says who writes and reads each entry)::
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ from hpcflow._atomic import atomic_write_json, atomic_write_pickle, read_pickle
 from hpcflow.errors import RunFolderError
 
 __all__ = [
+    "ASIDE_PREFIX",
     "CANCELLED",
     "FORMAT_VERSION",
     "INPUTS",
@@ -59,6 +62,9 @@ STAGES = "stages"
 LOGS = "logs"
 SUPERSEDED = "superseded"
 CANCELLED = "cancelled"
+#: Prefix of the folder an earlier run is set aside in while ``submit(overwrite=True)``
+#: replaces it: restored if the new submission fails, deleted once it succeeded.
+ASIDE_PREFIX = ".hpcflow-replaced-"
 #: Every entry hpcflow writes at the top of a run folder (the lock excepted).
 OWNED = (
     RUN_JSON,
@@ -161,6 +167,25 @@ class RunFolder:
             )
         return meta
 
+    def set_aside(self) -> Path:
+        """Move every entry of the run in this folder into a new aside folder; its path.
+
+        ``submit(overwrite=True)`` does this first, so that a replacement that fails (bad
+        input, a resource no node has, a scheduler that refuses) loses nothing.
+        """
+        aside = self.path / f"{ASIDE_PREFIX}{uuid.uuid4().hex[:8]}"
+        aside.mkdir()
+        for name in OWNED:
+            if (self.path / name).exists():
+                os.replace(self.path / name, aside / name)
+        return aside
+
+    def restore(self, aside: Path) -> None:
+        """Put back a run `set_aside` moved (after removing what replaced it)."""
+        for entry in aside.iterdir():
+            os.replace(entry, self.path / entry.name)
+        aside.rmdir()
+
     def update_meta(self, **fields: Any) -> None:
         """Replace ``fields`` of ``run.json`` (by one process at a time: map, submit or a
         follow-up job)."""
@@ -174,11 +199,13 @@ class RunFolder:
         """
         if self.path.exists() and not self.path.is_dir():
             raise RunFolderError(f"run_folder {self.path} exists and is not a directory")
-        # the lock (hpcflow.runfolder.lock) is held by the submit that is preparing this folder
+        # the lock (hpcflow.runfolder.lock) is held by the submit that is preparing this
+        # folder; an earlier run set aside by that submit means the folder held a run
         if (
             self.path.exists()
             and not self.exists()
             and any(p.name != LOCK for p in self.path.iterdir())
+            and not any(p.name.startswith(ASIDE_PREFIX) for p in self.path.iterdir())
         ):
             raise RunFolderError(
                 f"run_folder {self.path} is not empty and holds no hpcflow run; refusing to "

@@ -27,7 +27,7 @@ from typing import Any, Literal
 from hpcflow.element.openrun import OpenRun
 from hpcflow.errors import InputError, RunFolderError, SpecError
 from hpcflow.plan.chunks import ChunkSizes
-from hpcflow.runfolder.layout import RunFolder
+from hpcflow.runfolder.layout import ASIDE_PREFIX, RunFolder
 from hpcflow.runfolder.lock import run_lock
 from hpcflow.runfolder.records import write_settings
 from hpcflow.schedulers._format import format_duration
@@ -174,7 +174,9 @@ def submit(
     folder = RunFolder(run_folder)
     chooser = ChunkChooser(chunksizes, sched, settings, pipeline=pipeline)
     with run_lock(folder.path, "submit"):
-        _check_fresh(folder, overwrite)
+        replacing = _check_fresh(folder, overwrite)
+        # the old run is only deleted once its replacement is submitted
+        aside = folder.set_aside() if replacing else None
         try:
             orun = _open(
                 pipeline, inputs, folder.path, internal_shapes=internal_shapes,
@@ -185,7 +187,11 @@ def submit(
             Round(orun, folder, sched, settings, chooser, index=0).run()
         except BaseException:
             _remove_fresh(folder)
+            if aside is not None:
+                folder.restore(aside)
             raise
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
     return Run(folder, settings, sched)
 
 
@@ -312,20 +318,29 @@ def _open(
     )  # fmt: skip
 
 
-def _check_fresh(folder: RunFolder, overwrite: bool) -> None:
+def _check_fresh(folder: RunFolder, overwrite: bool) -> bool:
+    """Whether ``folder`` holds a run that ``overwrite`` replaces (False: it is new)."""
     if not folder.exists() and not folder.settings_path.exists():
         if folder.path.exists() and any(p != folder.lock_path for p in folder.path.iterdir()):
+            asides = sorted(folder.path.glob(f"{ASIDE_PREFIX}*"))
+            if asides:
+                raise RunFolderError(
+                    f"run_folder {folder.path} holds a run that a replacing submit set aside "
+                    f"in {asides[0]} and was stopped before it finished; move that folder's "
+                    "entries back into the run folder to keep the old run, or delete it"
+                )
             raise RunFolderError(
                 f"run_folder {folder.path} is not empty and holds no hpcflow run; choose a new "
                 "or empty folder"
             )
-        return
+        return False
     if not overwrite:
         raise RunFolderError(
             f"run_folder {folder.path} already holds a run; open it with "
             f"hpcflow.Run.open({str(folder.path)!r}), choose a new folder, or pass "
             "overwrite=True to replace it (only what hpcflow wrote there is removed)"
         )
+    return True
 
 
 def _remove_fresh(folder: RunFolder) -> None:

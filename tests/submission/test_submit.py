@@ -313,3 +313,41 @@ def test_unmapped_first_output_is_stored(tmp_path: Path) -> None:
     status = run.wait(timeout=WAIT)
     assert status.complete, status
     assert run.load_outputs("y1") == 2
+
+
+@pytest.mark.parametrize(
+    ("inputs", "options", "error"),
+    [
+        ({}, {}, "missing inputs"),  # a missing input
+        ({"xx": [1]}, {}, "unexpected inputs"),  # a misspelled one
+        # planning fails after the new run folder was written: no node fits
+        ({"x": [1, 2]}, {"slots": 0}, "which no node can run"),
+    ],
+)
+def test_overwrite_with_bad_input_keeps_the_old_run(
+    tmp_path: Path, inputs: dict[str, Any], options: dict[str, Any], error: str
+) -> None:
+    from hpcflow.testing import FakeScheduler
+
+    folder = tmp_path / "run"
+    Pipeline([double]).map({"x": [1, 2, 3]}, folder, parallel=False)
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match=error):
+        Pipeline([double]).submit(
+            inputs, folder, scheduler=FakeScheduler(**options), overwrite=True
+        )
+    assert hpcflow.map.load_outputs("y", run_folder=folder).tolist() == [2, 4, 6]
+    assert (folder / "notes.txt").read_text() == "mine"
+    assert not list(folder.glob(".hpcflow-replaced-*"))
+
+
+def test_overwrite_that_succeeds_removes_the_old_run(tmp_path: Path) -> None:
+    from hpcflow.testing import FakeScheduler
+
+    folder = tmp_path / "run"
+    Pipeline([double]).map({"x": [1, 2, 3]}, folder, parallel=False)
+    Pipeline([double]).submit({"x": [5]}, folder, scheduler=FakeScheduler(), overwrite=True)
+    assert not list(folder.glob(".hpcflow-replaced-*"))
+    assert (folder / "submit.json").exists()
+    new = hpcflow.map.load_outputs("y", run_folder=folder)  # the new run: 1 element, not done
+    assert len(new) == 1 and np.ma.getmaskarray(new).all()
