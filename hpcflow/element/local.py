@@ -8,12 +8,15 @@ worker processes (whose reports this process stores with `store_report`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import threading
 import uuid
+import weakref
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,8 +28,9 @@ from hpcflow.element.execute import execute_chunk, execute_payload, store_report
 from hpcflow.element.openrun import OpenRun
 from hpcflow.element.progress import ProgressTracker, ShowProgress
 from hpcflow.element.task import ChunkReport, FuncTask
-from hpcflow.errors import InputError
+from hpcflow.errors import InputError, RunFolderError
 from hpcflow.plan.chunks import ChunkSizes, chunk_ranges, resolve_chunksize
+from hpcflow.runfolder.lock import run_lock
 from hpcflow.runfolder.results import ResultDict
 from hpcflow.spec.func import Func
 from hpcflow.spec.pipeline import Pipeline
@@ -222,11 +226,28 @@ class LocalMap:
         self.threaded = threaded
         self._own_pool: Executor | None = None
         self.executors = self._executors(pipeline, executor, parallel)
-        self.run = OpenRun(
-            pipeline, inputs, run_folder, internal_shapes, storage=storage, resume=resume,
-            resume_validation=resume_validation, fixed_indices=fixed_indices,
-            error_handling=error_handling, chunk_size=self._chunk_size,
-        )  # fmt: skip
+        # The run folder's lock, as submit and resume take it: from before OpenRun
+        # writes (or validates) the folder until execute ends. A LocalMap that is never
+        # executed (map_async(start=False) dropped) frees it when collected.
+        self._lock: ExitStack | None = ExitStack()
+        weakref.finalize(self, self._lock.close)
+        made: Path | None = None  # a folder the lock created, removed again on bad input
+        try:
+            if run_folder is not None:
+                path = _lockable(run_folder)
+                made = None if path.exists() else path
+                self._lock.enter_context(run_lock(path, "map"))
+            self.run = OpenRun(
+                pipeline, inputs, run_folder, internal_shapes, storage=storage, resume=resume,
+                resume_validation=resume_validation, fixed_indices=fixed_indices,
+                error_handling=error_handling, chunk_size=self._chunk_size,
+            )  # fmt: skip
+        except BaseException:
+            self._lock.close()
+            if made is not None:
+                with contextlib.suppress(OSError):
+                    made.rmdir()  # only if still empty
+            raise
 
     def _executors(
         self, pipeline: Pipeline, executor: ExecutorArg, parallel: bool
@@ -263,15 +284,22 @@ class LocalMap:
 
     # -------------------------------------------------------------- execution
     def execute(self) -> ResultDict:
-        try:
-            for generation in self.run.pipeline.topological_generations():
-                self._run_generation(generation)
-        finally:
-            self.progress.close()
-            if self._own_pool is not None:
-                self._own_pool.shutdown(wait=True, cancel_futures=True)
-                self._own_pool = None
-        return self.run.results() if self.return_results else ResultDict()
+        """Compute every missing element, holding the run folder's lock; the results."""
+        lock, self._lock = self._lock, None
+        if lock is None:  # an earlier execute released the lock __init__ took
+            lock = ExitStack()
+            if self.run.folder is not None:
+                lock.enter_context(run_lock(self.run.folder.path, "map"))
+        with lock:
+            try:
+                for generation in self.run.pipeline.topological_generations():
+                    self._run_generation(generation)
+            finally:
+                self.progress.close()
+                if self._own_pool is not None:
+                    self._own_pool.shutdown(wait=True, cancel_futures=True)
+                    self._own_pool = None
+            return self.run.results() if self.return_results else ResultDict()
 
     def _run_generation(self, funcs: list[Func]) -> None:
         pending: list[tuple[Future[Any] | ChunkReport, Func, FuncTask, bool]] = []
@@ -351,6 +379,17 @@ def _default_pool(*, threads: bool) -> ProcessPoolExecutor:
     else:
         method = "forkserver" if "forkserver" in methods else "spawn"
     return ProcessPoolExecutor(mp_context=multiprocessing.get_context(method))
+
+
+def _lockable(run_folder: str | Path) -> Path:
+    """``run_folder`` as a path its lock can be made in (a file there is refused)."""
+    path = Path(run_folder).absolute()
+    if path.exists() and not path.is_dir():
+        raise RunFolderError(
+            f"run_folder {path} exists and is not a directory; pass a folder (new or "
+            "holding an hpcflow run)"
+        )
+    return path
 
 
 def _flatten_names(names: Iterable[str | tuple[str, ...]] | None) -> list[str] | None:

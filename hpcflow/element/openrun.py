@@ -29,7 +29,7 @@ from hpcflow.element.checks import (
 )
 from hpcflow.element.execute import execute_chunk, shape_of, store_report
 from hpcflow.element.task import ChunkReport, FuncTask, Source
-from hpcflow.errors import InputError, PipelineError
+from hpcflow.errors import InputError, PipelineError, RunFolderError
 from hpcflow.plan.shapes import AxisLengths, as_input_array, external_shape
 from hpcflow.runfolder.layout import RunFolder
 from hpcflow.runfolder.results import Result, ResultDict, array_output, open_storage
@@ -154,6 +154,7 @@ class OpenRun:
             if resuming:
                 validate_resume(self.folder, self.meta, to_store, resume_validation)
             else:
+                _refuse_submitted(self.folder)
                 self.folder.prepare_fresh()
                 self.folder.write(self.meta, to_store)
 
@@ -473,6 +474,26 @@ class OpenRun:
             key.append(relevant.get(axis, slice(None)))
         sel[tuple(key)] = True
         return sel.ravel()
+
+
+def _refuse_submitted(folder: RunFolder) -> None:
+    """Raise unless starting a fresh run in ``folder`` keeps every submitted run.
+
+    A fresh run clears the folder's earlier run; one that was submitted may still have
+    jobs queued or running (that write into the folder), and this layer cannot ask the
+    scheduler. So only ``submit(overwrite=True)``, which replaces a run on purpose, may
+    clear one (it sets the run aside first: this finds nothing then).
+    """
+    records = folder.holds_submission()
+    if records:
+        raise RunFolderError(
+            f"run_folder {folder.path} holds a submitted run ({', '.join(records)}), whose "
+            "jobs may still be queued or running, so map(resume=False) does not clear it. "
+            f"Follow it with hpcflow.Run.open({str(folder.path)!r}) (or `hpcflow status`); "
+            f"to discard it, stop its jobs (`hpcflow cancel {folder.path}`) and delete the "
+            "folder, or replace it with submit(..., overwrite=True); or map into another "
+            "run_folder"
+        )
 
 
 def _whole(value: Any) -> Any:

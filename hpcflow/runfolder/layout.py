@@ -20,8 +20,10 @@ Layout (``docs/architecture.md`` says who writes and reads each entry)::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Mapping
@@ -191,15 +193,65 @@ class RunFolder:
         follow-up job)."""
         atomic_write_json(self.run_json, {**self.read_meta(), **fields})
 
+    def holds_submission(self) -> list[str]:
+        """The records of a submitted run in this folder (empty for a ``map`` run).
+
+        ``submit`` writes ``pipeline.cloudpickle`` and ``submit.json`` before any job is
+        submitted, and each submission's ``stages/<k>.json`` before its jobs; any one of
+        them means jobs may exist.
+        """
+        found = [n for n in (PIPELINE, SETTINGS) if (self.path / n).exists()]
+        if self.stages_folder.is_dir():
+            found += sorted(
+                f"{STAGES}/{p.name}"
+                for p in self.stages_folder.iterdir()
+                if _SUBMISSION_RECORD.fullmatch(p.name)
+            )
+        return found
+
+    def written_by_hpcflow(self) -> tuple[list[Path], list[Path]]:
+        """What hpcflow wrote here: ``(files, trees)``, by the layout's own names.
+
+        ``files`` are entries whose names only hpcflow makes, in the places it makes them
+        (`_WRITTEN`), with the ``.partial`` files a killed writer left of them. ``trees``
+        are folders that are hpcflow's whole: each recorded output's storage folder
+        (``outputs/<name>/``, the backend's own) and ``superseded/<k>/``. Anything else
+        (``logs/mylog.txt``, ``stages/plan.md``, ``outputs/plots/``) is the user's.
+        """
+        files: list[Path] = []
+        for parts in _WRITTEN:
+            files += [p for p in _matching(self.path, parts) if not _is_real_dir(p)]
+        trees = [
+            self.path / OUTPUTS / name
+            for name in self._recorded_outputs()
+            if _is_real_dir(self.path / OUTPUTS / name)
+        ]
+        trees += [p for p in _matching(self.path, (SUPERSEDED, r"\d+")) if _is_real_dir(p)]
+        return files, trees
+
+    def _recorded_outputs(self) -> list[str]:
+        """The output names ``run.json`` records (none if it is absent or unreadable).
+
+        A storage folder exists only after ``run.json`` named its output, so a folder
+        without a readable ``run.json`` has none of hpcflow's.
+        """
+        try:
+            meta = json.loads(self.run_json.read_text())
+        except (OSError, json.JSONDecodeError):
+            return []
+        names = meta.get("outputs", []) if isinstance(meta, dict) else []
+        return [n for n in names if isinstance(n, str) and n.isidentifier()]
+
     def prepare_fresh(self) -> None:
         """Empty the folder of an earlier run; refuse to touch a folder that is not one.
 
-        Only what hpcflow owns (``run.json``, ``inputs/``, ``outputs/``, ``markers/``) is
-        removed, so files a user put next to them survive.
+        Only what hpcflow wrote (`written_by_hpcflow`) is removed, and then the folders
+        it made if they are left empty: a user's file anywhere (``logs/mylog.txt``,
+        ``stages/plan.md``, ``notes.txt``) survives, and so do the folders holding one.
         """
         if self.path.exists() and not self.path.is_dir():
             raise RunFolderError(f"run_folder {self.path} exists and is not a directory")
-        # the lock (hpcflow.runfolder.lock) is held by the submit that is preparing this
+        # the lock (hpcflow.runfolder.lock) is held by the submit or map preparing this
         # folder; an earlier run set aside by that submit means the folder held a run
         if (
             self.path.exists()
@@ -211,12 +263,18 @@ class RunFolder:
                 f"run_folder {self.path} is not empty and holds no hpcflow run; refusing to "
                 "write into it (choose a new or empty folder)"
             )
-        for name in OWNED:
-            p = self.path / name
-            if p.is_dir():
-                shutil.rmtree(p)
-            elif p.exists():
-                p.unlink()
+        if self.path.exists():
+            files, trees = self.written_by_hpcflow()
+            for tree in trees:
+                shutil.rmtree(tree)
+            # run.json last: until every other file is gone, the folder still says it is
+            # a run, so an interrupted clearing can be cleared again
+            for f in sorted(files, key=lambda f: f == self.run_json):
+                f.unlink(missing_ok=True)
+            for parts in _MADE_DIRS:  # deepest first: a folder is removed only when empty
+                for d in _matching(self.path, parts):
+                    with contextlib.suppress(OSError):
+                        d.rmdir()
         self.path.mkdir(parents=True, exist_ok=True)
 
     def write(self, meta: dict[str, Any], inputs: Mapping[str, Any]) -> None:
@@ -246,3 +304,56 @@ def _name(name: str, what: str) -> str:
             "folder (inputs and outputs are named like function parameters)"
         )
     return name
+
+
+# ------------------------------------------------------------- hpcflow's names
+_PARTIAL = r"(?:\.[0-9a-f]{32}\.partial)?"  # left by a writer killed mid-write (_atomic)
+_IDENT = r"[^\W\d]\w*"
+_SUBMISSION_RECORD = re.compile(rf"\d+\.json{_PARTIAL}")
+_TOP_FILES = "|".join(re.escape(n) for n in (RUN_JSON, PIPELINE, SETTINGS, CANCELLED))
+_STAGE = rf"(?:{_IDENT}(?:\.\d+)?(?:@\d+)?|follow-up-\d+)"
+#: Every file hpcflow writes (the lock excepted), as a regular expression per path part;
+#: all but the last part are folders. Logs are written by the batch system, named by
+#: ``Scheduler.task_log`` (``<job id>_<task>.log``).
+_WRITTEN: tuple[tuple[str, ...], ...] = (
+    (rf"(?:{_TOP_FILES}){_PARTIAL}",),
+    (INPUTS, rf"{_IDENT}\.cloudpickle{_PARTIAL}"),
+    (OUTPUTS, rf"{_IDENT}\.cloudpickle{_PARTIAL}"),
+    (MARKERS, rf"{_IDENT}(?:-{_IDENT})*", rf"\d+-\d+\.json{_PARTIAL}"),
+    (STAGES, rf"\d+\.json{_PARTIAL}"),
+    (STAGES, r"\d+", rf"{_STAGE}\.npy{_PARTIAL}"),
+    (LOGS, _STAGE, r"[^/]+_\d+\.log"),
+)
+#: The folders hpcflow makes, deepest first; removed when clearing leaves them empty.
+_MADE_DIRS: tuple[tuple[str, ...], ...] = (
+    (MARKERS, rf"{_IDENT}(?:-{_IDENT})*"),
+    (STAGES, r"\d+"),
+    (LOGS, _STAGE),
+    (INPUTS,),
+    (OUTPUTS,),
+    (MARKERS,),
+    (STAGES,),
+    (LOGS,),
+    (SUPERSEDED,),
+)
+
+
+def _matching(root: Path, parts: tuple[str, ...]) -> list[Path]:
+    """Paths under ``root`` whose every part fully matches the pattern at its depth."""
+    found = [root]
+    for depth, pattern in enumerate(parts):
+        last = depth == len(parts) - 1
+        regex = re.compile(pattern)
+        found = [
+            p
+            for parent in found
+            if _is_real_dir(parent)
+            for p in parent.iterdir()
+            if regex.fullmatch(p.name) and (last or _is_real_dir(p))
+        ]
+    return found
+
+
+def _is_real_dir(path: Path) -> bool:
+    """A folder, not a link to one: clearing never follows a link out of the run folder."""
+    return path.is_dir() and not path.is_symlink()
