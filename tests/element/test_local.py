@@ -16,7 +16,7 @@ import pytest
 import hpcflow
 from hpcflow import Func, InputError, Pipeline, func
 from hpcflow.element.local import LocalMap
-from hpcflow.errors import RunFolderError, UnknownStorageError
+from hpcflow.errors import RunFolderError, RunLockedError, UnknownStorageError
 from hpcflow.map import load_all_outputs, load_outputs, run_map, run_map_async
 from hpcflow.runfolder.layout import RunFolder
 from hpcflow.storage import get_storage_class
@@ -521,3 +521,125 @@ def test_lambdas_and_closures_on_the_default_pool() -> None:
         return await p.map_async({"x": [1, 2, 3]}).task  # the run executes in a thread
 
     assert asyncio.run(main())["z"].output == 27
+
+
+# ---------------------------------------------------------- a fresh run, the lock
+@func("y", mapspec="x[i] -> y[i]")
+def _double(x: int) -> int:
+    return 2 * x
+
+
+def test_fresh_map_keeps_user_files_inside_hpcflow_folders(tmp_path: Path) -> None:
+    folder = tmp_path / "run"
+    Pipeline([_double]).map({"x": [1, 2, 3]}, folder, parallel=False)
+    mine = ["logs/mylog.txt", "stages/plan.md", "inputs/README", "outputs/plots/fig.svg"]
+    for rel in mine:
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text("mine")
+    Pipeline([_double]).map({"x": [5]}, folder, parallel=False, resume=False)
+    assert all((folder / rel).read_text() == "mine" for rel in mine)
+    assert load_outputs("y", run_folder=folder).tolist() == [10]  # the old 3 are gone
+    assert [p.name for p in (folder / "markers" / "y").iterdir()] == ["0-1.json"]
+
+
+def test_fresh_map_refuses_a_submitted_run_with_queued_jobs(tmp_path: Path) -> None:
+    from hpcflow.testing import FakeScheduler
+
+    folder = tmp_path / "run"
+    sched = FakeScheduler()
+    Pipeline([_double]).submit({"x": [1, 2]}, folder, scheduler=sched)
+    assert sched.requests  # queued, never run: the run's jobs are live
+    before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
+    with pytest.raises(RunFolderError, match=r"submitted run \(pipeline.cloudpickle") as e:
+        Pipeline([_double]).map({"x": [7]}, folder, parallel=False, resume=False)
+    assert f"hpcflow cancel {folder}" in str(e.value) and "overwrite=True" in str(e.value)
+    assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before
+    assert list(RunFolder(folder).load_input("x")) == [1, 2]
+
+
+_SLOW_MAP = """
+import sys, time
+from pathlib import Path
+from hpcflow import Pipeline, func
+
+folder, calls, go, resume = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
+
+@func("y", mapspec="x[i] -> y[i]")
+def slow(x):
+    (calls / f"{x}.{time.monotonic_ns()}").touch()
+    deadline = time.monotonic() + 120
+    while not go.exists() and time.monotonic() < deadline:  # held until the test says go
+        time.sleep(0.05)
+    return 2 * x
+
+Pipeline([slow]).map({"x": [0, 1, 2]}, folder, parallel=False, resume=resume == "1")
+"""
+
+
+@pytest.mark.parametrize("resume", [True, False])
+def test_a_second_map_on_a_folder_in_use_is_refused(tmp_path: Path, resume: bool) -> None:
+    import subprocess
+    import sys
+    import time
+
+    folder, calls, go = tmp_path / "run", tmp_path / "calls", tmp_path / "go"
+    calls.mkdir()
+    script = tmp_path / "slow_map.py"
+    script.write_text(_SLOW_MAP)
+    first = subprocess.Popen(
+        [sys.executable, str(script), str(folder), str(calls), str(go), str(int(resume))]
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not any(calls.iterdir()) and time.monotonic() < deadline:  # it is computing
+            time.sleep(0.05)
+        assert any(calls.iterdir()), "the first map never started computing"
+
+        @func("y", mapspec="x[i] -> y[i]")
+        def counted(x: int) -> int:
+            (calls / f"{x}.second").touch()
+            return 2 * x
+
+        with pytest.raises(RunLockedError, match=rf"locked by a map in process {first.pid}") as e:
+            Pipeline([counted]).map({"x": [0, 1, 2]}, folder, parallel=False, resume=resume)
+        assert "hpcflow unlock" in str(e.value)
+    finally:
+        go.touch()
+        assert first.wait(timeout=120) == 0
+    assert sorted(p.name.split(".")[0] for p in calls.iterdir()) == ["0", "1", "2"]
+    assert load_outputs("y", run_folder=folder).tolist() == [0, 2, 4]
+    assert not (folder / "lock").exists()
+
+
+@func("y", mapspec="x[i] -> y[i]")
+def _fails_on_two(x: int) -> int:
+    if x == 2:
+        raise ValueError("two")
+    return x
+
+
+def test_the_lock_is_released_when_map_returns_or_raises(tmp_path: Path) -> None:
+    folder = tmp_path / "run"
+    lock = folder / "lock"
+    Pipeline([_double]).map({"x": [1]}, folder, parallel=False)
+    assert not lock.exists()
+    with pytest.raises(ValueError, match="two"):
+        Pipeline([_fails_on_two]).map({"x": [1, 2]}, folder, parallel=False)
+    assert not lock.exists()
+    with pytest.raises(InputError, match="missing"):
+        Pipeline([_double]).map({}, folder, parallel=False)
+    assert not lock.exists()
+    runner = run_map_async(Pipeline([_double]), {"x": [1, 2]}, folder, start=False)
+    assert json.loads(lock.read_text())["purpose"] == "map"  # held from validation on
+    with pytest.raises(RunLockedError, match="locked by a map"):
+        Pipeline([_double]).map({"x": [1, 2]}, folder, parallel=False, resume=True)
+    assert runner.result()["y"].output.tolist() == [2, 4]
+    assert not lock.exists()
+
+    async def in_a_loop() -> list[int]:
+        started = Pipeline([_double]).map_async({"x": [3]}, folder, parallel=False)
+        result = await started.task
+        return list(result["y"].output.tolist())
+
+    assert asyncio.run(in_a_loop()) == [6]
+    assert not lock.exists()

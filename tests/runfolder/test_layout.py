@@ -86,3 +86,38 @@ def test_a_corrupt_submit_json_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "submit.json").write_text('{"run_id": ')
     with pytest.raises(RunFolderError, match=r"submit.json is corrupt .*load_outputs"):
         read_settings(RunFolder(tmp_path))
+
+
+def test_clearing_removes_only_what_hpcflow_names_and_the_folders_left_empty(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "run"
+    Pipeline([double]).map({"x": [1, 2]}, folder, parallel=False)
+    hpcflow_files = [
+        "pipeline.cloudpickle", "submit.json", "cancelled", f"run.json.{'a' * 32}.partial",
+        "inputs/x.cloudpickle", "outputs/total.cloudpickle", "markers/y/0-2.json",
+        f"markers/y-z/2-4.json.{'b' * 32}.partial", "stages/0.json", "stages/1/y.1@1.npy",
+        "logs/y/17_0.log", "logs/follow-up-1/18_0.log", "superseded/1/outputs/y/0-1.pickle",
+    ]  # fmt: skip
+    users = [
+        "notes.txt", "logs/mylog.txt", "stages/plan.md", "inputs/README", "outputs/plots/a.png",
+        "markers/y/mine.txt", "logs/y/analysis.py", "stages/2/keep.txt", "superseded/x/k.txt",
+    ]  # fmt: skip
+    for rel in hpcflow_files + users:
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(rel)
+    outside = tmp_path / "elsewhere"
+    (outside / "y").mkdir(parents=True)
+    (outside / "y" / "3_0.log").write_text("not in the run folder")
+    (folder / "logs" / "linked").symlink_to(outside)
+
+    RunFolder(folder).prepare_fresh()
+
+    left = sorted(
+        str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() or p.is_symlink()
+    )
+    assert left == sorted([*users, "logs/linked"])
+    assert (outside / "y" / "3_0.log").exists()  # a link is never followed
+    for emptied in ("markers/y-z", "stages/1", "logs/follow-up-1", "superseded/1"):
+        assert not (folder / emptied).exists()
+    assert not (folder / "outputs" / "y").exists()  # the storage's folder is its own
