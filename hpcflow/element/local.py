@@ -70,7 +70,9 @@ def run_map(
         Values of the pipeline's root parameters; mapped ones are lists or arrays.
     run_folder
         Where inputs, outputs and markers are written. ``None``: in memory (or a
-        temporary folder when a storage backend needs one).
+        temporary folder when a storage backend needs one). Its lock is held until the
+        run ends: a concurrent ``map``, ``submit`` or ``resume`` of the folder gets
+        `RunLockedError`.
     internal_shapes
         ``{output: shape}`` for axes a function generates; ``"?"`` is resolved from
         the first element. Overrides ``Func(internal_shape=...)``.
@@ -92,7 +94,8 @@ def run_map(
     resume
         Reuse elements already done in ``run_folder`` (never recomputed, never loaded
         into this process just to skip them). ``False`` starts over, removing what
-        hpcflow wrote to ``run_folder`` before (and nothing else).
+        hpcflow wrote to ``run_folder`` before (and nothing else); a folder holding a
+        submitted run is refused (`RunFolderError`), never cleared.
     resume_validation
         ``"auto"``: inputs and defaults must equal the stored ones; if equality cannot
         be decided, warn and proceed. ``"strict"``: undecidable is an error.

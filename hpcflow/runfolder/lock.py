@@ -1,7 +1,8 @@
-"""A run folder's lock: one submit or resume at a time.
+"""A run folder's lock: one submit, resume or map at a time.
 
 The lock is a file created with ``O_EXCL`` (atomic on local and NFSv3+ filesystems),
-holding who took it. A second submit or resume fails with a message naming the holder.
+holding who took it. A second submit, resume or map fails with a message naming the
+holder.
 A lock whose holder was a process on this host that no longer exists is stale and is
 taken over; one held from another host cannot be checked from here, so it is reported
 with the command that clears it (`clear_lock`, ``hpcflow unlock DIR``).
