@@ -14,7 +14,7 @@ from hpcflow.runfolder.lock import run_lock
 from hpcflow.runfolder.markers import read_marked_errors
 from hpcflow.runfolder.records import read_settings, read_submissions
 from hpcflow.runfolder.results import load_outputs, open_storage
-from hpcflow.schedulers.base import Scheduler, get_scheduler
+from hpcflow.schedulers.base import Scheduler, TaskState, get_scheduler
 from hpcflow.spec.pipeline import Pipeline
 from hpcflow.submission.resume import resume_run
 from hpcflow.submission.status import RunStatus, read_status, unravel
@@ -115,6 +115,7 @@ class Run:
         interval = max(1.0, poll_interval)
         next_ask = time.monotonic()
         settled_by: float | None = None
+        lingering = False  # every element stored, but a task was still alive
         while True:
             now = time.monotonic()
             if now >= next_ask:
@@ -126,24 +127,38 @@ class Run:
                     if now < settled_by:
                         next_ask = now + _FIRST_POLL
                         continue
-                if status.finished:
+                if status.finished and not self._live_tasks():
                     return status
+                if status.finished:
+                    # Every element is stored, but a task is still alive (a worker that
+                    # has yet to exit): returning now would let a next step race it.
+                    lingering = True
+                    next_ask = now + _FIRST_POLL
+                    continue
                 next_ask = now + interval
                 interval = min(_MAX_POLL, interval * 1.5)
             else:
                 status = self._status(ask_scheduler=False)
                 if status.complete and not status.deferred:
-                    if not status.active_jobs:
-                        return status
-                    # Every element is stored, but a follow-up job has yet to write its
-                    # submission (and any notes): the folder check sees that; asking the
-                    # scheduler every few seconds notices a follow-up that died. So
-                    # wait() never returns with one of the run's jobs still queued.
-                    next_ask = min(next_ask, now + _FIRST_POLL)
+                    # Every element is stored; the scheduler is asked (now, then every few
+                    # seconds) whether a task or a follow-up job of the run is still
+                    # alive, so wait() never returns with one of the run's jobs queued
+                    # or running.
+                    soon = now + _FIRST_POLL if status.active_jobs or lingering else now
+                    next_ask = min(next_ask, soon)
                     interval = min(interval, _FIRST_POLL)
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"run {self.path} still active after {timeout} s:\n{status}")
             time.sleep(1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic())))
+
+    def _live_tasks(self) -> int:
+        """Tasks of the run the scheduler says are queued or running (one query)."""
+        ids = self.job_ids()
+        if not ids:
+            return 0
+        live = (TaskState.PENDING, TaskState.RUNNING)
+        states = self.scheduler.states(ids)
+        return sum(ts.state in live for per_task in states.values() for ts in per_task.values())
 
     # ---------------------------------------------------------------- cancel
     def cancel(self) -> None:
