@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -99,12 +101,19 @@ class Run:
 
     # ------------------------------------------------------------------ wait
     def wait(
-        self, timeout: float | None = None, *, poll_interval: float = _FIRST_POLL
+        self,
+        timeout: float | None = None,
+        *,
+        poll_interval: float = _FIRST_POLL,
+        progress: bool | Callable[[RunStatus], None] = False,
     ) -> RunStatus:
         """Block until nothing of the run is queued or running; the final status.
 
         The run folder is checked every second (cheap); the scheduler at most every
         ``poll_interval`` seconds (at least 1), backing off by 1.5x to one minute.
+        ``progress=True`` prints a line to stderr whenever the counts change (elements
+        done, failed, running; elapsed time); a callable is called with each new
+        status instead.
 
         Raises
         ------
@@ -116,10 +125,13 @@ class Run:
         next_ask = time.monotonic()
         settled_by: float | None = None
         lingering = False  # every element stored, but a task was still alive
+        report = _Progress(self.path) if progress is True else (progress or None)
         while True:
             now = time.monotonic()
             if now >= next_ask:
                 status = self.status()
+                if report is not None:
+                    report(status)
                 if status.finished and status.unknown_tasks:
                     # A task that just ended may be in neither squeue nor sacct for a few
                     # seconds; ask again (briefly) before calling how it ended unknown.
@@ -139,6 +151,8 @@ class Run:
                 interval = min(_MAX_POLL, interval * 1.5)
             else:
                 status = self._status(ask_scheduler=False)
+                if report is not None:
+                    report(status)
                 if status.complete and not status.deferred:
                     # Every element is stored; the scheduler is asked (now, then every few
                     # seconds) whether a task or a follow-up job of the run is still
@@ -204,3 +218,30 @@ class Run:
 def _marker_keys(folder: RunFolder) -> list[list[str]]:
     subs = read_submissions(folder)
     return [s.outputs for sub in subs for s in sub.stages if s.outputs]
+
+
+class _Progress:
+    """``wait(progress=True)``: a line on stderr whenever the counts change."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.start = time.monotonic()
+        self.last: tuple[int, ...] | None = None
+
+    def __call__(self, status: RunStatus) -> None:
+        outs = status.outputs.values()
+        total = sum(o.total or 0 for o in outs)
+        done = sum(o.done for o in outs)
+        failed = sum(o.failed for o in outs)
+        running = sum(o.running for o in outs)
+        counts = (done, failed, total)  # running is known only when the scheduler was asked
+        if counts == self.last:
+            return
+        self.last = counts
+        elapsed = time.monotonic() - self.start
+        line = f"{self.path.name}: {done}/{total} elements done"
+        if failed:
+            line += f", {failed} failed"
+        if running:
+            line += f", {running} running"
+        print(f"{line} ({elapsed:.0f} s)", file=sys.stderr, flush=True)
