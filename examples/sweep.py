@@ -65,8 +65,13 @@ def main() -> None:
     if args.no_wait:
         print(f"follow it with: hpcflow status {args.run_folder}")
         return
-    status = run.wait()
+    print("waiting for it (Ctrl-C stops waiting, not the run):", flush=True)
+    status = run.wait(progress=True)
     print(status)
+    print(f"results: {run.path} (load them with hpcflow.Run.open(...).load_outputs)")
+    print(f"logs:    {status.logs}")
+    if not status.complete:
+        raise SystemExit(1)
     best = np.asarray(run.load_outputs("best"), dtype=float)
     print("lowest energy per temperature:", np.round(best, 3).tolist())
     print("summary:", run.load_outputs("summary"))

@@ -87,7 +87,9 @@ def test_errors_are_one_line_and_exit_2(project: Path) -> None:
     )  # fmt: skip
     assert bad.returncode == 2
     assert "has no attribute 'nothing'" in bad.stderr and "Traceback" not in bad.stderr
-    missing = _cli("status", project / "nowhere", check=False)
+    (project / "mapped").mkdir()
+    (project / "mapped" / "run.json").write_text("{}")
+    missing = _cli("status", project / "mapped", check=False)
     assert missing.returncode == 2 and "no submit.json" in missing.stderr
 
 
@@ -110,3 +112,187 @@ def test_load_pipeline_errors(project: Path) -> None:
     from hpcflow import Pipeline
 
     assert isinstance(load_pipeline(f"{project / 'sweep.py'}:pipeline"), Pipeline)
+
+
+# ------------------------------------------------------------ exit codes and views
+FRAGILE = textwrap.dedent("""
+    import time
+    import hpcflow
+
+    @hpcflow.func("y", mapspec="x[i] -> y[i]")
+    def fragile(x):
+        if x == 3:
+            raise ValueError(f"bad x={x}")
+        return 2 * x
+
+    @hpcflow.func("y", mapspec="x[i] -> y[i]")
+    def slow(x):
+        time.sleep(60)
+        return x
+
+    pipeline = hpcflow.Pipeline([fragile])
+    slow_pipeline = hpcflow.Pipeline([slow])
+""")
+
+
+def _submit_file(project: Path, name: str, folder: Path, *extra: str) -> None:
+    (project / "fragile.py").write_text(FRAGILE)
+    _cli(
+        "submit", f"{project / 'fragile.py'}:{name}", "--inputs", project / "inputs.json",
+        "--run-folder", folder, "--scheduler", "local", "--chunksize", "2", *extra,
+    )  # fmt: skip
+
+
+def test_wait_and_status_exit_1_when_elements_failed(project: Path) -> None:
+    folder = project / "run"
+    _submit_file(project, "pipeline", folder)
+    waited = _cli("wait", folder, check=False)
+    assert waited.returncode == 1, waited.stdout + waited.stderr
+    assert _cli("status", folder, check=False).returncode == 1
+    data = json.loads(_cli("status", folder, "--json", check=False).stdout)
+    assert data["state"] == "failed" and data["exit_code"] == 1
+    (y,) = data["outputs"]
+    assert (y["name"], y["total"], y["done"], y["failed"]) == ("y", 7, 6, 1)
+    assert y["examples"] == [{"index": [3], "error": "ValueError: bad x=3"}]
+    assert data["job_ids"] and data["scheduler"] == "local"
+
+
+def test_failures_lists_the_element_its_inputs_error_and_log(project: Path) -> None:
+    folder = project / "run"
+    _submit_file(project, "pipeline", folder)
+    _cli("wait", folder, check=False)
+    out = _cli("failures", folder, check=False)
+    assert out.returncode == 1
+    assert "y[3]: ValueError: bad x=3" in out.stdout and "inputs: x=3" in out.stdout
+    log = next(line for line in out.stdout.splitlines() if "log:" in line).split("log: ")[1]
+    assert Path(log).is_file() and "hpcflow worker" in Path(log).read_text()
+    assert "--output y --index 3" in out.stdout
+    # the log of the task that computed element 3 (task 1: elements 2 and 3)
+    printed = _cli("logs", folder, "--output", "y", "--index", "3")
+    assert printed.stdout == Path(log).read_text()
+    assert _cli("logs", folder, "--output", "y", "--index", "3", "--path").stdout.strip() == log
+    bad = _cli("logs", folder, "--output", "nope", "--index", "3", check=False)
+    assert bad.returncode == 2 and "its outputs are ['y']" in bad.stderr
+    out_of_range = _cli("logs", folder, "--output", "y", "--index", "70", check=False)
+    assert out_of_range.returncode == 2 and "has shape (7,)" in out_of_range.stderr
+
+
+def test_a_traceback_names_the_users_file_and_line(project: Path) -> None:
+    folder = project / "run"
+    _submit_file(project, "pipeline", folder)
+    _cli("wait", folder, check=False)
+    from hpcflow import Run
+
+    (snap,) = Run.open(folder).failures("y").values()
+    assert f'File "{project / "fragile.py"}", line 8, in fragile' in snap.traceback
+
+
+def test_resume_with_only_failed_elements_says_how_to_retry(project: Path) -> None:
+    folder = project / "run"
+    _submit_file(project, "pipeline", folder)
+    _cli("wait", folder, check=False)
+    out = _cli("resume", folder, check=False)
+    assert out.returncode == 1
+    assert "1 elements failed" in out.stdout and "--retry-failed" in out.stdout
+
+
+def test_running_exits_3_cancelled_exits_4_and_a_second_cancel_says_so(project: Path) -> None:
+    folder = project / "run"
+    _submit_file(project, "slow_pipeline", folder)
+    running = _cli("status", folder, check=False)
+    assert running.returncode == 3, running.stdout
+    timed_out = _cli("wait", folder, "--timeout", "1", check=False)
+    assert timed_out.returncode == 3 and "still active" in timed_out.stderr
+    tasks = _cli("status", folder, "--tasks", check=False).stdout
+    from hpcflow import Run
+
+    (job,) = Run.open(folder).job_ids()
+    assert "JOBID" in tasks and job in tasks and "TASKS" in tasks
+    first = _cli("cancel", folder).stdout
+    assert "queued or running tasks" in first
+    waited = _cli("wait", folder, check=False)
+    assert waited.returncode == 4, waited.stdout
+    assert "already cancelled" in _cli("cancel", folder).stdout
+
+
+def test_version_and_exit_code_epilog() -> None:
+    import hpcflow
+
+    out = _cli("--version")
+    assert out.returncode == 0 and out.stdout.startswith(f"hpcflow {hpcflow.__version__} ")
+    helped = _cli("--help")
+    assert "3 still queued or running" in helped.stdout
+
+
+def test_misleading_messages_are_gone(project: Path) -> None:
+    nowhere = _cli("status", project / "nowhere", check=False)
+    assert nowhere.returncode == 2 and "does not exist" in nowhere.stderr
+    (project / "empty").mkdir()
+    empty = _cli("status", project / "empty", check=False)
+    assert empty.returncode == 2 and "holds no hpcflow run" in empty.stderr
+    no_lock = _cli("unlock", project / "empty")
+    assert "has no lock; nothing to do" in no_lock.stdout
+    from hpcflow.runfolder.lock import run_lock
+
+    with run_lock(project / "empty", "submit"):  # held by this live process
+        refused = _cli("unlock", project / "empty", check=False)
+        assert refused.returncode == 2 and "held by a live submit" in refused.stderr
+        assert (project / "empty" / "lock").exists()
+        forced = _cli("unlock", project / "empty", "--force")
+        assert "removed the lock" in forced.stdout
+    assert not list((project / "empty").iterdir())
+    (project / "bad.json").write_text('{"x": [1, 2,')
+    bad = _cli(
+        "submit", project / "sweep.py:pipeline", "--inputs", project / "bad.json",
+        "--run-folder", project / "r", "--scheduler", "local", check=False,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "is not valid JSON" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_errors_speak_cli(project: Path) -> None:
+    folder = project / "run 1"
+    args = (
+        "submit", project / "sweep.py:pipeline", "--inputs", project / "inputs.json",
+        "--run-folder", folder, "--scheduler", "local",
+    )  # fmt: skip
+    _cli(*args)
+    again = _cli(*args, check=False)
+    assert again.returncode == 2 and "--overwrite" in again.stderr
+    assert "overwrite=True" not in again.stderr and "hpcflow status" in again.stderr
+
+
+def test_cli_words_cover_phrases_the_library_really_uses() -> None:
+    # every phrase rewritten for the shell still occurs in the library's messages, and a
+    # message with it reads as CLI advice
+    from hpcflow.cli._main import _CLI_WORDS, cli_words
+
+    source = "\n".join(
+        p.read_text() for p in Path(__file__).parents[1].joinpath("hpcflow").rglob("*.py")
+        if "cli" not in p.parts
+    )  # fmt: skip
+    phrases = {
+        "overwrite=True": "pass --overwrite",
+        "resume(retry_failed=True)": "hpcflow resume 'a b' --retry-failed",
+        "retry_failed=True": "--retry-failed",
+        "run.wait()": "hpcflow wait 'a b'",
+        "run.cancel()": "hpcflow cancel 'a b'",
+        "run.failures(name)": "hpcflow failures 'a b'",
+        "hpcflow.Run.open('x')": "hpcflow status 'x'",
+    }
+    for phrase, expected in phrases.items():
+        assert phrase.split("(")[0].split("=")[0] in source, phrase
+        assert expected in cli_words(f"pass {phrase}", "a b"), phrase
+    assert len(phrases) == len(_CLI_WORDS)
+
+
+def test_a_cluster_option_with_the_local_scheduler_is_ignored_with_a_warning(
+    tmp_path: Path,
+) -> None:
+    from hpcflow.schedulers.base import get_scheduler
+
+    with pytest.warns(UserWarning, match="ignores partition='compute'"):
+        sched = get_scheduler("local", {"partition": "compute", "state_dir": str(tmp_path)})
+    assert "partition" not in sched.options()
+    with pytest.raises(InputError, match="bad option for scheduler 'slurm'"):
+        get_scheduler("slurm", {"queue": "q"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -61,6 +62,9 @@ def test_sweep_example_submits_to_the_local_scheduler(tmp_path: Path) -> None:
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=300, env=env)
     assert "submitted run" in out.stdout and "3 job arrays" in out.stdout
     assert ": complete" in out.stdout
+    # it shows progress while it waits, and says where results and logs are
+    assert re.search(r"sweep: (\d+)/\1 elements done", out.stderr), out.stderr
+    assert f"results: {folder}" in out.stdout and f"logs:    {folder}" in out.stdout
     best = hpcflow.Run.open(folder).load_outputs("best")
     assert len(best) == 12 and np.isclose(float(best[0]), np.exp(-2.0))
     assert list((tmp_path / "queue" / "jobs").iterdir())  # it really went through the queue

@@ -24,7 +24,7 @@ import psutil
 from hpcflow.errors import RunLockedError
 from hpcflow.runfolder.layout import LOCK
 
-__all__ = ["LOCK_NAME", "RunLockedError", "clear_lock", "run_lock"]
+__all__ = ["LOCK_NAME", "RunLockedError", "clear_lock", "holder_alive", "lock_holder", "run_lock"]
 
 LOCK_NAME = LOCK
 
@@ -90,3 +90,14 @@ def _message(folder: Path, holder: dict[str, Any] | None) -> str:
         f"{holder.get('pid')} on host {holder.get('host')} (since {since}); wait for it to "
         f"finish. If that process is gone, clear the lock with: hpcflow unlock {folder}"
     )
+
+
+def lock_holder(folder: Path) -> dict[str, Any] | None:
+    """Who holds ``folder``'s lock (host, pid, purpose, time), or None if nobody does."""
+    return _read(Path(folder) / LOCK_NAME)
+
+
+def holder_alive(holder: dict[str, Any]) -> bool:
+    """Whether the lock's holder may still be working: True unless it was a process on
+    this host that no longer exists (one on another host cannot be checked from here)."""
+    return not _is_stale(holder)

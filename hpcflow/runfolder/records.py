@@ -208,6 +208,14 @@ def read_settings(folder: RunFolder) -> dict[str, Any]:
             "its results can still be loaded with hpcflow.map.load_outputs"
         ) from None
     except FileNotFoundError:
+        if not folder.path.is_dir():
+            raise RunFolderError(
+                f"{folder.path} does not exist: no run was submitted there (check the path)"
+            ) from None
+        if not folder.exists():
+            raise RunFolderError(
+                f"{folder.path} holds no hpcflow run (no run.json or submit.json)"
+            ) from None
         raise RunFolderError(
             f"{folder.path} was not submitted to a scheduler (no submit.json); "
             "runs made by map() are loaded with load_outputs()"

@@ -16,6 +16,7 @@ import enum
 import importlib
 import os
 import sys
+import warnings
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -212,6 +213,9 @@ class Scheduler(ABC):
 
     name: ClassVar[str]
     supports_per_task_dependencies: ClassVar[bool]
+    #: Scheduler options of other backends this one accepts and ignores, with a warning
+    #: (`get_scheduler`); any other unknown option is refused.
+    ignored_options: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, *, python: str | None = None, setup: Sequence[str] = ()) -> None:
         if isinstance(setup, str):
@@ -339,8 +343,18 @@ def get_scheduler(name: str | Scheduler, options: Mapping[str, Any] | None = Non
         raise InputError(
             f"scheduler={name!r} is not known; use one of {scheduler_names()}"
         ) from None
+    options = dict(options or {})
+    ignored: frozenset[str] = getattr(factory, "ignored_options", frozenset())
+    for key in sorted(ignored & options.keys()):
+        # one script serves laptop and cluster: a cluster option means nothing here
+        warnings.warn(
+            f"scheduler={name!r} ignores {key}={options.pop(key)!r} (an option of cluster "
+            "schedulers)",
+            UserWarning,
+            stacklevel=3,
+        )
     try:
-        return factory(**dict(options or {}))
+        return factory(**options)
     except TypeError as e:
         raise InputError(f"bad option for scheduler {name!r}: {e}") from None
 

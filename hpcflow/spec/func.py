@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from hpcflow.errors import SpecError
+from hpcflow.spec._source import restore_source, source_file
 from hpcflow.spec.mapspec import MapSpec
 from hpcflow.spec.resources import (
     FrozenDict,
@@ -169,6 +170,18 @@ class Func:
         set_(self, "_defaults", FrozenDict(defaults))
         set_(self, "_original_params", params)
         set_(self, "_signature_defaults", FrozenDict(sig_defaults))
+
+    # ------------------------------------------------------------ pickling
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_source_file": source_file(self.function)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        filename = state.pop("_source_file", None)
+        for key, value in state.items():
+            object.__setattr__(self, key, value)
+        if filename is not None:
+            restore_source(self.function, filename)
 
     # ----------------------------------------------------------------- names
     @property

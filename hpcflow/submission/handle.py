@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ from hpcflow.runfolder.lock import run_lock
 from hpcflow.runfolder.markers import read_marked_errors
 from hpcflow.runfolder.records import read_settings, read_submissions
 from hpcflow.runfolder.results import load_outputs, open_storage
-from hpcflow.schedulers.base import Scheduler, get_scheduler
+from hpcflow.schedulers.base import Scheduler, TaskState, get_scheduler
 from hpcflow.spec.pipeline import Pipeline
 from hpcflow.submission.resume import resume_run
 from hpcflow.submission.status import RunStatus, read_status, unravel
@@ -99,12 +101,19 @@ class Run:
 
     # ------------------------------------------------------------------ wait
     def wait(
-        self, timeout: float | None = None, *, poll_interval: float = _FIRST_POLL
+        self,
+        timeout: float | None = None,
+        *,
+        poll_interval: float = _FIRST_POLL,
+        progress: bool | Callable[[RunStatus], None] = False,
     ) -> RunStatus:
         """Block until nothing of the run is queued or running; the final status.
 
         The run folder is checked every second (cheap); the scheduler at most every
         ``poll_interval`` seconds (at least 1), backing off by 1.5x to one minute.
+        ``progress=True`` prints a line to stderr whenever the counts change (elements
+        done, failed, running; elapsed time); a callable is called with each new
+        status instead.
 
         Raises
         ------
@@ -115,10 +124,14 @@ class Run:
         interval = max(1.0, poll_interval)
         next_ask = time.monotonic()
         settled_by: float | None = None
+        lingering = False  # every element stored, but a task was still alive
+        report = _Progress(self.path) if progress is True else (progress or None)
         while True:
             now = time.monotonic()
             if now >= next_ask:
                 status = self.status()
+                if report is not None:
+                    report(status)
                 if status.finished and status.unknown_tasks:
                     # A task that just ended may be in neither squeue nor sacct for a few
                     # seconds; ask again (briefly) before calling how it ended unknown.
@@ -126,24 +139,40 @@ class Run:
                     if now < settled_by:
                         next_ask = now + _FIRST_POLL
                         continue
-                if status.finished:
+                if status.finished and not self._live_tasks():
                     return status
+                if status.finished:
+                    # Every element is stored, but a task is still alive (a worker that
+                    # has yet to exit): returning now would let a next step race it.
+                    lingering = True
+                    next_ask = now + _FIRST_POLL
+                    continue
                 next_ask = now + interval
                 interval = min(_MAX_POLL, interval * 1.5)
             else:
                 status = self._status(ask_scheduler=False)
+                if report is not None:
+                    report(status)
                 if status.complete and not status.deferred:
-                    if not status.active_jobs:
-                        return status
-                    # Every element is stored, but a follow-up job has yet to write its
-                    # submission (and any notes): the folder check sees that; asking the
-                    # scheduler every few seconds notices a follow-up that died. So
-                    # wait() never returns with one of the run's jobs still queued.
-                    next_ask = min(next_ask, now + _FIRST_POLL)
+                    # Every element is stored; the scheduler is asked (now, then every few
+                    # seconds) whether a task or a follow-up job of the run is still
+                    # alive, so wait() never returns with one of the run's jobs queued
+                    # or running.
+                    soon = now + _FIRST_POLL if status.active_jobs or lingering else now
+                    next_ask = min(next_ask, soon)
                     interval = min(interval, _FIRST_POLL)
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"run {self.path} still active after {timeout} s:\n{status}")
             time.sleep(1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic())))
+
+    def _live_tasks(self) -> int:
+        """Tasks of the run the scheduler says are queued or running (one query)."""
+        ids = self.job_ids()
+        if not ids:
+            return 0
+        live = (TaskState.PENDING, TaskState.RUNNING)
+        states = self.scheduler.states(ids)
+        return sum(ts.state in live for per_task in states.values() for ts in per_task.values())
 
     # ---------------------------------------------------------------- cancel
     def cancel(self) -> None:
@@ -189,3 +218,30 @@ class Run:
 def _marker_keys(folder: RunFolder) -> list[list[str]]:
     subs = read_submissions(folder)
     return [s.outputs for sub in subs for s in sub.stages if s.outputs]
+
+
+class _Progress:
+    """``wait(progress=True)``: a line on stderr whenever the counts change."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.start = time.monotonic()
+        self.last: tuple[int, ...] | None = None
+
+    def __call__(self, status: RunStatus) -> None:
+        outs = status.outputs.values()
+        total = sum(o.total or 0 for o in outs)
+        done = sum(o.done for o in outs)
+        failed = sum(o.failed for o in outs)
+        running = sum(o.running for o in outs)
+        counts = (done, failed, total)  # running is known only when the scheduler was asked
+        if counts == self.last:
+            return
+        self.last = counts
+        elapsed = time.monotonic() - self.start
+        line = f"{self.path.name}: {done}/{total} elements done"
+        if failed:
+            line += f", {failed} failed"
+        if running:
+            line += f", {running} running"
+        print(f"{line} ({elapsed:.0f} s)", file=sys.stderr, flush=True)

@@ -11,7 +11,9 @@ capacity; ``memory`` and ``walltime`` are enforced (a task whose process tree's 
 memory goes over its request is killed; one past its walltime gets SIGTERM, then
 SIGKILL); ``nodes`` must be 1; ``gpus`` are neither counted nor assigned (tasks see
 every GPU); ``partition``, ``account``, ``qos``, ``constraint`` and ``extra`` are
-ignored. Tasks get the environment of the process that submitted them (as SLURM's
+ignored, as are the cluster backends' scheduler options (``partition=``,
+``account=``, ``qos=``, ``queue=``, ``extra_sbatch=``, ``extra_directives=``: with a
+warning), so one script serves laptop and cluster. Tasks get the environment of the process that submitted them (as SLURM's
 default ``--export=ALL``), plus ``HPCFLOW_JOB_ID``, ``HPCFLOW_ARRAY_TASK_ID`` (the array
 index, as ``SLURM_ARRAY_TASK_ID``), ``HPCFLOW_RESTART_COUNT=0`` and ``OMP_NUM_THREADS``
 (the task's cpus).
@@ -24,7 +26,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import psutil
 
@@ -86,6 +88,10 @@ class LocalScheduler(Scheduler):
 
     name = "local"
     supports_per_task_dependencies = True
+    #: Options of the cluster backends that `get_scheduler` drops with a warning.
+    ignored_options: ClassVar[frozenset[str]] = frozenset(
+        {"partition", "account", "qos", "queue", "extra_sbatch", "extra_directives"}
+    )
 
     def __init__(
         self,
