@@ -272,10 +272,12 @@ def test_whole_dependency_waits_for_every_task(
     """
     a = sched.submit(request(work, py(upstream), 3, name="a"))
     # B's tasks get the environment B was submitted with, not that of the runner
-    # (which A's submission started before this variable existed).
+    # (which A's submission started before this variable existed); a variable outside
+    # what tasks always get is passed only when named in export=.
     monkeypatch.setenv("HPCFLOW_TEST_MARK", "b")
     dep = (JobDependency(a, "whole"),)
-    b = sched.submit(request(work, py(downstream), 2, name="b", dependencies=dep))
+    exporting = make(cpus=4, export=["HPCFLOW_TEST_MARK"])
+    b = exporting.submit(request(work, py(downstream), 2, name="b", dependencies=dep))
     wait_for(lambda: (work / "a_end_0").exists() and (work / "a_end_1").exists(), "A0, A1")
     assert [s.state for s in states_of(sched, b)] == [TaskState.PENDING] * 2
     (work / "go").touch()
