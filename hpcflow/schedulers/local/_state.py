@@ -27,6 +27,7 @@ user's own, or that others may write, is refused (`hpcflow.schedulers.local._tru
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -283,15 +284,20 @@ class StateDir:
         path = self.job_file(job_id)
         # Opened without following a symlink, and checked through the open file, so
         # the file checked is the file read.
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        way_out = (
+            "it was not run. Remove it, and use a state directory only you can write "
+            "(HPCFLOW_LOCAL_DIR or LocalScheduler(state_dir=...))"
+        )
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise ValueError(f"untrusted job file {path}: it is a symlink; {way_out}") from e
+            raise
         with open(fd, "rb") as fh:
             reason = untrusted_reason(os.fstat(fh.fileno()), kind=stat.S_IFREG)
             if reason is not None:
-                raise ValueError(
-                    f"untrusted job file {path}: {reason}; it was not run. Remove it, and "
-                    "use a state directory only you can write (HPCFLOW_LOCAL_DIR or "
-                    "LocalScheduler(state_dir=...))"
-                )
+                raise ValueError(f"untrusted job file {path}: {reason}; {way_out}")
             data = fh.read()
         return JobSpec.from_json(job_id, json.loads(data))
 
