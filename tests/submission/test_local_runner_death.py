@@ -90,9 +90,20 @@ def start(tmp_path: Path) -> tuple[Run, Path, Path]:
 
 
 def task_states(queue: Path) -> dict[str, Any]:
-    """Job "1" is y's array, job "2" z's (submitted in that order)."""
-    got = LocalScheduler(state_dir=queue).states(["1", "2"])
-    return {job: [tasks[i] for i in sorted(tasks)] for job, tasks in got.items()}
+    """Job "1" is y's array, job "2" z's (submitted in that order), once both finished.
+
+    Waited for: a run is complete once its storage is, which may be a moment before
+    the runner has reaped the last worker.
+    """
+    sched = LocalScheduler(state_dir=queue)
+
+    def finished() -> dict[str, Any] | None:
+        got = sched.states(["1", "2"])
+        if not all(s.state.finished for tasks in got.values() for s in tasks.values()):
+            return None
+        return {job: [tasks[i] for i in sorted(tasks)] for job, tasks in got.items()}
+
+    return wait_for(finished, "both jobs to finish")
 
 
 @pytest.mark.slow
