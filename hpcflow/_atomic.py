@@ -28,11 +28,20 @@ __all__ = [
 ]
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers never see a partial file."""
+def atomic_write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` so that readers never see a partial file.
+
+    ``mode`` (e.g. ``0o600``) is the file's permission bits from its creation on, so a
+    private file is never readable by others, not even for a moment; ``None``: the
+    default (``0o666`` less the umask).
+    """
     tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.partial")
     try:
-        with open(tmp, "wb") as fh:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        fd = os.open(tmp, flags, 0o666 if mode is None else mode)
+        if mode is not None:
+            os.fchmod(fd, mode)  # the umask may have cleared bits that were asked for
+        with open(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
     except BaseException:
@@ -46,9 +55,10 @@ def atomic_write_pickle(path: Path, value: Any) -> None:
     atomic_write_bytes(path, cloudpickle.dumps(value))
 
 
-def atomic_write_json(path: Path, value: Any) -> None:
-    """Write ``value`` as indented JSON to ``path`` atomically."""
-    atomic_write_bytes(path, json.dumps(value, indent=1, sort_keys=True).encode())
+def atomic_write_json(path: Path, value: Any, *, mode: int | None = None) -> None:
+    """Write ``value`` as indented JSON to ``path`` atomically (``mode``: as
+    `atomic_write_bytes`)."""
+    atomic_write_bytes(path, json.dumps(value, indent=1, sort_keys=True).encode(), mode=mode)
 
 
 def atomic_write_npy(path: Path, array: np.ndarray) -> None:

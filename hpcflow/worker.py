@@ -8,8 +8,11 @@ import os
 import sys
 
 from hpcflow.element.worker import main
-from hpcflow.schedulers._jobenv import detect
+from hpcflow.schedulers._jobenv import detect, record_task_done
 
 if __name__ == "__main__":
     job = detect(os.environ)
-    sys.exit(main(job_id=job.job_id, attempt=job.restart_count or 0))
+    code = main(job_id=job.job_id, attempt=job.restart_count or 0)
+    if code == 0:  # every element of the task's chunks is stored, with its marker
+        record_task_done(os.environ)
+    sys.exit(code)

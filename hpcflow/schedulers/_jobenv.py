@@ -6,11 +6,15 @@ side (`hpcflow.worker`) can ask them without importing any backend.
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 __all__ = [
+    "DONE_FILE",
     "JOB_ID",
     "RESTART_COUNT",
     "TASK_ID",
@@ -19,6 +23,7 @@ __all__ = [
     "env_int",
     "local_job_environment",
     "pbs_job_environment",
+    "record_task_done",
     "slurm_job_environment",
 ]
 
@@ -118,6 +123,27 @@ def pbs_job_environment(environ: Mapping[str, str], index_variable: str) -> JobE
 JOB_ID = "HPCFLOW_JOB_ID"
 TASK_ID = "HPCFLOW_ARRAY_TASK_ID"
 RESTART_COUNT = "HPCFLOW_RESTART_COUNT"
+#: Set by the local scheduler's runner: the file a task writes once its work is stored,
+#: so that a runner that died meanwhile is not taken for the task's failure.
+DONE_FILE = "HPCFLOW_TASK_DONE_FILE"
+
+
+def record_task_done(environ: Mapping[str, str]) -> Path | None:
+    """Write the file named by `DONE_FILE`, if set: this task's work is stored.
+
+    Called by the job side only once everything the task computes is stored (values
+    and chunk markers), just before it exits 0. If the local runner dies meanwhile, the
+    next one reads this file instead of failing the task whose exit it cannot see.
+    Returns the file written (``None`` outside the local scheduler).
+    """
+    name = environ.get(DONE_FILE, "").strip()
+    if not name:
+        return None
+    from hpcflow._atomic import atomic_write_json  # only here: keeps this module light
+
+    path = Path(name)
+    atomic_write_json(path, {"pid": os.getpid(), "end": time.time()}, mode=0o600)
+    return path
 
 
 def local_job_environment(environ: Mapping[str, str]) -> JobEnvironment:

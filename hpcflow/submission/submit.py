@@ -159,7 +159,8 @@ def submit(
     **scheduler_options
         Passed to the scheduler: for SLURM ``partition``, ``account``, ``qos``,
         ``setup`` (shell lines before each task), ``python``, ``extra_sbatch``; for
-        ``"local"`` ``cpus``, ``memory`` and ``state_dir``.
+        ``"local"`` ``cpus``, ``memory``, ``state_dir`` and ``export`` (names of
+        further environment variables the tasks get).
 
     Returns
     -------

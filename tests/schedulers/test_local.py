@@ -11,6 +11,7 @@ import fcntl
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -22,7 +23,7 @@ from typing import Any
 import psutil
 import pytest
 
-from hpcflow.errors import InputError
+from hpcflow.errors import InputError, SchedulerError
 from hpcflow.schedulers import base
 from hpcflow.schedulers.base import ArrayRequest, JobDependency, TaskState, TaskStatus
 from hpcflow.schedulers.local import LocalScheduler
@@ -272,10 +273,12 @@ def test_whole_dependency_waits_for_every_task(
     """
     a = sched.submit(request(work, py(upstream), 3, name="a"))
     # B's tasks get the environment B was submitted with, not that of the runner
-    # (which A's submission started before this variable existed).
+    # (which A's submission started before this variable existed); a variable outside
+    # what tasks always get is passed only when named in export=.
     monkeypatch.setenv("HPCFLOW_TEST_MARK", "b")
     dep = (JobDependency(a, "whole"),)
-    b = sched.submit(request(work, py(downstream), 2, name="b", dependencies=dep))
+    exporting = make(cpus=4, export=["HPCFLOW_TEST_MARK"])
+    b = exporting.submit(request(work, py(downstream), 2, name="b", dependencies=dep))
     wait_for(lambda: (work / "a_end_0").exists() and (work / "a_end_1").exists(), "A0, A1")
     assert [s.state for s in states_of(sched, b)] == [TaskState.PENDING] * 2
     (work / "go").touch()
@@ -656,3 +659,115 @@ def test_runner_imports_the_submitters_hpcflow_from_a_source_checkout(
     assert mark.read_text() == str(runner)
     got = wait_finished(LocalScheduler(state_dir=state_dir), [job])[job]
     assert [s.state for s in got] == [TaskState.COMPLETED]
+
+
+# -- a state directory others could write (issue 13, item 1) ---------------------------
+
+
+def _planted_job(state_dir: Path, work: Path, job_id: int = 1) -> Path:
+    """A job file as another user could plant it: its command leaves a trace."""
+    spec = JobSpec(
+        id=job_id, name="planted", argv=("touch", str(work / "pwned")), n_tasks=1,
+        task_offset=0, cpus=1, memory=None, walltime=None, log_dir=str(work / "logs"),
+        workdir=str(work), dependencies=(), max_parallel=None, setup=(), submit_time=0.0,
+    )  # fmt: skip
+    path = state_dir / "jobs" / f"{job_id}.json"
+    path.write_text(json.dumps(spec.to_json()))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("spoil", "message"),
+    [
+        (lambda root: root.chmod(0o777), "others may write it"),
+        (lambda root: (root / "jobs").chmod(0o770), "others may write it"),
+        (lambda root: os.chown(root, 65534, 65534), "owned by uid 65534"),
+    ],
+    ids=["world-writable", "group-writable-jobs-folder", "another-user"],
+)
+def test_a_state_dir_others_could_write_is_refused(
+    spoil: Callable[[Path], None], message: str, work: Path, state_dir: Path
+) -> None:
+    (state_dir / "jobs").mkdir(parents=True, mode=0o700)
+    state_dir.chmod(0o700)
+    _planted_job(state_dir, work)
+    spoil(state_dir)
+    sched = LocalScheduler(state_dir=state_dir, cpus=1)
+    with pytest.raises(SchedulerError, match=message) as info:
+        sched.submit(request(work, ["true"]))
+    text = str(info.value)
+    assert str(state_dir) in text and "HPCFLOW_LOCAL_DIR" in text and "state_dir=" in text
+    with pytest.raises(SchedulerError, match=message):
+        sched.states(["1"])  # which would start a runner
+    with pytest.raises(SchedulerError, match=message):
+        sched.cancel(["1"])
+    assert sorted(p.name for p in (state_dir / "jobs").iterdir()) == ["1.json"]
+    assert not (state_dir / "runner.lock").exists()  # no runner was started
+    # A runner started by hand refuses the folder too, before reading any job.
+    runner = [sys.executable, "-m", "hpcflow.schedulers.local._runner", str(state_dir)]
+    done = subprocess.run(runner, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert message in done.stderr and str(state_dir) in done.stderr
+    assert not (work / "pwned").exists()
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda job: os.chown(job, 65534, 65534),
+        lambda job: job.chmod(0o666),
+        lambda job: (
+            job.rename(job.with_suffix(".real")),
+            job.symlink_to(job.with_suffix(".real")),
+        ),
+    ],
+    ids=["another-user", "world-writable", "symlink"],
+)
+def test_a_job_file_not_yours_is_not_run(
+    spoil: Callable[[Path], Any], make: Callable[..., LocalScheduler], work: Path, state_dir: Path
+) -> None:
+    (state_dir / "jobs").mkdir(parents=True, mode=0o700)
+    state_dir.chmod(0o700)
+    spoil(_planted_job(state_dir, work))
+    sched = make(cpus=1)
+    good = sched.submit(request(work, ["true"]))
+    got = wait_finished(sched, ["1", good])
+    [planted] = got["1"]
+    assert planted.state is TaskState.FAILED
+    assert "untrusted job file" in (planted.reason or "")
+    assert got[good] == [TaskStatus(TaskState.COMPLETED, "0:0", None)]
+    assert not (work / "pwned").exists()  # job 1 is finished: its command never ran
+
+
+def test_job_files_are_private_and_keep_no_secrets(
+    make: Callable[..., LocalScheduler],
+    work: Path,
+    state_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HPCFLOW_TEST_SECRET", "hunter2-secret")
+    monkeypatch.setenv("MY_API_TOKEN", "tok-123-secret")
+    monkeypatch.setenv("MY_SETTING", "passed-on")
+    monkeypatch.setenv("LC_HPCFLOW_TEST", "locale-kept")
+    sched = make(cpus=1, export=["MY_SETTING"])
+    dump = "import json, os; open('env.json', 'w').write(json.dumps(dict(os.environ)))"
+    job = sched.submit(request(work, py(dump)))
+    assert [s.state for s in wait_finished(sched, [job])[job]] == [TaskState.COMPLETED]
+    job_file = state_dir / "jobs" / f"{job}.json"
+    assert stat.S_IMODE(job_file.stat().st_mode) == 0o600
+    for folder in (state_dir, *(state_dir / d for d in ("jobs", "tasks", "cancel", "finished"))):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    for name in ("counter", "runner.lock", "runner.log", "capacity.json", f"tasks/{job}/0.json"):
+        assert stat.S_IMODE((state_dir / name).stat().st_mode) == 0o600, name
+    text = job_file.read_text()
+    assert "secret" not in text
+    env = json.loads((work / "env.json").read_text())
+    assert not {"HPCFLOW_TEST_SECRET", "MY_API_TOKEN"} & set(env)
+    assert env["MY_SETTING"] == "passed-on" and env["LC_HPCFLOW_TEST"] == "locale-kept"
+    # what a worker needs to import hpcflow and the user's modules is kept
+    for name in ("PATH", "HOME", "PYTHONPATH"):
+        if name in os.environ:
+            assert env[name] == os.environ[name], name
+    assert env["HPCFLOW_JOB_ID"] == job
+    with pytest.raises(InputError, match="export"):
+        LocalScheduler(state_dir=state_dir, export="MY_SETTING")

@@ -25,6 +25,9 @@ Outcomes, in SLURM's words:
   ``runner died``. The exit status of such a task cannot be known (only its parent could
   reap it), so a task that is still alive is killed rather than adopted, as a node
   failure ends a job's processes; its pid and start time tell it from a reused pid.
+  But a task that recorded its work stored (its ``tasks/<id>/<i>.done`` file, which
+  ``python -m hpcflow.worker`` writes once every element of its chunks is stored, just
+  before it exits 0) is COMPLETED, reason `RECONCILED`, and its dependents run.
 
 When a task's leader exits, whatever is left of its process group is killed, as SLURM
 ends every process of a job step.
@@ -49,10 +52,17 @@ import psutil
 from hpcflow.schedulers._format import task_log_name
 from hpcflow.schedulers.base import TaskState, TaskStatus
 from hpcflow.schedulers.local import _proc as proc
+from hpcflow.schedulers.local._env import task_environment
 from hpcflow.schedulers.local._state import JobSpec, StateDir, record_status
-from hpcflow.schedulers.local._task import JOB_ID, RESTART_COUNT, TASK_ID, kill_message
+from hpcflow.schedulers.local._task import (
+    DONE_FILE,
+    JOB_ID,
+    RESTART_COUNT,
+    TASK_ID,
+    kill_message,
+)
 
-__all__ = ["Job", "Runner", "Running", "log"]
+__all__ = ["RECONCILED", "Job", "Runner", "Running", "log"]
 
 KILL_WAIT = 2.0
 """Seconds between SIGTERM and SIGKILL when cancelling or timing out a task."""
@@ -60,6 +70,8 @@ MEMORY_EVERY = 0.5
 """Seconds between two samples of the memory of tasks that have a memory request."""
 
 _NEVER = "DependencyNeverSatisfied"
+RECONCILED = "runner died; the task had recorded its work stored"
+"""The reason of a task found COMPLETED by its done file after its runner died."""
 
 
 @dataclass
@@ -107,7 +119,7 @@ class Runner:
     def __init__(self, state: StateDir) -> None:
         self.state = state
         self.host = socket.gethostname()
-        self.env = dict(os.environ)
+        self.env = task_environment(os.environ)
         self.active: dict[int, Job] = {}
         self.done: dict[int, Job] = {}  # finished jobs, for their dependents
         self.rejected: set[int] = set()  # malformed job files
@@ -161,8 +173,14 @@ class Runner:
                 if isinstance(pid, int) and proc.is_same_group_leader(pid, created):
                     proc.kill_group(pid, proc.KILL)
                     log(f"killed orphaned task {job_id}_{index} (pid {pid})")
-                state = TaskState.CANCELLED if cancelled else TaskState.FAILED
-                status = TaskStatus(state, None, "runner died")
+                # Looked at after the kill: nothing can write the file any more, so a
+                # task is COMPLETED only if it stored its work before it was stopped.
+                if self.state.task_done(job_id, index):
+                    status = TaskStatus(TaskState.COMPLETED, None, RECONCILED)
+                    log(f"task {job_id}_{index}: {RECONCILED}: COMPLETED")
+                else:
+                    state = TaskState.CANCELLED if cancelled else TaskState.FAILED
+                    status = TaskStatus(state, None, "runner died")
                 ended = {**record, **_status_fields(status), "end": time.time()}
                 self.state.write_task(job_id, index, ended)
             self._set(job, index, status, write=False)
@@ -385,6 +403,7 @@ class Runner:
             JOB_ID: str(spec.id),
             TASK_ID: str(index),
             RESTART_COUNT: "0",
+            DONE_FILE: str(self.state.done_file(spec.id, index)),
             "OMP_NUM_THREADS": str(spec.cpus),
         }
         log_file = Path(spec.log_dir) / task_log_name(str(spec.id), str(index))

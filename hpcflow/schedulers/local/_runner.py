@@ -22,6 +22,7 @@ from pathlib import Path
 
 from hpcflow.schedulers.local._queue import Runner, log
 from hpcflow.schedulers.local._state import StateDir, release_lock
+from hpcflow.schedulers.local._trust import UntrustedStateError
 
 __all__ = ["main"]
 
@@ -97,7 +98,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(usage, file=sys.stderr)
         return 2
     state = StateDir(Path(args[0]))
-    state.create()
+    try:
+        state.create()
+    except UntrustedStateError as e:  # never run the jobs of a folder others can write
+        log(str(e))
+        return 2
     if len(args) == 2:
         fd: int | None = int(args[1])
         os.set_inheritable(int(args[1]), False)  # tasks must never hold the lock

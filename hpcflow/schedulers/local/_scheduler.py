@@ -13,10 +13,16 @@ SIGKILL); ``nodes`` must be 1; ``gpus`` are neither counted nor assigned (tasks 
 every GPU); ``partition``, ``account``, ``qos``, ``constraint`` and ``extra`` are
 ignored, as are the cluster backends' scheduler options (``partition=``,
 ``account=``, ``qos=``, ``queue=``, ``extra_sbatch=``, ``extra_directives=``: with a
-warning), so one script serves laptop and cluster. Tasks get the environment of the process that submitted them (as SLURM's
-default ``--export=ALL``), plus ``HPCFLOW_JOB_ID``, ``HPCFLOW_ARRAY_TASK_ID`` (the array
-index, as ``SLURM_ARRAY_TASK_ID``), ``HPCFLOW_RESTART_COUNT=0`` and ``OMP_NUM_THREADS``
-(the task's cpus).
+warning), so one script serves laptop and cluster.
+
+Tasks get what they need of the environment of the process that submitted them, not
+all of it (the job file keeps it on disk): ``PATH``, ``HOME``, ``USER``, the locale
+(``LANG``, ``LC_*``), ``TMPDIR``, ``PYTHON*`` (``PYTHONPATH`` ...), ``VIRTUAL_ENV``,
+``CONDA_*``, ``LD_LIBRARY_PATH``, environment modules, ``CUDA_VISIBLE_DEVICES`` and
+``HPCFLOW_LOCAL_DIR`` (the full list is in `hpcflow.schedulers.local._env`), plus the
+variables named in ``export=``; and ``HPCFLOW_JOB_ID``, ``HPCFLOW_ARRAY_TASK_ID`` (the
+array index, as ``SLURM_ARRAY_TASK_ID``), ``HPCFLOW_RESTART_COUNT=0``,
+``HPCFLOW_TASK_DONE_FILE`` and ``OMP_NUM_THREADS`` (the task's cpus).
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from hpcflow.schedulers.base import (
     register_scheduler,
     tasks_per_node,
 )
+from hpcflow.schedulers.local._env import task_environment
 from hpcflow.schedulers.local._proc import task_script
 from hpcflow.schedulers.local._state import JobSpec, StateDir, record_status, release_lock
 from hpcflow.schedulers.local._task import local_failure_reason, local_job_environment
@@ -78,9 +85,24 @@ class LocalScheduler(Scheduler):
         Shell lines run before each task (``source venv/bin/activate``, ...).
     python
         The Python executable the tasks run (default: this interpreter).
+    export
+        Names of further environment variables the tasks get from the submitter (as
+        SLURM's ``--export=NAME,...``); see the module notes for those they always get.
 
     Notes
     -----
+    The state directory is private: it is made mode 0700 and its files 0600, and one
+    that is not owned by the current user, or that group or others may write (or
+    holds such a folder), is refused with a `SchedulerError` naming it: the runner
+    runs the commands of its job files as you, so a folder someone else can write
+    would let them run commands as you. A job file in it that is not yours, or that
+    others may write, is not run (its tasks are FAILED).
+
+    A task whose runner died (killed, or the machine rebooted) is FAILED, unless it
+    recorded its work stored first (``python -m hpcflow.worker`` does, just before it
+    exits 0, in the file ``HPCFLOW_TASK_DONE_FILE`` names): then it is COMPLETED and
+    its dependents run.
+
     The capacity is that of the latest submitter; a task asking for more than it is
     refused at submission. States are read from the state directory's files, never
     by asking the runner; see `hpcflow.schedulers.local._state` for the layout.
@@ -101,8 +123,12 @@ class LocalScheduler(Scheduler):
         memory: int | str | None = None,
         setup: Sequence[str] = (),
         python: str | None = None,
+        export: Sequence[str] = (),
     ) -> None:
         super().__init__(python=python, setup=setup)
+        if isinstance(export, str) or not all(isinstance(n, str) and n for n in export):
+            raise InputError(f"LocalScheduler(export={export!r}) must be a list of variable names")
+        self.export = tuple(export)
         root = state_dir or os.environ.get("HPCFLOW_LOCAL_DIR") or DEFAULT_STATE_DIR
         self.state_dir = Path(root).expanduser().absolute()
         if cpus is None:
@@ -122,6 +148,7 @@ class LocalScheduler(Scheduler):
             "memory": self.memory,
             "setup": list(self.setup),
             "python": self.python,
+            "export": list(self.export),
         }
 
     @classmethod
@@ -202,6 +229,9 @@ class LocalScheduler(Scheduler):
         InputError
             A task asks for more than the capacity, more than one node, or the array
             is too large, or a dependency names an unknown job; nothing is written then.
+        SchedulerError
+            The state directory is not private to this user (see the class notes);
+            nothing is written or run then.
         """
         self.calls["submit"] += 1
         option_names(request.resources.extra, "Resources.extra", LOOSE_OPTION)
@@ -238,7 +268,7 @@ class LocalScheduler(Scheduler):
             max_parallel=request.max_parallel,
             setup=self.setup,
             submit_time=time.time(),
-            env=dict(os.environ),
+            env=task_environment(os.environ, self.export),
         )
         self._state.write_capacity(self.cpus, self.memory)
         # The job file goes first, the lock check second: see local._runner.main.
@@ -283,6 +313,7 @@ class LocalScheduler(Scheduler):
         pending tasks are marked CANCELLED here, under the runner lock.
         """
         self.calls["cancel"] += 1
+        self._state.check()
         known = [n for n in map(_job_number, job_ids) if n is not None]
         known = [n for n in known if self._state.job_file(n).exists()]
         if not known:
@@ -337,6 +368,7 @@ class LocalScheduler(Scheduler):
         alive (say the machine rebooted), one is started, so waiting always ends.
         """
         self.calls["states"] += 1
+        self._state.check()  # states in a folder others can write could be made up
         out: dict[str, dict[int, TaskStatus]] = {}
         unfinished = False
         for key in job_ids:

@@ -11,20 +11,28 @@ can read the states without asking the runner anything. Layout::
       runner.log            the runner's own log (its stdout and stderr)
       jobs/<id>.json        one job array as submitted; never changes afterwards
       tasks/<id>/<i>.json   task i of job <id>, once it started or was cancelled
+      tasks/<id>/<i>.done   written by the task itself once its work is stored (see
+                            `hpcflow.schedulers._jobenv.record_task_done`)
       cancel/<id>           a cancel request, removed once it was applied
       finished/<id>.json    every task's final status, written when the job finished
 
 Every JSON file is written atomically (`hpcflow._atomic`): a reader sees the
 old file, the new one, or none, never half of one. A task without a file is pending.
+
+The runner runs the commands of the job files as the user it runs as, so the folders
+are made private (0700) and files 0600, and a folder or job file that is not the
+user's own, or that others may write, is refused (`hpcflow.schedulers.local._trust`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
 import re
+import stat
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -34,6 +42,8 @@ from typing import Any
 
 from hpcflow.schedulers._io import atomic_write_json
 from hpcflow.schedulers.base import TaskState, TaskStatus
+from hpcflow.schedulers.local._env import task_environment
+from hpcflow.schedulers.local._trust import check_private_dir, untrusted_reason
 
 __all__ = ["JobSpec", "StateDir", "record_status", "release_lock"]
 
@@ -50,7 +60,7 @@ _NUMBERED = re.compile(r"(\d+)(\.json)?")
 _DAEMONIZE = """\
 import fcntl, os, sys
 state_dir = sys.argv[1]
-fd = os.open(os.path.join(state_dir, "runner.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+fd = os.open(os.path.join(state_dir, "runner.lock"), os.O_RDWR | os.O_CREAT, 0o600)
 try:
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 except BlockingIOError:
@@ -71,8 +81,9 @@ class JobSpec:
 
     ``cpus`` is what each task is accounted for (1 if the request left it unset);
     ``memory`` is the per-task limit in bytes (``None``: neither accounted nor limited);
-    ``env`` is the submitter's environment, which the tasks get (as SLURM's default
-    ``--export=ALL``); ``None`` means the runner's own.
+    ``env`` is what the tasks get of the submitter's environment (see
+    `hpcflow.schedulers.local._env`: what they need, never all of it); ``None`` means
+    the same part of the runner's own.
     """
 
     id: int
@@ -202,20 +213,48 @@ class StateDir:
         self.capacity_path = root / "capacity.json"
 
     def create(self) -> None:
-        """Create the folders (idempotent).
+        """Create the folders (idempotent) and check that they can be trusted.
 
-        The root is private to the user (mode 0700): job files hold the submitters'
-        environments, and only the owner could signal the tasks anyway.
+        They are private to the user (mode 0700): job files hold part of the
+        submitters' environments, and only the owner could signal the tasks anyway.
+
+        Raises
+        ------
+        UntrustedStateError
+            As `check`.
         """
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for d in (self.jobs, self.tasks, self.cancels, self.finished):
-            d.mkdir(parents=True, exist_ok=True)
+        check_private_dir(self.root, follow=True)
+        for d in self._folders():
+            d.mkdir(mode=0o700, exist_ok=True)
+        self.check()
+
+    def check(self) -> None:
+        """Refuse a state directory another user could have written into.
+
+        The root (which may be a symlink the user made) and each of its folders must be
+        owned by the current user and not writable by group or others; a missing root
+        or folder is fine (nothing is read from it).
+
+        Raises
+        ------
+        UntrustedStateError
+            Naming the folder, why, and the way out.
+        """
+        with contextlib.suppress(FileNotFoundError):
+            check_private_dir(self.root, follow=True)
+            for d in self._folders():
+                with contextlib.suppress(FileNotFoundError):
+                    check_private_dir(d, follow=False)
+
+    def _folders(self) -> tuple[Path, ...]:
+        return (self.jobs, self.tasks, self.cancels, self.finished)
 
     # -- ids and job files --------------------------------------------------------------
 
     def allocate_id(self) -> int:
         """A fresh job id, unique even when many processes submit at once."""
-        fd = os.open(self.root / "counter", os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.root / "counter", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             text = os.read(fd, 64).decode().strip()
@@ -234,11 +273,33 @@ class StateDir:
         return self.jobs / f"{job_id}.json"
 
     def write_job(self, spec: JobSpec) -> None:
-        atomic_write_json(self.job_file(spec.id), spec.to_json())
+        _write(self.job_file(spec.id), spec.to_json())
 
     def read_job(self, job_id: int) -> JobSpec:
-        """The job's description; `FileNotFoundError` or `ValueError` if unusable."""
-        return JobSpec.from_json(job_id, json.loads(self.job_file(job_id).read_bytes()))
+        """The job's description; `FileNotFoundError`, `OSError` or `ValueError` if unusable.
+
+        A job file that is a symlink, is not the user's own, or that others may write
+        is refused (`ValueError`): its command would run as this user.
+        """
+        path = self.job_file(job_id)
+        # Opened without following a symlink, and checked through the open file, so
+        # the file checked is the file read.
+        way_out = (
+            "it was not run. Remove it, and use a state directory only you can write "
+            "(HPCFLOW_LOCAL_DIR or LocalScheduler(state_dir=...))"
+        )
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise ValueError(f"untrusted job file {path}: it is a symlink; {way_out}") from e
+            raise
+        with open(fd, "rb") as fh:
+            reason = untrusted_reason(os.fstat(fh.fileno()), kind=stat.S_IFREG)
+            if reason is not None:
+                raise ValueError(f"untrusted job file {path}: {reason}; {way_out}")
+            data = fh.read()
+        return JobSpec.from_json(job_id, json.loads(data))
 
     def job_ids(self) -> set[int]:
         return _numbered(self.jobs, ".json")
@@ -252,7 +313,7 @@ class StateDir:
     def write_capacity(self, cpus: int, memory: int) -> None:
         current = self.read_capacity()
         if current != (cpus, memory):
-            atomic_write_json(self.capacity_path, {"cpus": cpus, "memory": memory})
+            _write(self.capacity_path, {"cpus": cpus, "memory": memory})
 
     def read_capacity(self) -> tuple[int, int] | None:
         try:
@@ -267,7 +328,19 @@ class StateDir:
         return self.tasks / str(job_id)
 
     def write_task(self, job_id: int, index: int, record: dict[str, Any]) -> None:
-        atomic_write_json(self.task_dir(job_id) / f"{index}.json", record)
+        _write(self.task_dir(job_id) / f"{index}.json", record)
+
+    def done_file(self, job_id: int, index: int) -> Path:
+        """Where task ``index`` records that its work is stored (the task writes it)."""
+        return self.task_dir(job_id) / f"{index}.done"
+
+    def task_done(self, job_id: int, index: int) -> bool:
+        """Whether the task wrote its `done_file` (a regular file of this user's)."""
+        try:
+            st = os.lstat(self.done_file(job_id, index))
+        except OSError:
+            return False
+        return untrusted_reason(st, kind=stat.S_IFREG) is None
 
     def read_tasks(self, job_id: int, skip: Iterable[int] = ()) -> dict[int, dict[str, Any]]:
         """The task files of a job (one directory listing), leaving out ``skip``."""
@@ -284,7 +357,7 @@ class StateDir:
     def write_summary(self, job_id: int, statuses: Sequence[TaskStatus]) -> None:
         """Record a finished job's final statuses in one file, for fast later queries."""
         tasks = [[s.state.value, s.exit_code, s.reason] for s in statuses]
-        atomic_write_json(self.finished / f"{job_id}.json", {"job_id": job_id, "tasks": tasks})
+        _write(self.finished / f"{job_id}.json", {"job_id": job_id, "tasks": tasks})
 
     def read_summary(self, job_id: int) -> list[TaskStatus] | None:
         try:
@@ -301,7 +374,7 @@ class StateDir:
     # -- cancel requests ----------------------------------------------------------------
 
     def request_cancel(self, job_id: int) -> None:
-        (self.cancels / str(job_id)).touch()
+        (self.cancels / str(job_id)).touch(mode=0o600)
 
     def cancel_requests(self) -> set[int]:
         return _numbered(self.cancels, "")
@@ -314,7 +387,7 @@ class StateDir:
 
     def try_lock(self) -> int | None:
         """Take the runner lock without waiting: a file descriptor, or None if held."""
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -337,8 +410,9 @@ class StateDir:
 
     def spawn_runner(self) -> None:
         """Start ``python -m hpcflow.schedulers.local._runner STATE_DIR``, fully detached."""
+        log_fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         with (
-            open(self.log_path, "ab") as log,
+            open(log_fd, "ab") as log,
             subprocess.Popen(
                 [sys.executable, "-c", _DAEMONIZE, str(self.root)],
                 stdin=subprocess.DEVNULL,
@@ -360,8 +434,14 @@ class StateDir:
             )
 
 
+def _write(path: Path, value: Any) -> None:
+    """Write a state file: atomically, and readable by this user alone."""
+    atomic_write_json(path, value, mode=0o600)
+
+
 def _runner_env() -> dict[str, str]:
-    """This environment, with the hpcflow being run first on ``PYTHONPATH``.
+    """What the tasks get of this environment, with the hpcflow being run first on
+    ``PYTHONPATH``.
 
     The runner works from "/", so an hpcflow imported from a source checkout (the
     submitter's working directory, not an installed package) would not be found
@@ -370,9 +450,10 @@ def _runner_env() -> dict[str, str]:
     root = Path(__file__).resolve().parents[3]
     if root.name in ("site-packages", "dist-packages"):
         # installed: found anyway; put first, it would shadow the standard library
-        return dict(os.environ)
+        return task_environment(os.environ)
     path = os.environ.get("PYTHONPATH", "")
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), path] if path else [str(root)])}
+    env = task_environment(os.environ)
+    return {**env, "PYTHONPATH": os.pathsep.join([str(root), path] if path else [str(root)])}
 
 
 def _numbered(folder: Path, suffix: str) -> set[int]:

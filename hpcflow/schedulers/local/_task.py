@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from hpcflow.schedulers._jobenv import (
+    DONE_FILE,
     JOB_ID,
     RESTART_COUNT,
     TASK_ID,
@@ -17,6 +18,7 @@ from hpcflow.schedulers._jobenv import (
 from hpcflow.schedulers.base import TaskState
 
 __all__ = [
+    "DONE_FILE",
     "JOB_ID",
     "RESTART_COUNT",
     "TASK_ID",
