@@ -319,15 +319,11 @@ class Round:
         run_id = self.settings["run_id"]
         suffix = f"-{arr.index}" if len(rec.arrays) > 1 else ""
         if rec.is_follow_up:  # it submits the next submission: not the array-task worker
-            argv = (
-                self.sched.python,
-                "-m",
-                "hpcflow.followup",
-                str(self.folder.path),
-                str(self.index + 1),
-            )
+            module, args = "hpcflow.followup", (str(self.folder.path), str(self.index + 1))
         else:
-            argv = (self.sched.python, "-m", "hpcflow.worker", str(self.folder.path), rec.name)
+            module, args = "hpcflow.worker", (str(self.folder.path), rec.name)
+        # the task checks that the folder still holds this run before it writes
+        argv = (self.sched.python, "-m", module, "--run-id", str(run_id), *args)
         return ArrayRequest(
             name=f"hpcflow-{run_id}-{rec.name}{suffix}",
             argv=argv,
