@@ -8,6 +8,7 @@ job of the run in one batched query.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,9 @@ class RunStatus:
     logs: Path
     notes: list[str] = field(default_factory=list)  # what follow-up jobs did not retry
     unknown_tasks: int = 0  # ended tasks the scheduler does not report (yet)
+    # funcs (first output names) the submission meant to run that no stages record
+    # plans or defers: the submitter was stopped while planning, or stages/ was deleted
+    unplanned: list[str] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
@@ -72,12 +76,26 @@ class RunStatus:
 
     @property
     def complete(self) -> bool:
-        """Every element of every output computed (some may hold error snapshots)."""
-        return not self.deferred and all(o.remaining == 0 for o in self.outputs.values())
+        """Every element of every planned output computed (some may hold error snapshots),
+        and every func of the submitted pipeline planned."""
+        return (
+            not self.unplanned
+            and not self.deferred
+            and all(o.remaining == 0 for o in self.outputs.values())
+        )
+
+    @property
+    def state(self) -> str:
+        """``"complete"``, ``"incomplete submission"`` (not every func was planned),
+        ``"finished"`` (nothing runs, something is missing) or ``"running"``."""
+        if self.complete:
+            return "complete"
+        if self.unplanned and self.finished:
+            return "incomplete submission"
+        return "finished" if self.finished else "running"
 
     def __str__(self) -> str:
-        state = "complete" if self.complete else ("finished" if self.finished else "running")
-        lines = [f"run {self.run_folder}: {state}"]
+        lines = [f"run {self.run_folder}: {self.state}"]
         width = max([len(n) for n in self.outputs] + [6])
         lines.append(
             f"  {'output':<{width}}  {'total':>9} {'done':>9} {'failed':>7} {'running':>8} "
@@ -101,15 +119,33 @@ class RunStatus:
                 "  failed elements hold hpcflow.ErrorSnapshot values (run.failures(name) lists "
                 "them); their inputs and traceback are in the snapshot"
             )
+        if self.unplanned:
+            lines.append(
+                f"  not planned by any submission: {self.unplanned} (the submitter was stopped "
+                "while planning, or stages/ was deleted); submit what is missing with "
+                "run.resume() / hpcflow resume FOLDER, or submit again with overwrite=True"
+            )
         if self.deferred:
             lines.append(f"  waiting for a follow-up job to plan: {self.deferred}")
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
 
-def read_status(folder: RunFolder, scheduler: Scheduler, *, ask_scheduler: bool) -> RunStatus:
+def read_status(
+    folder: RunFolder,
+    scheduler: Scheduler,
+    *,
+    ask_scheduler: bool,
+    expected: Sequence[str] | None = None,
+) -> RunStatus:
     """The status of the run in ``folder``; the scheduler is asked only if
-    ``ask_scheduler`` and something is unfinished."""
+    ``ask_scheduler`` and something is unfinished.
+
+    ``expected`` are the funcs (first output names) the submission meant to run, from
+    ``submit.json``; those no stages record plans or defers are `RunStatus.unplanned`.
+    Without it (a folder of an earlier hpcflow), a run with no stages record at all is
+    unplanned.
+    """
     subs = read_submissions(folder)
     meta = folder.read_meta()
     stores: dict[str, StorageBase] = {}
@@ -173,7 +209,13 @@ def read_status(folder: RunFolder, scheduler: Scheduler, *, ask_scheduler: bool)
         elif ts.state is not TaskState.COMPLETED:
             failed_tasks[f"follow-up {reason(ts)}"] += 1
     notes = subs[-1].notes if subs else []  # the latest follow-up's view is current
-    return RunStatus(folder.path, outputs, failed_tasks, active, deferred, logs, notes, unknown)
+    if expected is not None:
+        unplanned = [name for name in expected if name not in outputs]
+    else:
+        unplanned = [] if subs else ["(every func: no stages record)"]
+    return RunStatus(
+        folder.path, outputs, failed_tasks, active, deferred, logs, notes, unknown, unplanned
+    )
 
 
 def _count_done(

@@ -188,6 +188,8 @@ def submit(
             )  # fmt: skip
             # the run's identity, which its tasks check before writing (`check_run_id`)
             folder.update_meta(run_id=settings["run_id"])
+            # what status counts as complete: every func planned, not just those recorded
+            settings["planned_funcs"] = [f.output_names[0] for f in orun.pipeline.sorted_funcs]
             write_settings(folder, settings, {"pipeline": orun.pipeline, "chunksizes": chunksizes})
             Round(orun, folder, sched, settings, chooser, index=0).run()
         except BaseException:
