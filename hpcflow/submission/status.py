@@ -69,6 +69,8 @@ class RunStatus:
     # funcs (first output names) the submission meant to run that no stages record
     # plans or defers: the submitter was stopped while planning, or stages/ was deleted
     unplanned: list[str] = field(default_factory=list)
+    # how the failed tasks' processes ended, by (reason, "exit 1" / "killed by signal 9")
+    exits: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     @property
     def finished(self) -> bool:
@@ -109,7 +111,9 @@ class RunStatus:
                 f"{o.pending:>8}  {lost}"
             )
         if self.failed_tasks:
-            reasons = ", ".join(f"{k}: {v}" for k, v in sorted(self.failed_tasks.items()))
+            reasons = ", ".join(
+                f"{k}: {v}{self._exits_of(k)}" for k, v in sorted(self.failed_tasks.items())
+            )
             lines.append(f"  tasks that ended without success: {reasons}; logs in {self.logs}")
         for o in self.outputs.values():
             for index, message in o.examples:
@@ -129,6 +133,14 @@ class RunStatus:
             lines.append(f"  waiting for a follow-up job to plan: {self.deferred}")
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+    def _exits_of(self, why: str) -> str:
+        """`` (exit 1)`` when every task failed for ``why`` ended so, else counts such
+        as `` (exit 1: 2, killed by signal 9: 1)``; empty when the scheduler gave none."""
+        found = sorted((text, n) for (r, text), n in self.exits.items() if r == why)
+        if len(found) == 1 and found[0][1] == self.failed_tasks[why]:
+            return f" ({found[0][0]})"
+        return f" ({', '.join(f'{t}: {n}' for t, n in found)})" if found else ""
 
 
 def read_status(
@@ -173,6 +185,7 @@ def read_status(
         ids = {a.job_id for sub in subs for s in sub.stages for a in s.arrays if a.job_id}
         states = scheduler.states(sorted(ids))
     failed_tasks: Counter[str] = Counter()
+    exits: Counter[tuple[str, str]] = Counter()
     active = unknown = 0
     logs = folder.logs_root
     counted: set[tuple[int, str, int]] = set()  # fused stages share their tasks
@@ -194,6 +207,8 @@ def read_status(
                     unknown += 1
                 elif ts.state is not TaskState.UNKNOWN and ts.state is not TaskState.COMPLETED:
                     failed_tasks[reason(ts)] += 1
+                    if ts.exit_text:
+                        exits[reason(ts), ts.exit_text] += 1
             if ts.state is TaskState.RUNNING:
                 st.running += int(count)
             elif ts.state is TaskState.PENDING or (
@@ -208,14 +223,17 @@ def read_status(
             active += 1
         elif ts.state is not TaskState.COMPLETED:
             failed_tasks[f"follow-up {reason(ts)}"] += 1
+            if ts.exit_text:
+                exits[f"follow-up {reason(ts)}", ts.exit_text] += 1
     notes = subs[-1].notes if subs else []  # the latest follow-up's view is current
     if expected is not None:
         unplanned = [name for name in expected if name not in outputs]
     else:
         unplanned = [] if subs else ["(every func: no stages record)"]
     return RunStatus(
-        folder.path, outputs, failed_tasks, active, deferred, logs, notes, unknown, unplanned
-    )
+        folder.path, outputs, failed_tasks, active, deferred, logs, notes, unknown, unplanned,
+        exits,
+    )  # fmt: skip
 
 
 def _count_done(

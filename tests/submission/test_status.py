@@ -78,3 +78,22 @@ def test_a_run_whose_submitter_was_killed_while_planning_is_not_complete(
     assert status.finished and not status.complete and status.unplanned == ["y"]
     assert "incomplete submission" in str(status)
     assert cli_main(["wait", str(folder)]) == 1
+
+
+@func("y", mapspec="x[i] -> y[i]")
+def fails_on_three(x: int) -> int:
+    if x == 3:
+        raise ValueError("three")
+    return x
+
+
+def test_status_shows_a_failed_tasks_exit_code(tmp_path: Path) -> None:
+    folder = tmp_path / "run"
+    run = Pipeline([fails_on_three]).submit(
+        {"x": [1, 2, 3, 4]}, folder, scheduler="local", state_dir=str(tmp_path / "queue"),
+        chunksizes=2, error_handling="raise",
+    )  # fmt: skip
+    status = run.wait(timeout=WAIT)
+    assert status.failed_tasks == {"FAILED": 1}
+    # the worker's uncaught ValueError ends the task with exit status 1
+    assert "tasks that ended without success: FAILED: 1 (exit 1)" in str(status)
