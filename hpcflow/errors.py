@@ -12,12 +12,15 @@ working for callers that do not know hpcflow::
     │   └── UnknownStorageError(KeyError)
     ├── ResumeError(ValueError)          a run folder cannot be resumed with these inputs
     ├── RunFolderError                   a run folder is missing, foreign or corrupt
-    │   └── RunLockedError               another submit, resume or map holds the folder
+    │   ├── RunLockedError               another submit, resume or map holds the folder
+    │   ├── RunReplacedError             the folder now holds another run than a task's own
+    │   └── LiveRunError                 the folder's submitted run still has live jobs
     └── SchedulerError(RuntimeError)     a scheduler command failed (sbatch, squeue, ...)
 
 Exceptions raised by the user's own functions are never wrapped: with
 ``error_handling="raise"`` they propagate unchanged, with a note naming the output and
-the element (see :pep:`678`).
+the element (see :pep:`678`). A per-element resources callable is not such a function:
+what it raises is re-raised as an hpcflow error naming the element, chained to it.
 """
 
 from __future__ import annotations
@@ -25,11 +28,13 @@ from __future__ import annotations
 __all__ = [
     "HpcflowError",
     "InputError",
+    "LiveRunError",
     "NothingToRerunError",
     "PipelineError",
     "ResumeError",
     "RunFolderError",
     "RunLockedError",
+    "RunReplacedError",
     "SchedulerError",
     "SpecError",
     "StorageError",
@@ -88,6 +93,16 @@ class RunFolderError(HpcflowError):
 
 class RunLockedError(RunFolderError):
     """Another submit, resume or map holds the run folder's lock."""
+
+
+class RunReplacedError(RunFolderError):
+    """A task's run folder now holds another run (replaced by a new ``map`` or
+    ``submit(overwrite=True)``): the task writes nothing into it."""
+
+
+class LiveRunError(RunFolderError):
+    """The folder's submitted run still has queued or running jobs, so replacing it
+    would mix two runs; cancel them first."""
 
 
 class SchedulerError(HpcflowError, RuntimeError):

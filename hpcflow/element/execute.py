@@ -73,6 +73,8 @@ def execute_chunk(task: FuncTask, indices: Sequence[int] | range | np.ndarray) -
             )  # fmt: skip
             if writes:
                 assert task.outputs is not None
+                if not all(buffered):
+                    _check_guard(task)
                 for out, value, buf in zip(task.outputs, outs, buffered, strict=True):
                     if not buf:
                         out.dump_linear(li, value)
@@ -83,6 +85,7 @@ def execute_chunk(task: FuncTask, indices: Sequence[int] | range | np.ndarray) -
     finally:
         # Flush what was computed, also when an element raised: nothing done is lost.
         if buffer and task.outputs is not None:
+            _check_guard(task)
             done_idx = [li for li, _ in buffer]
             for k, (out, buf) in enumerate(zip(task.outputs, buffered, strict=True)):
                 if buf:
@@ -101,6 +104,7 @@ def store_report(task: FuncTask, report: ChunkReport) -> None:
     computed without writing (in a process that cannot write its storage) are, and
     are written here by the process that collects the report.
     """
+    _check_guard(task)
     if task.outputs is None:
         if task.single_paths is not None and report.values:
             _, outs = report.values[0]
@@ -137,6 +141,12 @@ def element_kwargs(
             sel = tuple(_ALL if p is None else multi[p][n] for p in s.axes)  # type: ignore[union-attr]
             kwargs[s.name] = _plain(s.value[sel], s.name, sel, f)
         yield li, kwargs
+
+
+def _check_guard(task: FuncTask) -> None:
+    """Raise if the task's run folder no longer holds its run (see `FuncTask.guard`)."""
+    if task.guard is not None:
+        task.guard()
 
 
 def _call(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -51,6 +52,9 @@ class FuncTask:
     # recorded in chunk markers; read by the job-side entry point from the environment
     job_id: str | None = None
     attempt: int = 0
+    # called before every store: raises if the run folder no longer holds this task's
+    # run (an array task's `RunFolder.check_run_id`); None in a local map
+    guard: Callable[[], None] | None = None
 
 
 @dataclass

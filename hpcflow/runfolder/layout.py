@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow._atomic import atomic_write_json, atomic_write_pickle, read_pickle
-from hpcflow.errors import RunFolderError
+from hpcflow.errors import RunFolderError, RunReplacedError
 
 __all__ = [
     "ASIDE_PREFIX",
@@ -168,6 +168,31 @@ class RunFolder:
                 f"version {FORMAT_VERSION}; open it with the hpcflow that wrote it"
             )
         return meta
+
+    def check_run_id(self, run_id: str) -> None:
+        """Raise `RunReplacedError` unless ``run.json`` still names run ``run_id``.
+
+        A task of a submitted run calls this before it writes anything: a new ``map``
+        or ``submit(overwrite=True)`` into the same folder gives it another run id (a
+        ``map`` run none), and the old run's tasks must not write into the new run.
+        One small JSON read, cheap enough before every store.
+        """
+        try:
+            meta = json.loads(self.run_json.read_text())
+            current = meta.get("run_id") if isinstance(meta, dict) else None
+            holds = f"run {current}" if current else "a run made by map (no run id)"
+        except FileNotFoundError:
+            holds = "no run (run.json is gone: it is being replaced or was deleted)"
+            current = None
+        except (OSError, json.JSONDecodeError) as e:
+            holds = f"an unreadable run.json ({e})"
+            current = None
+        if current != run_id:
+            raise RunReplacedError(
+                f"run folder {self.path} now holds {holds}; this task belongs to run "
+                f"{run_id}; nothing written (the folder was reused while this run was "
+                "still running: cancel a run before replacing it)"
+            )
 
     def set_aside(self) -> Path:
         """Move every entry of the run in this folder into a new aside folder; its path.

@@ -190,8 +190,34 @@ class TaskStatus:
     """State of one array task, with the scheduler's exit code and reason if it gave one."""
 
     state: TaskState
-    exit_code: str | None = None
+    exit_code: str | None = None  # SLURM's "code:signal", which every backend gives
     reason: str | None = None
+
+    @property
+    def exit_text(self) -> str | None:
+        """How the task's process ended, for a status: ``"exit 1"``, ``"killed by signal
+        9"``; ``None`` when unknown or a clean ``0:0``.
+
+        Examples
+        --------
+        >>> TaskStatus(TaskState.FAILED, "1:0").exit_text
+        'exit 1'
+        >>> TaskStatus(TaskState.FAILED, "0:9").exit_text
+        'killed by signal 9'
+        >>> TaskStatus(TaskState.FAILED, "137:0").exit_text
+        'exit 137 (signal 9)'
+        >>> TaskStatus(TaskState.CANCELLED, "0:0").exit_text is None
+        True
+        """
+        code, _, sig = (self.exit_code or "").partition(":")
+        if not code.isdecimal() or not (sig or "0").isdecimal():
+            return None
+        if int(sig or 0):
+            return f"killed by signal {int(sig)}"
+        n = int(code)
+        if 128 < n < 192:  # a shell reports a child killed by signal s as 128 + s
+            return f"exit {n} (signal {n - 128})"
+        return f"exit {n}" if n else None
 
 
 class Scheduler(ABC):

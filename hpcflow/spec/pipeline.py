@@ -311,17 +311,30 @@ class Pipeline:
     def map(
         self, inputs: dict[str, Any], run_folder: Any = None, internal_shapes: Any = None, **kw: Any
     ) -> ResultDict:
-        """Run the pipeline locally; see `hpcflow.map.run_map` for the parameters."""
-        from hpcflow.element.local import run_map
+        """Run the pipeline locally; see `hpcflow.map.run_map` for the parameters.
 
+        A ``run_folder`` whose submitted run still has jobs queued or running is refused
+        (`hpcflow.errors.LiveRunError`): the two runs would mix.
+        """
+        from hpcflow.element.local import run_map
+        from hpcflow.submission.liveness import refuse_if_live
+
+        if run_folder is not None:
+            refuse_if_live(run_folder)
         return run_map(self, inputs, run_folder, internal_shapes, **kw)
 
     def map_async(
         self, inputs: dict[str, Any], run_folder: Any = None, internal_shapes: Any = None, **kw: Any
     ) -> AsyncMap:
-        """Run the pipeline in the background; see `hpcflow.map.run_map_async`."""
-        from hpcflow.element.local import run_map_async
+        """Run the pipeline in the background; see `hpcflow.map.run_map_async`.
 
+        A ``run_folder`` whose submitted run is live is refused, as by `map`.
+        """
+        from hpcflow.element.local import run_map_async
+        from hpcflow.submission.liveness import refuse_if_live
+
+        if run_folder is not None:
+            refuse_if_live(run_folder)
         return run_map_async(self, inputs, run_folder, internal_shapes, **kw)
 
     def submit(self, inputs: dict[str, Any], run_folder: Any, **kw: Any) -> Run:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from hpcflow.errors import RunReplacedError
 from hpcflow.runfolder.layout import RunFolder
 from hpcflow.runfolder.records import read_settings, read_submissions
 from hpcflow.schedulers.base import get_scheduler
@@ -25,12 +26,15 @@ __all__ = ["follow_up", "main"]
 _SETTLE = 60.0
 
 
-def follow_up(folder: RunFolder, index: int) -> None:
+def follow_up(folder: RunFolder, index: int, *, run_id: str | None = None) -> None:
     """Follow-up job ``index``: plan what was deferred, retry failed tasks (`plan_retries`).
 
     It runs after every array of submission ``index - 1`` has ended, and submits
     submission ``index`` (possibly empty: its record says what was not retried).
+    With ``run_id``, `RunReplacedError` is raised first if the folder holds another run.
     """
+    if run_id is not None:
+        folder.check_run_id(run_id)
     if folder.cancelled_path.exists():
         print(f"hpcflow: run {folder.path} was cancelled; follow-up {index} submits nothing")
         return
@@ -62,13 +66,18 @@ def follow_up(folder: RunFolder, index: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m hpcflow.followup RUN_FOLDER K [TASK]``."""
+    """Entry point of ``python -m hpcflow.followup [--run-id ID] RUN_FOLDER K [TASK]``."""
     parser = argparse.ArgumentParser(
         prog="python -m hpcflow.followup", description="Make submission K of a run."
     )
+    parser.add_argument("--run-id", default=None, help="the run this job belongs to")
     parser.add_argument("run_folder")
     parser.add_argument("index", type=int)
     parser.add_argument("task", type=int, nargs="?", default=0)
     args = parser.parse_args(argv)
-    follow_up(RunFolder(args.run_folder), args.index)
+    try:
+        follow_up(RunFolder(args.run_folder), args.index, run_id=args.run_id)
+    except RunReplacedError as e:
+        print(f"hpcflow: {e}", flush=True)
+        return 3
     return 0

@@ -75,7 +75,10 @@ class Run:
         return self._status(ask_scheduler=True)
 
     def _status(self, *, ask_scheduler: bool) -> RunStatus:
-        return read_status(self.folder, self.scheduler, ask_scheduler=ask_scheduler)
+        return read_status(
+            self.folder, self.scheduler, ask_scheduler=ask_scheduler,
+            expected=self.settings.get("planned_funcs"),
+        )  # fmt: skip
 
     def failures(self, output_name: str) -> dict[tuple[int, ...], Any]:
         """Elements of ``output_name`` whose function raised: index -> `ErrorSnapshot`.

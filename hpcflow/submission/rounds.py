@@ -18,7 +18,7 @@ import numpy as np
 
 from hpcflow.element.execute import element_kwargs
 from hpcflow.element.openrun import OpenRun
-from hpcflow.errors import InputError
+from hpcflow.errors import HpcflowError, InputError
 from hpcflow.plan.stages import Plan, Stage, build_plan, fuse_stages
 from hpcflow.runfolder.layout import RunFolder
 from hpcflow.runfolder.records import ArrayRecord, StageRecord, SubmissionRecord, read_saved
@@ -148,7 +148,13 @@ class Round:
 
         def element_resources(f: Func, idx: np.ndarray) -> list[Resources]:
             task = tasks[f.output_names[0]]
-            return [p.resources_for(f, kw) for _, kw in element_kwargs(task, idx)]
+            out = []
+            for li, kw in element_kwargs(task, idx):
+                try:
+                    out.append(p.resources_for(f, kw))
+                except Exception as exc:
+                    raise _resources_error(f, task.external_shape, li, kw, exc) from exc
+            return out
 
         plan = build_plan(
             p, shapes, max_array_size=self.chooser.max_array_size(), sizer=self._chunk_size,
@@ -313,15 +319,11 @@ class Round:
         run_id = self.settings["run_id"]
         suffix = f"-{arr.index}" if len(rec.arrays) > 1 else ""
         if rec.is_follow_up:  # it submits the next submission: not the array-task worker
-            argv = (
-                self.sched.python,
-                "-m",
-                "hpcflow.followup",
-                str(self.folder.path),
-                str(self.index + 1),
-            )
+            module, args = "hpcflow.followup", (str(self.folder.path), str(self.index + 1))
         else:
-            argv = (self.sched.python, "-m", "hpcflow.worker", str(self.folder.path), rec.name)
+            module, args = "hpcflow.worker", (str(self.folder.path), rec.name)
+        # the task checks that the folder still holds this run before it writes
+        argv = (self.sched.python, "-m", module, "--run-id", str(run_id), *args)
         return ArrayRequest(
             name=f"hpcflow-{run_id}-{rec.name}{suffix}",
             argv=argv,
@@ -330,6 +332,33 @@ class Round:
             workdir=Path(self.settings["workdir"]), task_offset=arr.first_task,
             dependencies=tuple(deps), max_parallel=self.settings["max_parallel"],
         )  # fmt: skip
+
+
+def _resources_error(
+    f: Func, shape: tuple[int, ...], li: int, kwargs: Mapping[str, Any], exc: Exception
+) -> HpcflowError:
+    """``exc``, raised by ``f``'s resources callable for element ``li``, as an hpcflow
+    error naming the func, the callable and the element (index and inputs).
+
+    An hpcflow error (a bad field in what the callable returned) keeps its type, so
+    ``except SpecError`` still catches it; anything else from the user's code becomes
+    an `InputError`.
+    """
+    fn = f.resources
+    name = getattr(fn, "__qualname__", None) or repr(fn)
+    index = tuple(int(i) for i in np.unravel_index(li, shape)) if shape else ()
+    inputs = ", ".join(f"{k}={v!r}"[:80] for k, v in sorted(kwargs.items()))
+    message = (
+        f"resources callable {name!r} of func {f.name!r} (output {f.output_names[0]!r}) "
+        f"failed for element {list(index)} with inputs ({inputs}): "
+        f"{type(exc).__name__}: {exc}; fix the callable so that it returns resources "
+        "(a Resources or a dict of its fields) for every element"
+    )
+    cls = type(exc) if isinstance(exc, HpcflowError) else InputError
+    try:
+        return cls(message)
+    except TypeError:  # an error class of unusual signature
+        return InputError(message)
 
 
 def _n_elements(stage: Stage, orun: OpenRun) -> int:

@@ -8,6 +8,7 @@ job of the run in one batched query.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,11 @@ class RunStatus:
     logs: Path
     notes: list[str] = field(default_factory=list)  # what follow-up jobs did not retry
     unknown_tasks: int = 0  # ended tasks the scheduler does not report (yet)
+    # funcs (first output names) the submission meant to run that no stages record
+    # plans or defers: the submitter was stopped while planning, or stages/ was deleted
+    unplanned: list[str] = field(default_factory=list)
+    # how the failed tasks' processes ended, by (reason, "exit 1" / "killed by signal 9")
+    exits: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     @property
     def finished(self) -> bool:
@@ -72,12 +78,26 @@ class RunStatus:
 
     @property
     def complete(self) -> bool:
-        """Every element of every output computed (some may hold error snapshots)."""
-        return not self.deferred and all(o.remaining == 0 for o in self.outputs.values())
+        """Every element of every planned output computed (some may hold error snapshots),
+        and every func of the submitted pipeline planned."""
+        return (
+            not self.unplanned
+            and not self.deferred
+            and all(o.remaining == 0 for o in self.outputs.values())
+        )
+
+    @property
+    def state(self) -> str:
+        """``"complete"``, ``"incomplete submission"`` (not every func was planned),
+        ``"finished"`` (nothing runs, something is missing) or ``"running"``."""
+        if self.complete:
+            return "complete"
+        if self.unplanned and self.finished:
+            return "incomplete submission"
+        return "finished" if self.finished else "running"
 
     def __str__(self) -> str:
-        state = "complete" if self.complete else ("finished" if self.finished else "running")
-        lines = [f"run {self.run_folder}: {state}"]
+        lines = [f"run {self.run_folder}: {self.state}"]
         width = max([len(n) for n in self.outputs] + [6])
         lines.append(
             f"  {'output':<{width}}  {'total':>9} {'done':>9} {'failed':>7} {'running':>8} "
@@ -91,7 +111,9 @@ class RunStatus:
                 f"{o.pending:>8}  {lost}"
             )
         if self.failed_tasks:
-            reasons = ", ".join(f"{k}: {v}" for k, v in sorted(self.failed_tasks.items()))
+            reasons = ", ".join(
+                f"{k}: {v}{self._exits_of(k)}" for k, v in sorted(self.failed_tasks.items())
+            )
             lines.append(f"  tasks that ended without success: {reasons}; logs in {self.logs}")
         for o in self.outputs.values():
             for index, message in o.examples:
@@ -101,15 +123,41 @@ class RunStatus:
                 "  failed elements hold hpcflow.ErrorSnapshot values (run.failures(name) lists "
                 "them); their inputs and traceback are in the snapshot"
             )
+        if self.unplanned:
+            lines.append(
+                f"  not planned by any submission: {self.unplanned} (the submitter was stopped "
+                "while planning, or stages/ was deleted); submit what is missing with "
+                "run.resume() / hpcflow resume FOLDER, or submit again with overwrite=True"
+            )
         if self.deferred:
             lines.append(f"  waiting for a follow-up job to plan: {self.deferred}")
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
+    def _exits_of(self, why: str) -> str:
+        """`` (exit 1)`` when every task failed for ``why`` ended so, else counts such
+        as `` (exit 1: 2, killed by signal 9: 1)``; empty when the scheduler gave none."""
+        found = sorted((text, n) for (r, text), n in self.exits.items() if r == why)
+        if len(found) == 1 and found[0][1] == self.failed_tasks[why]:
+            return f" ({found[0][0]})"
+        return f" ({', '.join(f'{t}: {n}' for t, n in found)})" if found else ""
 
-def read_status(folder: RunFolder, scheduler: Scheduler, *, ask_scheduler: bool) -> RunStatus:
+
+def read_status(
+    folder: RunFolder,
+    scheduler: Scheduler,
+    *,
+    ask_scheduler: bool,
+    expected: Sequence[str] | None = None,
+) -> RunStatus:
     """The status of the run in ``folder``; the scheduler is asked only if
-    ``ask_scheduler`` and something is unfinished."""
+    ``ask_scheduler`` and something is unfinished.
+
+    ``expected`` are the funcs (first output names) the submission meant to run, from
+    ``submit.json``; those no stages record plans or defers are `RunStatus.unplanned`.
+    Without it (a folder of an earlier hpcflow), a run with no stages record at all is
+    unplanned.
+    """
     subs = read_submissions(folder)
     meta = folder.read_meta()
     stores: dict[str, StorageBase] = {}
@@ -137,6 +185,7 @@ def read_status(folder: RunFolder, scheduler: Scheduler, *, ask_scheduler: bool)
         ids = {a.job_id for sub in subs for s in sub.stages for a in s.arrays if a.job_id}
         states = scheduler.states(sorted(ids))
     failed_tasks: Counter[str] = Counter()
+    exits: Counter[tuple[str, str]] = Counter()
     active = unknown = 0
     logs = folder.logs_root
     counted: set[tuple[int, str, int]] = set()  # fused stages share their tasks
@@ -158,6 +207,8 @@ def read_status(folder: RunFolder, scheduler: Scheduler, *, ask_scheduler: bool)
                     unknown += 1
                 elif ts.state is not TaskState.UNKNOWN and ts.state is not TaskState.COMPLETED:
                     failed_tasks[reason(ts)] += 1
+                    if ts.exit_text:
+                        exits[reason(ts), ts.exit_text] += 1
             if ts.state is TaskState.RUNNING:
                 st.running += int(count)
             elif ts.state is TaskState.PENDING or (
@@ -172,8 +223,17 @@ def read_status(folder: RunFolder, scheduler: Scheduler, *, ask_scheduler: bool)
             active += 1
         elif ts.state is not TaskState.COMPLETED:
             failed_tasks[f"follow-up {reason(ts)}"] += 1
+            if ts.exit_text:
+                exits[f"follow-up {reason(ts)}", ts.exit_text] += 1
     notes = subs[-1].notes if subs else []  # the latest follow-up's view is current
-    return RunStatus(folder.path, outputs, failed_tasks, active, deferred, logs, notes, unknown)
+    if expected is not None:
+        unplanned = [name for name in expected if name not in outputs]
+    else:
+        unplanned = [] if subs else ["(every func: no stages record)"]
+    return RunStatus(
+        folder.path, outputs, failed_tasks, active, deferred, logs, notes, unknown, unplanned,
+        exits,
+    )  # fmt: skip
 
 
 def _count_done(

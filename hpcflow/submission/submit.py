@@ -38,6 +38,7 @@ from hpcflow.spec.retry import Retry, RetryLike
 from hpcflow.storage.base import get_storage_class
 from hpcflow.submission.chunking import ChunkChooser
 from hpcflow.submission.handle import Run
+from hpcflow.submission.liveness import refuse_if_live
 from hpcflow.submission.rounds import DEFAULT_STORAGE, PlannedArray, Round
 
 __all__ = ["SubmissionPlan", "plan_submission", "submit"]
@@ -176,6 +177,8 @@ def submit(
     chooser = ChunkChooser(chunksizes, sched, settings, pipeline=pipeline)
     with run_lock(folder.path, "submit"):
         replacing = _check_fresh(folder, overwrite)
+        if replacing:
+            refuse_if_live(folder.path)  # its tasks would go on writing into the new run
         # the old run is only deleted once its replacement is submitted
         aside = folder.set_aside() if replacing else None
         try:
@@ -184,6 +187,10 @@ def submit(
                 output_names=output_names, chooser=chooser, storage=storage,
                 error_handling=error_handling,
             )  # fmt: skip
+            # the run's identity, which its tasks check before writing (`check_run_id`)
+            folder.update_meta(run_id=settings["run_id"])
+            # what status counts as complete: every func planned, not just those recorded
+            settings["planned_funcs"] = [f.output_names[0] for f in orun.pipeline.sorted_funcs]
             write_settings(folder, settings, {"pipeline": orun.pipeline, "chunksizes": chunksizes})
             Round(orun, folder, sched, settings, chooser, index=0).run()
         except BaseException:

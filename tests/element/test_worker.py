@@ -11,9 +11,10 @@ import time
 from pathlib import Path
 
 import cloudpickle
+import pytest
 
 from hpcflow import Pipeline, Run, func
-from hpcflow.element.worker import INTERRUPTED_EXIT
+from hpcflow.element.worker import INTERRUPTED_EXIT, REPLACED_EXIT
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
@@ -135,3 +136,45 @@ def test_the_job_side_imports_neither_submission_nor_the_engine(tmp_path: Path) 
     assert loaded == []
     assert "hpcflow.element.execute" in out  # it did compute, through the element path
     assert Run.open(folder).load_outputs("doubled").tolist()[0] == 2
+
+
+@func("y", mapspec="x[i] -> y[i]")
+def gated(x: int, trace: str) -> int:
+    """Element 1 waits (bounded) for ``trace/open`` after saying it started."""
+    Path(trace, f"started-{x}").touch()
+    if x == 1:
+        deadline = time.monotonic() + 120
+        while not Path(trace, "open").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    return x * 10
+
+
+@pytest.mark.parametrize(("storage", "stored"), [("file_array", 1), ("chunked_file_array", 0)])
+def test_a_task_writes_nothing_into_a_folder_that_now_holds_another_run(
+    tmp_path: Path, storage: str, stored: int
+) -> None:
+    trace = tmp_path / "trace"
+    trace.mkdir()
+    folder = tmp_path / "run"
+    run = Pipeline([gated]).submit(
+        {"x": list(range(3)), "trace": str(trace)}, folder, scheduler="local",
+        state_dir=str(tmp_path / "queue"), chunksizes=3, storage=storage,
+    )  # fmt: skip
+    assert isinstance(run, Run)
+    assert json.loads((folder / "run.json").read_text())["run_id"] == run.run_id
+    _wait_for((trace / "started-1").exists, timeout=120)
+    # another run takes the folder while element 1 is being computed
+    meta = json.loads((folder / "run.json").read_text())
+    (folder / "run.json").write_text(json.dumps({**meta, "run_id": "another"}))
+    (trace / "open").touch()
+    _wait_for(lambda: run.status().finished, timeout=120)
+    # element 0 was stored before (file_array stores element by element); nothing after
+    assert run.status().outputs["y"].done == stored
+    assert not list((folder / "markers").rglob("*.json"))
+    task_file = next((tmp_path / "queue" / "tasks").glob("*/0.json"))
+    assert json.loads(task_file.read_text())["exit_code"] == f"{REPLACED_EXIT}:0"
+    log = next((folder / "logs" / "y").glob("*.log")).read_text()
+    assert (
+        f"run folder {folder} now holds run another; this task belongs to run {run.run_id}; "
+        "nothing written"
+    ) in log

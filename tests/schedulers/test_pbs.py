@@ -870,3 +870,12 @@ def test_cancel_ignores_finished_and_unknown_jobs_only(fake: FakeCommands) -> No
     fake.set("qdel", stderr="qdel: cannot connect to server pbs01 (errno=111)\n", rc=2)
     with pytest.raises(SchedulerError, match="qdel 5.s exited 2"):
         PbsScheduler().cancel(["5.s"])
+
+
+def test_failed_tasks_say_their_exit_code_or_signal() -> None:
+    pbs = tasks_by_job(parse_qstat_json(read("qstat_pbs_finished.json")), "pbs")["4720"]
+    assert [pbs[i].exit_text for i in (0, 1, 4, 5)] == [
+        None, "exit 3", "exit 137 (signal 9)", "killed by signal 15",
+    ]  # fmt: skip
+    torque = tasks_by_job(parse_qstat_full(read("qstat_torque_finished.txt")), "torque")["5110"]
+    assert torque[1].exit_text == "exit 2" and torque[6].exit_text == "killed by signal 9"

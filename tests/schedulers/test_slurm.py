@@ -636,3 +636,10 @@ def test_max_array_size_errors(fake: FakeCommands) -> None:
     fake.set("scontrol", stderr="scontrol: error: oops\n", rc=1)
     with pytest.raises(SchedulerError, match="scontrol show config exited 1"):
         SlurmScheduler().max_array_size()
+
+
+def test_failed_tasks_say_their_exit_code_or_signal() -> None:
+    out = parse_sacct(read("sacct_finished.txt"))
+    assert out[JOBS["fails"]][1].exit_text == "exit 1"
+    assert out[JOBS["memory"]][0].exit_text == "killed by signal 9"
+    assert out[JOBS["ok"]][0].exit_text is None  # 0:0 says nothing

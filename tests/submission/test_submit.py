@@ -351,3 +351,24 @@ def test_overwrite_that_succeeds_removes_the_old_run(tmp_path: Path) -> None:
     assert (folder / "submit.json").exists()
     new = hpcflow.map.load_outputs("y", run_folder=folder)  # the new run: 1 element, not done
     assert len(new) == 1 and np.ma.getmaskarray(new).all()
+
+
+def _memory_of(x: int) -> dict[str, str]:
+    return {"memory": f"{100 // x}MB"}  # ZeroDivisionError for x == 0
+
+
+@func("y", mapspec="x[i] -> y[i]", resources=_memory_of)
+def sized(x: int) -> int:
+    return x
+
+
+def test_resources_callable_error_names_func_callable_and_element(tmp_path: Path) -> None:
+    from hpcflow.testing import FakeScheduler
+
+    with pytest.raises(InputError) as info:
+        Pipeline([sized]).submit({"x": [4, 2, 0, 1]}, tmp_path / "run", scheduler=FakeScheduler())
+    message = str(info.value)
+    assert "'_memory_of'" in message and "'sized'" in message
+    assert "element [2]" in message and "x=0" in message and "ZeroDivisionError" in message
+    assert isinstance(info.value.__cause__, ZeroDivisionError)
+    assert not (tmp_path / "run" / "submit.json").exists()
