@@ -7,11 +7,28 @@
 #   bash cluster_tests/run_all.sh -x -k sacct
 #
 # The cluster is always stopped at the end, also when the tests fail or are interrupted.
-# Exit status: pytest's; non-zero with a message if the cluster cannot start.
+# Before the cluster starts, the documentation site is built with `mkdocs build --strict`
+# (mkdocs.yml), so a broken link or a stale API name fails the run at once.
+#
+# Exit status: pytest's; 4 with a message if the documentation site does not build; 3 if
+# the cluster cannot start.
 set -uo pipefail
 HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname -- "$HERE")
 MINISLURM=$HERE/minislurm
+
+# The site goes to a temporary directory: the build is the check, the pages are not kept.
+site_dir=$(mktemp -d /tmp/hpcflow-site-XXXXXX) || exit 1
+echo "run_all: building the documentation site (mkdocs build --strict)" >&2
+if ! NO_MKDOCS_2_WARNING=1 python -m mkdocs build --strict --quiet \
+    --config-file "$ROOT/mkdocs.yml" --site-dir "$site_dir"; then
+    rm -rf "$site_dir"
+    echo "run_all: the documentation site does not build (mkdocs build --strict, see above):" \
+        "fix the page, link or docstring it names; the tools come with" \
+        "pip install -e \".[test]\" (the docs extra)" >&2
+    exit 4
+fi
+rm -rf "$site_dir"
 
 # A new state directory per run unless one is given: a directory left by an earlier run
 # (or copied with /tmp onto a new machine) carries that run's queued jobs and pid files.
