@@ -7,11 +7,32 @@
 #   bash cluster_tests/run_all.sh -x -k sacct
 #
 # The cluster is always stopped at the end, also when the tests fail or are interrupted.
-# Exit status: pytest's; non-zero with a message if the cluster cannot start.
+# Before the cluster starts, the documentation site is built with `mkdocs build --strict`
+# (mkdocs.yml), so a broken link or a stale API name fails the run at once.
+#
+# It starts anywhere: without HPCFLOW_MINISLURM_PORT_BASE the cluster takes the first free
+# block of ports from 16800 on (another cluster may hold the default ones), and a daemon
+# that dies while starting fails the run at once with the end of its log.
+#
+# Exit status: pytest's; 4 with a message if the documentation site does not build; 3 if
+# the cluster cannot start.
 set -uo pipefail
 HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname -- "$HERE")
 MINISLURM=$HERE/minislurm
+
+# The site goes to a temporary directory: the build is the check, the pages are not kept.
+site_dir=$(mktemp -d /tmp/hpcflow-site-XXXXXX) || exit 1
+echo "run_all: building the documentation site (mkdocs build --strict)" >&2
+if ! NO_MKDOCS_2_WARNING=1 python -m mkdocs build --strict --quiet \
+    --config-file "$ROOT/mkdocs.yml" --site-dir "$site_dir"; then
+    rm -rf "$site_dir"
+    echo "run_all: the documentation site does not build (mkdocs build --strict, see above):" \
+        "fix the page, link or docstring it names; the tools come with" \
+        "pip install -e \".[test]\" (the docs extra)" >&2
+    exit 4
+fi
+rm -rf "$site_dir"
 
 # A new state directory per run unless one is given: a directory left by an earlier run
 # (or copied with /tmp onto a new machine) carries that run's queued jobs and pid files.
@@ -54,7 +75,14 @@ if ((up_status != 0)) || [[ $(tail -n 1 <<<"$up_out") != "export SLURM_CONF="* ]
     exit 3
 fi
 eval "$(tail -n 1 <<<"$up_out")"
-echo "run_all: mini cluster up, SLURM_CONF=$SLURM_CONF" >&2
+# up.sh chose free ports unless they were given; the tests' own up.sh (conftest.py) finds
+# them recorded in the state directory, and tests that start a cluster of their own read
+# this variable to stay off them.
+if [[ -z ${HPCFLOW_MINISLURM_PORT_BASE:-} ]]; then
+    HPCFLOW_MINISLURM_PORT_BASE=$(tr -dc '0-9' <"$HPCFLOW_MINISLURM_DIR/port_base")
+    export HPCFLOW_MINISLURM_PORT_BASE
+fi
+echo "run_all: mini cluster up, SLURM_CONF=$SLURM_CONF, ports from $HPCFLOW_MINISLURM_PORT_BASE" >&2
 
 cd "$ROOT" || exit 1
 setsid python -m pytest tests hpcflow cluster_tests "$@" &

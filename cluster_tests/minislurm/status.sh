@@ -7,7 +7,7 @@ HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/lib.sh"
 export SLURM_CONF=$MS_CONF
 
-echo "state directory: $MS_DIR (role $MS_ROLE, ports from $MS_PORT_BASE)"
+echo "state directory: $MS_DIR (role $MS_ROLE, ports from ${MS_PORT_BASE:-none chosen yet})"
 echo "export SLURM_CONF=$MS_CONF"
 dead=0
 while read -r name pidfile; do

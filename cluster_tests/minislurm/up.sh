@@ -210,6 +210,17 @@ start_munge() {
         fail "munge does not answer" "$MS_MUNGE_DIR/munged.log"
 }
 
+mariadb_pid=
+mariadb_alive() { ms_is_ours "$mariadb_pid"; }
+slurmdbd_alive() { ms_daemon_alive "$MS_RUN/slurmdbd.pid" slurmdbd; }
+slurmctld_alive() { ms_daemon_alive "$MS_RUN/slurmctld.pid" slurmctld; }
+slurmds_alive() {
+    local node
+    for node in $MS_NODES; do
+        ms_daemon_alive "$MS_RUN/slurmd-$node.pid" slurmd -N "$node" || return 1
+    done
+}
+
 # shellcheck disable=SC2120  # arguments are optional
 db_sql() {
     mariadb --no-defaults --socket="$MS_DB_SOCKET" --user=root --batch "$@"
@@ -226,16 +237,19 @@ start_mariadb() {
             fail "mariadb-install-db failed" "$MS_LOG/mariadb-install.log"
     fi
     rm -f "$MS_DB_SOCKET"
-    # mariadbd does not daemonize itself: setsid --fork detaches it from this script.
+    # mariadbd does not daemonize itself: it runs in the background in a session of its
+    # own (setsid), and $! is its pid (env and setsid exec it), so a mariadbd that dies
+    # before it writes its pid file (its port taken, say) is noticed at once.
     # Durability settings are relaxed: this database only holds test accounting.
-    launch setsid --fork mariadbd --no-defaults --user=mysql --datadir="$data" \
+    env "$MS_MARK" setsid mariadbd --no-defaults --user=mysql --datadir="$data" \
         --socket="$MS_DB_SOCKET" --port="$MS_DB_PORT" --bind-address=127.0.0.1 \
         --pid-file="$MS_DB_DIR/mariadbd.pid" --log-error="$MS_DB_DIR/mariadbd.log" \
         --skip-name-resolve --skip-log-bin --innodb-buffer-pool-size=64M \
         --innodb-flush-log-at-trx-commit=0 --innodb-doublewrite=0 --innodb-lock-wait-timeout=900 \
-        </dev/null >/dev/null 2>&1
-    ms_wait_daemon MariaDB "$MS_DB_DIR/mariadbd.pid" 60 db_sql --execute='SELECT 1' ||
-        fail "MariaDB does not answer" "$MS_DB_DIR/mariadbd.log"
+        </dev/null >/dev/null 2>&1 9>&- &
+    mariadb_pid=$!
+    ms_wait_daemon MariaDB mariadb_alive 60 db_sql --execute='SELECT 1' ||
+        fail "MariaDB did not start" "$MS_DB_DIR/mariadbd.log"
     ms_wait_for "MariaDB's pid file" 10 test -s "$MS_DB_DIR/mariadbd.pid" || exit 1
     db_sql <<'EOF' || fail "could not create the slurm database user" "$MS_DB_DIR/mariadbd.log"
 CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY 'minislurm';
@@ -251,7 +265,7 @@ cluster_registered() {
 
 start_slurmdbd() {
     launch slurmdbd || fail "slurmdbd did not start" "$MS_LOG/slurmdbd.log"
-    ms_wait_daemon slurmdbd "$MS_RUN/slurmdbd.pid" 90 ms_tcp_open "$MS_DBD_ADDR" "$MS_DBD_PORT" ||
+    ms_wait_daemon slurmdbd slurmdbd_alive 90 ms_tcp_open "$MS_DBD_ADDR" "$MS_DBD_PORT" ||
         fail "slurmdbd does not listen on port $MS_DBD_PORT" "$MS_LOG/slurmdbd.log"
     if ! cluster_registered; then
         # sacctmgr may hang after adding the cluster; slurmctld registers it anyway.
@@ -262,7 +276,7 @@ start_slurmdbd() {
 
 start_slurmctld() {
     launch slurmctld || fail "slurmctld did not start" "$MS_LOG/slurmctld.log"
-    ms_wait_daemon slurmctld "$MS_RUN/slurmctld.pid" 60 bash -c 'timeout 5 scontrol ping | grep -q "is UP"' ||
+    ms_wait_daemon slurmctld slurmctld_alive 60 bash -c 'timeout 5 scontrol ping | grep -q "is UP"' ||
         fail "slurmctld does not answer" "$MS_LOG/slurmctld.log"
 }
 
@@ -291,6 +305,20 @@ done
 # One up.sh at a time per state directory (e.g. run_all.sh's and the pytest fixture's).
 exec 9>"$MS_DIR/up.lock"
 flock --timeout 300 9 || fail "another up.sh holds $MS_DIR/up.lock"
+
+# Ports: forced by HPCFLOW_MINISLURM_PORT_BASE, else the block recorded here while this
+# directory's cluster runs (it holds them) or while they are free, else a free block.
+if [[ -z $MS_PORT_FORCED ]]; then
+    if [[ -z $MS_PORT_BASE ]] || { [[ -z $(ms_marked_pids) ]] && ! ms_ports_free "$MS_PORT_BASE"; }; then
+        [[ -n $MS_PORT_BASE ]] && ms_say "ports from $MS_PORT_BASE (recorded in $MS_PORT_FILE) are taken"
+        base=$(ms_pick_port_base) ||
+            fail "no block of 14 free ports from $MS_PORT_DEFAULT to 65000: set HPCFLOW_MINISLURM_PORT_BASE"
+        ms_set_ports "$base"
+        echo "$MS_PORT_BASE" >"$MS_PORT_FILE.tmp"
+        mv -f "$MS_PORT_FILE.tmp" "$MS_PORT_FILE"
+    fi
+fi
+
 rm -rf "$MS_DIR/etc/new"
 install -d -m 0700 "$MS_DIR/etc/new"
 write_configs "$MS_DIR/etc/new"
@@ -337,7 +365,7 @@ if [[ $MS_ROLE == all || $MS_ROLE == node ]]; then
     start_slurmds
 fi
 if [[ $MS_ROLE == all ]]; then
-    ms_wait_for "nodes n1..n3 to take jobs" 60 nodes_usable ||
+    ms_wait_daemon "slurmd ($MS_NODES)" slurmds_alive 60 nodes_usable ||
         fail "nodes do not take jobs: $(node_states | tr '\n' ' ')" "$MS_LOG"/slurmd-n*.log \
             "$MS_LOG/slurmctld.log"
     cluster_registered || fail "slurmdbd does not know cluster $MS_CLUSTER" "$MS_LOG/slurmdbd.log"

@@ -232,6 +232,8 @@ class Scheduler(ABC):
         Shell lines run before each task: ``module load ...``, ``source venv/bin/activate``,
         ``conda activate ...``.
 
+    Notes
+    -----
     ``calls`` counts the scheduler commands this object ran (``sbatch``, ``squeue``,
     ``sacct``, ``scontrol``, ...), so benchmarks and tests can check that submitting
     costs a few calls per stage, independent of the number of elements.

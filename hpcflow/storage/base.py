@@ -63,6 +63,8 @@ class StorageBase(ABC):
         For every axis of ``shape``: ``True`` if external. Default: all external
         first, then internal.
 
+    Notes
+    -----
     Capabilities (class attributes) tell callers what a backend can do, so that they
     never need to check types:
 
