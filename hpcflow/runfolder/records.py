@@ -155,12 +155,32 @@ def latest_owners(
     for stage in reversed(stages):
         if not len(remaining):
             break
-        elements = stage.elements(folder)
-        hit = np.isin(remaining, elements)
-        if hit.any():
-            out.append((stage, np.searchsorted(elements, remaining[hit])))
+        hit, positions = _positions(folder, stage, remaining)
+        if len(positions):
+            out.append((stage, positions))
             remaining = remaining[~hit]
     return out
+
+
+def _positions(
+    folder: RunFolder, stage: StageRecord, indices: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which ``indices`` the stage holds (a mask), and their positions in its elements.
+
+    One pass over ``indices`` (no set operation, no copy of the stage's elements when
+    they are ``0..n-1``): at 10^7 elements ``np.isin`` alone took a second.
+    """
+    if stage.elements_file is None:  # elements 0..n_elements-1: the index is the position
+        if not len(indices) or (indices.min() >= 0 and indices.max() < stage.n_elements):
+            return np.ones(len(indices), dtype=bool), indices
+        hit = (indices >= 0) & (indices < stage.n_elements)
+        return hit, indices[hit]
+    elements = stage.elements(folder)  # sorted (plan/stages.py keeps them so)
+    if not len(elements):
+        return np.zeros(len(indices), dtype=bool), np.zeros(0, dtype=np.int64)
+    pos = np.searchsorted(elements, indices)
+    hit = elements[np.minimum(pos, len(elements) - 1)] == indices
+    return hit, pos[hit]
 
 
 def stages_by_func(subs: list[SubmissionRecord]) -> dict[str, list[StageRecord]]:
