@@ -294,10 +294,20 @@ def _group(
         raise InputError(
             f"element_resources gave {len(per_element)} values for {len(everything)} elements"
         )
-    groups: dict[Resources, list[int]] = {}
-    for i, r in zip(everything.tolist(), per_element, strict=True):
-        groups.setdefault(r.with_defaults(pipeline.default_resources), []).append(i)
-    return [(r, np.asarray(idx, dtype=np.int64)) for r, idx in groups.items()]
+    if not len(everything):
+        return []
+    # Per-element lists hold a few shared objects ([stage_res] * n): group by object
+    # identity first (vectorised), then fill in defaults and compare once per object,
+    # not once per element (at 10^5 elements the per-element loop took 1.4 s).
+    ids = np.fromiter(map(id, per_element), dtype=np.uintp, count=len(per_element))
+    _, first, which = np.unique(ids, return_index=True, return_inverse=True)
+    by_object = np.argsort(which, kind="stable")  # each object's elements, in order
+    splits = np.split(by_object, np.cumsum(np.bincount(which))[:-1])
+    groups: dict[Resources, list[np.ndarray]] = {}
+    for k in np.argsort(first, kind="stable").tolist():  # first-seen order
+        r = per_element[int(first[k])].with_defaults(pipeline.default_resources)
+        groups.setdefault(r, []).append(splits[k])
+    return [(r, everything[np.sort(np.concatenate(pos))]) for r, pos in groups.items()]
 
 
 def _dependencies(

@@ -85,6 +85,14 @@ class StageRecord:
         elements: np.ndarray = np.load(folder.path / self.elements_file)
         return elements
 
+    def elements_at(self, folder: RunFolder, positions: np.ndarray) -> np.ndarray:
+        """The stage's elements at ``positions`` (without making all 0..n-1 first)."""
+        positions = np.asarray(positions, dtype=np.int64)
+        if self.elements_file is None:
+            return positions
+        elements: np.ndarray = self.elements(folder)[positions]
+        return elements
+
     def task_elements(self, folder: RunFolder, task: int) -> np.ndarray:
         if not 0 <= task < self.n_tasks:
             raise RunFolderError(

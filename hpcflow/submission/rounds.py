@@ -199,7 +199,7 @@ class Round:
                 arrays=[ArrayRecord(a.index, a.first_task, a.n_tasks) for a in s.arrays],
                 submission=self.index, fused_into=s.fused_into,
             )  # fmt: skip
-            if not np.array_equal(s.elements, np.arange(rec.n_elements)) and not self.dry_run:
+            if not _all_elements(s.elements, rec.n_elements) and not self.dry_run:
                 record.save_elements(self.folder, rec, s.elements)
             record.stages.append(rec)
         cont = self._follow_up(deferred) if deferred or self._may_retry(plan) else None
@@ -345,3 +345,8 @@ def _array_elements(rec: StageRecord, arr: ArrayRecord) -> int:
         return 0
     first = arr.first_task * rec.chunksize
     return max(0, min((arr.first_task + arr.n_tasks) * rec.chunksize, rec.size) - first)
+
+
+def _all_elements(elements: np.ndarray, n: int) -> bool:
+    """Whether ``elements`` are exactly ``0..n-1`` (a resume's few are told at once)."""
+    return len(elements) == n and np.array_equal(elements, np.arange(n))
