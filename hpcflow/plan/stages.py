@@ -184,6 +184,7 @@ def build_plan(
     stages: list[Stage] = []
     by_func: dict[str, list[Stage]] = {}
     chosen = {f.output_names for f in funcs} if funcs is not None else None
+    everything: dict[int, np.ndarray] = {}
     for f in pipeline.sorted_funcs:
         if chosen is not None and f.output_names not in chosen:
             continue
@@ -196,6 +197,13 @@ def build_plan(
         n = int(np.prod(shape, dtype=np.int64)) if f.mapspec is not None else 1
         size = sizer(f, n) if sizer is not None else stage_chunksize(chunksizes, f, n)
         subset = None if elements is None else elements.get(key)
+        if subset is None:
+            # funcs of one shape share one read-only 0..n-1 (at 10^7, 80 MB each), and
+            # aligned stages then compare as the same object
+            subset = everything.get(n)
+            if subset is None:
+                subset = everything[n] = np.arange(n, dtype=np.int64)
+                subset.flags.writeable = False
         if overrides is not None and key in overrides:
             groups = _group(pipeline, _subset(n, subset), overrides[key])
         else:
@@ -251,7 +259,7 @@ def fuse_stages(plan: Plan) -> None:
             and groups[up.func.output_names[0]] == 1
             and up.resources == s.resources
             and up.chunksize == s.chunksize
-            and np.array_equal(up.elements, s.elements)
+            and _same(up.elements, s.elements)
         ):
             s.fused_into = up.fused_into or up.name
 
@@ -332,10 +340,14 @@ def _dependencies(
             and _aligned(f, producer, p)
             and shapes[f.output_names[0]] == shapes[producer.output_names[0]]
             and ups[0].chunksize == stage.chunksize
-            and np.array_equal(ups[0].elements, stage.elements)
+            and _same(ups[0].elements, stage.elements)
         )
         deps.extend(Dependency(u.name, "aligned" if aligned else "whole") for u in ups)
     return deps
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return a is b or np.array_equal(a, b)
 
 
 def _aligned(consumer: Func, producer: Func, name: str) -> bool:

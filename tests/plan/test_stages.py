@@ -160,3 +160,12 @@ def test_resource_overrides_group_shared_and_equal_resources_in_first_seen_order
         ("y.0", 4 * 1024**3, [2, 5, 21, 34]),
         ("y.1", 1024**3, [3, 8, 13]),
     ]
+
+
+def test_funcs_of_one_shape_share_one_read_only_index_array() -> None:
+    # at 10^7 elements each 0..n-1 is 80 MB: the stages of one plan hold one
+    plan = build_plan(sweep(), {"a": (6,), "b": (6,), "total": ()}, max_array_size=10)
+    a, b = plan.stage("a").elements, plan.stage("b").elements
+    assert a is b and a.tolist() == list(range(6))
+    with pytest.raises(ValueError, match="read-only"):
+        a[0] = 5
