@@ -5,7 +5,10 @@ Pipeline: ``x[i] -> y[i]`` (``2 * x``), ``y[i] -> z[i]`` (``y + 1``), ``x`` a fl
 array of ``--n`` (10,000,000) elements, default storage (``chunked_file_array``).
 Nothing is run to completion (a 6-slot mini cluster cannot): jobs are submitted held
 (``extra_sbatch={"hold": True}``) and cancelled. Each step runs in a fresh subprocess,
-whose wall time, peak RSS (``wait4``) and result this script prints:
+whose wall time, peak RSS (``wait4``) and result this script prints. The host is
+shared, so each timed call is repeated ``--repeat`` (3) times and the best is kept:
+status and load in one process, submit on fresh folders, resume on fresh copies of
+the 99%-done run.
 
 1. ``submit`` with default settings: time to its return, files in the run folder,
    peak RSS of the submitting process (building the input array included);
