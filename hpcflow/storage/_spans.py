@@ -47,6 +47,10 @@ def spans_to_arrays(spans: Sequence[tuple[int, int]]) -> tuple[np.ndarray, np.nd
     )
 
 
+_DENSE_MIN = 4096  # fewer indices: the binary search is as fast
+_DENSE_FACTOR = 4  # most range per index for which the coverage mask pays
+
+
 def in_spans(idx: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
     """For each index, whether some ``[start, stop)`` span holds it (spans sorted).
 
@@ -57,8 +61,33 @@ def in_spans(idx: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarr
     """
     if len(starts) == 0:
         return np.zeros(len(idx), dtype=bool)
+    if len(idx) >= _DENSE_MIN:
+        lo, hi = int(idx.min()), int(idx.max()) + 1
+        if hi - lo <= _DENSE_FACTOR * len(idx) and len(starts) * _DENSE_FACTOR <= len(idx):
+            # many indices over a short range: one coverage mask of the range, O(range
+            # + spans), instead of a binary search per index (1 s at 10^7 indices)
+            covered = _covered(lo, hi, starts, stops)
+            return np.asarray(covered[idx - lo] if lo else covered[idx])  # no temporary if lo=0
     pos = np.searchsorted(starts, idx, side="right") - 1
     return np.asarray((pos >= 0) & (idx < stops[np.maximum(pos, 0)]))
+
+
+def _covered(lo: int, hi: int, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """Whether each of ``lo .. hi - 1`` is in some ``[start, stop)`` span (overlaps allowed).
+
+    One slice assignment per span (spans are chunks: thousands, not millions).
+
+    Examples
+    --------
+    >>> _covered(1, 7, np.array([0, 3, 4]), np.array([2, 5, 6])).tolist()
+    [True, False, True, True, True, False]
+    """
+    mask = np.zeros(hi - lo, dtype=bool)
+    a = (np.clip(starts, lo, hi) - lo).tolist()
+    b = (np.clip(stops, lo, hi) - lo).tolist()
+    for s, e in zip(a, b, strict=True):
+        mask[s:e] = True
+    return mask
 
 
 _lock = threading.Lock()

@@ -140,7 +140,7 @@ def plan_retries(
         resources: list[Resources] = []
         reasons: list[str | None] = []
         for stage, positions in latest_owners(folder, by_func.get(key, []), elements):
-            stage_elements = stage.elements(folder)[positions]
+            stage_elements = stage.elements_at(folder, positions)
             stage_res = Resources(**stage.resources)
             for task, idx in _by_task(stage_elements, tasks_of(stage, positions)):
                 ts = task_status(stage, task, states, logs, scheduler=sched)
@@ -224,7 +224,14 @@ def _upstream_unfinished(
     head = records.get((stage.submission, stage.fused_into))
     if head is None or head.outputs[0] not in wanted:
         return False
-    return bool(np.isin(head.task_elements(folder, task), wanted[head.outputs[0]]).any())
+    # the task's elements are few and sorted: one binary search per wanted element,
+    # not np.isin (a sort of all of them, once per task)
+    own = head.task_elements(folder, task)
+    want = np.asarray(wanted[head.outputs[0]], dtype=np.int64)
+    if not len(own) or not len(want):
+        return False
+    pos = np.minimum(np.searchsorted(own, want), len(own) - 1)
+    return bool((own[pos] == want).any())
 
 
 def _by_task(elements: np.ndarray, tasks: np.ndarray) -> list[tuple[int, np.ndarray]]:

@@ -205,7 +205,7 @@ class Round:
                 arrays=[ArrayRecord(a.index, a.first_task, a.n_tasks) for a in s.arrays],
                 submission=self.index, fused_into=s.fused_into,
             )  # fmt: skip
-            if not np.array_equal(s.elements, np.arange(rec.n_elements)) and not self.dry_run:
+            if not _all_elements(s.elements, rec.n_elements) and not self.dry_run:
                 record.save_elements(self.folder, rec, s.elements)
             record.stages.append(rec)
         cont = self._follow_up(deferred) if deferred or self._may_retry(plan) else None
@@ -374,3 +374,9 @@ def _array_elements(rec: StageRecord, arr: ArrayRecord) -> int:
         return 0
     first = arr.first_task * rec.chunksize
     return max(0, min((arr.first_task + arr.n_tasks) * rec.chunksize, rec.size) - first)
+
+
+def _all_elements(elements: np.ndarray, n: int) -> bool:
+    """Whether a stage's ``elements`` (sorted, unique: `hpcflow.plan.stages.Stage`) are
+    exactly ``0..n-1``: then their ends say it, with no 0..n-1 made to compare."""
+    return len(elements) == n and (n == 0 or (int(elements[0]) == 0 and int(elements[-1]) == n - 1))

@@ -28,7 +28,7 @@ from hpcflow.runfolder.records import (
 from hpcflow.runfolder.results import open_storage
 from hpcflow.schedulers.base import Scheduler, TaskState, TaskStatus
 from hpcflow.storage.base import StorageBase
-from hpcflow.submission.classify import reason, task_status, tasks_of
+from hpcflow.submission.classify import reason, task_counts, task_status
 
 __all__ = ["OutputStatus", "RunStatus", "read_status", "unravel"]
 
@@ -170,7 +170,7 @@ def read_status(
         first = stages[0].submission
         base = [s for s in stages if s.submission == first]
         not_done = [_count_done(folder, s, meta, stores, st) for s in base]
-        remaining = np.sort(np.concatenate(not_done)) if not_done else np.zeros(0, np.int64)
+        remaining = np.concatenate(not_done) if len(not_done) > 1 else not_done[0]
         for stage, positions in latest_owners(folder, stages, remaining):
             unfinished.append((stage, positions, st))
     deferred = _deferred(subs)
@@ -190,9 +190,8 @@ def read_status(
     logs = folder.logs_root
     counted: set[tuple[int, str, int]] = set()  # fused stages share their tasks
     for stage, missing, st in unfinished:
-        tasks = tasks_of(stage, missing)
         # one status lookup (and at most one log read) per task, not per element
-        for t, count in zip(*np.unique(tasks, return_counts=True), strict=True):
+        for t, count in zip(*task_counts(stage, missing), strict=True):
             ts = task_status(stage, int(t), states, logs, scheduler=scheduler)
             if ts.state is TaskState.PREEMPTED:
                 # Submitted with --requeue: SLURM queues it again (after a short
@@ -270,7 +269,7 @@ def _count_done(
     store = stores[stage.outputs[0]]
     for li in own[: max(0, _EXAMPLES - len(st.examples))].tolist():
         st.examples.append((unravel(store, li), _describe(store.get_linear(li))))
-    return elements[~done]
+    return elements[~done] if done.any() else elements  # no copy of 10^7 pending
 
 
 def _deferred(subs: list[SubmissionRecord]) -> list[str]:

@@ -138,3 +138,34 @@ def test_million_element_plan() -> None:
     plan = build_plan(sweep(), {"a": (10**6,), "b": (10**6,), "total": ()}, max_array_size=1001)
     assert plan.stage("a").n_tasks == 1000
     assert plan.stage("b").dependencies[0].kind == "aligned"
+
+
+def test_resource_overrides_group_shared_and_equal_resources_in_first_seen_order() -> None:
+    # a retry passes per-element lists of a few shared objects ([res] * n); objects
+    # that are equal once the defaults are filled in make one stage
+    f = Func(lambda n: n, "y", mapspec="n[i] -> y[i]")
+    pipeline = Pipeline([f], default_resources=Resources(memory="1GB"))
+    more, default, same = Resources(memory="4GB"), Resources(), Resources(memory="1GB")
+    subset = np.array([2, 3, 5, 8, 13, 21, 34], dtype=np.int64)
+    per = [more, default, more, same, default, more, Resources(memory="4GB")]
+    plan = build_plan(
+        pipeline,
+        {"y": (40,)},
+        max_array_size=10,
+        chunksizes=2,
+        elements={"y": subset},
+        overrides={"y": lambda idx: per if len(idx) == len(per) else []},
+    )
+    assert [(s.name, s.resources.memory, s.elements.tolist()) for s in plan.stages] == [
+        ("y.0", 4 * 1024**3, [2, 5, 21, 34]),
+        ("y.1", 1024**3, [3, 8, 13]),
+    ]
+
+
+def test_funcs_of_one_shape_share_one_read_only_index_array() -> None:
+    # at 10^7 elements each 0..n-1 is 80 MB: the stages of one plan hold one
+    plan = build_plan(sweep(), {"a": (6,), "b": (6,), "total": ()}, max_array_size=10)
+    a, b = plan.stage("a").elements, plan.stage("b").elements
+    assert a is b and a.tolist() == list(range(6))
+    with pytest.raises(ValueError, match="read-only"):
+        a[0] = 5

@@ -97,3 +97,20 @@ def test_a_cancelled_task_without_a_log_never_started(tmp_path: Path) -> None:
     )  # it ran: scancel of a running task
     assert reason(ts) == "CANCELLED"
     assert is_task_failure(ts)
+
+
+def test_task_counts_agree_with_unique_counts_in_any_order() -> None:
+    import numpy as np
+
+    from hpcflow.submission.classify import task_counts
+
+    stage = StageRecord("y", ["y"], 1_000, 1_000, 7, 143, {})
+    rng = np.random.default_rng(3)
+    positions = np.unique(rng.integers(0, 1_000, 300))  # ascending, as status passes them
+    for order in (positions, positions[::-1], rng.permutation(positions), positions[:1]):
+        tasks, counts = task_counts(stage, order)
+        want_tasks, want_counts = np.unique(order // 7, return_counts=True)
+        assert tasks.tolist() == want_tasks.tolist()
+        assert counts.tolist() == want_counts.tolist()
+    tasks, counts = task_counts(stage, np.zeros(0, dtype=np.int64))
+    assert (len(tasks), len(counts)) == (0, 0)
