@@ -145,7 +145,10 @@ def unlock(args: argparse.Namespace) -> int:
         print(f"{folder} has no lock; nothing to do")
         return ExitCode.OK
     who = f"{holder.get('purpose')} in process {holder.get('pid')} on {holder.get('host')}"
-    if holder_alive(holder) and not args.force:
+    alive = holder_alive(holder)
+    if alive is None:
+        who += " (another host: not checked from here)"
+    if alive and not args.force:
         raise InputError(
             f"the lock of {folder} is held by a live {who}; wait for it to finish, or pass "
             "--force if you are sure it no longer works on this folder"

@@ -51,6 +51,7 @@ def status_json(run: Run, status: RunStatus) -> dict[str, Any]:
             {"task": t.label, "state": t.state, "detail": t.detail, "log": str(t.log or "")}
             for t in status.lost_tasks
         ],
+        "history": list(status.history),
         "deferred": list(status.deferred),
         "notes": list(status.notes),
         "logs": str(status.logs),

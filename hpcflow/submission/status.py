@@ -74,6 +74,8 @@ class RunStatus:
     exits: Counter[tuple[str, str]] = field(default_factory=Counter)
     # the first few tasks that ended without success, each with its log (`lost_task`)
     lost_tasks: list[LostTask] = field(default_factory=list)
+    # what each later submission retried, why and with which resources, oldest first
+    history: list[str] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
@@ -136,6 +138,8 @@ class RunStatus:
                 "while planning, or stages/ was deleted); submit what is missing with "
                 "run.resume() / hpcflow resume FOLDER, or submit again with overwrite=True"
             )
+        for h in self.history:
+            lines.append(f"  attempt history: {h}")
         if self.deferred:
             lines.append(f"  waiting for a follow-up job to plan: {self.deferred}")
         lines += [f"  note: {n}" for n in self.notes]
@@ -242,7 +246,7 @@ def read_status(
         unplanned = [] if subs else ["(every func: no stages record)"]
     return RunStatus(
         folder.path, outputs, failed_tasks, active, deferred, logs, notes, unknown, unplanned,
-        exits, lost,
+        exits, lost, [f"submission {sub.index}: {a}" for sub in subs for a in sub.attempts],
     )  # fmt: skip
 
 
