@@ -208,11 +208,16 @@ def test_running_exits_3_cancelled_exits_4_and_a_second_cancel_says_so(project: 
 
     (job,) = Run.open(folder).job_ids()
     assert "JOBID" in tasks and job in tasks and "TASKS" in tasks
+    queued = _cli("queue", "--state-dir", project / "queue").stdout
+    assert "JOBID" in queued and f"\n{job} " in queued and "(1 unfinished jobs" in queued
     first = _cli("cancel", folder).stdout
     assert "queued or running tasks" in first
     waited = _cli("wait", folder, check=False)
     assert waited.returncode == 4, waited.stdout
     assert "already cancelled" in _cli("cancel", folder).stdout
+    assert "(0 unfinished jobs" in _cli("queue", "--state-dir", project / "queue").stdout
+    every = _cli("queue", "--state-dir", project / "queue", "--all").stdout
+    assert f"\n{job} " in every and "CANCELLED:" in every
 
 
 def test_version_and_exit_code_epilog() -> None:

@@ -27,6 +27,7 @@ __all__ = [
     "cancel",
     "failures",
     "logs",
+    "queue",
     "rerun",
     "resume",
     "status",
@@ -144,7 +145,10 @@ def unlock(args: argparse.Namespace) -> int:
         print(f"{folder} has no lock; nothing to do")
         return ExitCode.OK
     who = f"{holder.get('purpose')} in process {holder.get('pid')} on {holder.get('host')}"
-    if holder_alive(holder) and not args.force:
+    alive = holder_alive(holder)
+    if alive is None:
+        who += " (another host: not checked from here)"
+    if alive and not args.force:
         raise InputError(
             f"the lock of {folder} is held by a live {who}; wait for it to finish, or pass "
             "--force if you are sure it no longer works on this folder"
@@ -195,6 +199,32 @@ def logs(args: argparse.Namespace) -> int:
         return ExitCode.FAILED
     print(f"==> {loc.log} ({loc.label}) <==", file=sys.stderr, flush=True)
     sys.stdout.write(loc.log.read_text(errors="replace"))
+    return ExitCode.OK
+
+
+def queue(args: argparse.Namespace) -> int:
+    from hpcflow.schedulers.local import LocalScheduler
+    from hpcflow.spec.resources import format_bytes, format_seconds
+
+    sched = LocalScheduler(state_dir=args.state_dir)
+    jobs = sched.queue(include_finished=args.all)
+    head = ("JOBID", "NAME", "TASKS", "STATES", "CPUS", "MEMORY", "TIME", "SUBMITTED")
+    rows = [
+        (
+            str(j.spec.id), j.spec.name, str(j.spec.n_tasks),
+            " ".join(f"{k}:{v}" for k, v in sorted(j.states.items())),
+            str(j.spec.cpus),
+            "-" if j.spec.memory is None else format_bytes(j.spec.memory),
+            "-" if j.spec.walltime is None else format_seconds(j.spec.walltime),
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(j.spec.submit_time)),
+        )
+        for j in jobs
+    ]  # fmt: skip
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    for r in [head, *rows]:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    what = "jobs" if args.all else "unfinished jobs"
+    print(f"({len(rows)} {what} in the local queue {sched.state_dir})")
     return ExitCode.OK
 
 

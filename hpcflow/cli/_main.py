@@ -118,6 +118,14 @@ def _parser() -> argparse.ArgumentParser:
     lg.add_argument("--path", action="store_true", help="print only the log file's path")
     lg.set_defaults(handler=cmd.logs)
 
+    q = sub.add_parser("queue", help="the local scheduler's queue, like squeue")
+    q.add_argument(
+        "--state-dir", default=None,
+        help="the queue's folder (default: $HPCFLOW_LOCAL_DIR, else ~/.cache/hpcflow/local-scheduler)",
+    )  # fmt: skip
+    q.add_argument("--all", action="store_true", help="finished jobs too")
+    q.set_defaults(handler=cmd.queue)
+
     u = sub.add_parser("unlock", help="remove a run folder's lock left by a dead process")
     u.add_argument("run_folder")
     u.add_argument("--force", action="store_true", help="even if its holder seems alive")

@@ -47,6 +47,11 @@ def status_json(run: Run, status: RunStatus) -> dict[str, Any]:
             for o in status.outputs.values()
         ],
         "failed_tasks": dict(sorted(status.failed_tasks.items())),
+        "lost_tasks": [
+            {"task": t.label, "state": t.state, "detail": t.detail, "log": str(t.log or "")}
+            for t in status.lost_tasks
+        ],
+        "history": list(status.history),
         "deferred": list(status.deferred),
         "notes": list(status.notes),
         "logs": str(status.logs),

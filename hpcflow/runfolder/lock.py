@@ -97,7 +97,9 @@ def lock_holder(folder: Path) -> dict[str, Any] | None:
     return _read(Path(folder) / LOCK_NAME)
 
 
-def holder_alive(holder: dict[str, Any]) -> bool:
-    """Whether the lock's holder may still be working: True unless it was a process on
-    this host that no longer exists (one on another host cannot be checked from here)."""
+def holder_alive(holder: dict[str, Any]) -> bool | None:
+    """Whether the lock's holder is alive: a process on this host is checked (True or
+    False); one on another host cannot be checked from here (None)."""
+    if holder.get("host") != socket.gethostname():
+        return None
     return not _is_stale(holder)

@@ -114,7 +114,9 @@ class SubmissionRecord:
 
     ``retries`` counts, per func (first output name), the automatic retries made so far,
     this submission included; ``notes`` say what a follow-up job decided not to do
-    (retries used up, a resource at its cap), for `hpcflow.Run.status`.
+    (retries used up, a resource at its cap), for `hpcflow.Run.status`; ``attempts``
+    say what this submission retried, why, and with which resources (the history a
+    status shows).
     """
 
     index: int
@@ -122,6 +124,7 @@ class SubmissionRecord:
     deferred: list[str] = field(default_factory=list)
     retries: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    attempts: list[str] = field(default_factory=list)  # what this one retried, and why
 
     def write(self, folder: RunFolder) -> None:
         folder.stages_folder.mkdir(parents=True, exist_ok=True)
@@ -146,6 +149,7 @@ class SubmissionRecord:
             list(data.get("deferred", [])),
             dict(data.get("retries", {})),
             list(data.get("notes", [])),
+            list(data.get("attempts", [])),
         )
 
 

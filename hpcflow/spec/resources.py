@@ -19,7 +19,14 @@ import numpy as np
 
 from hpcflow.errors import SpecError
 
-__all__ = ["FrozenDict", "Resources", "parse_memory", "parse_walltime"]
+__all__ = [
+    "FrozenDict",
+    "Resources",
+    "format_bytes",
+    "format_seconds",
+    "parse_memory",
+    "parse_walltime",
+]
 
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4, "P": 1024**5}
 # ASCII digits only: str.isdigit and \d also take "²" and "٣", which no scheduler reads
@@ -108,6 +115,41 @@ def parse_walltime(
     raise SpecError(
         f"walltime={value!r} is not a duration; write seconds, 'MM:SS', 'HH:MM:SS' or 'D-HH:MM:SS'"
     )
+
+
+def format_bytes(n_bytes: int | float) -> str:
+    """A size for people: binary units, three significant digits at most.
+
+    Examples
+    --------
+    >>> format_bytes(182_452_224), format_bytes(150 * 2**20), format_bytes(3 * 2**30 // 2)
+    ('174 MiB', '150 MiB', '1.5 GiB')
+    >>> format_bytes(512)
+    '512 B'
+    """
+    value = float(n_bytes)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            break
+        value /= 1024
+    text = f"{value:.0f}" if value >= 100 or unit == "B" else f"{value:.3g}"
+    return f"{text} {unit}"
+
+
+def format_seconds(seconds: int | float) -> str:
+    """A duration for people, as schedulers write it: ``[D-]H:MM:SS``, or ``S s``.
+
+    Examples
+    --------
+    >>> format_seconds(42), format_seconds(3600), format_seconds(90061)
+    ('42 s', '1:00:00', '1-01:01:01')
+    """
+    s = round(float(seconds))
+    if s < 60:
+        return f"{s} s"
+    days, rest = divmod(s, 86400)
+    clock = f"{rest // 3600}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
+    return f"{days}-{clock:0>8}" if days else clock
 
 
 def _parse_clock(text: str) -> int | None:

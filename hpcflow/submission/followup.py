@@ -57,6 +57,7 @@ def follow_up(folder: RunFolder, index: int, *, run_id: str | None = None) -> No
         orun, folder, sched, settings, chooser, index=index,
         planned=set(missing) - plan.todo, upstream_finished=True, elements=plan.elements,
         overrides=plan.overrides, retries=plan.retries, record_notes=plan.notes,
+        attempts=plan.attempts,
     )  # fmt: skip
     planner.run()
     print(

@@ -57,7 +57,7 @@ def resume_run(
     planner = Round(
         orun, folder, sched, settings, chooser, index=len(subs),
         planned=set(missing) - plan.todo, elements=plan.elements, overrides=plan.overrides,
-        retries=plan.retries,
+        retries=plan.retries, attempts=plan.attempts,
     )  # fmt: skip
     planner.run()
     return len(planner.arrays)

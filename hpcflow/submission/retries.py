@@ -37,7 +37,7 @@ from hpcflow.runfolder.records import (
 from hpcflow.schedulers.base import Scheduler, TaskState, TaskStatus
 from hpcflow.spec.func import Func
 from hpcflow.spec.pipeline import Pipeline
-from hpcflow.spec.resources import Resources
+from hpcflow.spec.resources import Resources, format_bytes, format_seconds
 from hpcflow.spec.retry import Retry
 from hpcflow.submission.classify import is_task_failure, task_status, tasks_of
 
@@ -65,6 +65,9 @@ class RetryPlan:
         Automatic retries made per func, this submission included.
     notes
         What was not retried, and why (shown by `hpcflow.Run.status`).
+    attempts
+        What is retried, why, and with which resources: one line per func, kept in the
+        submission's record so that a status shows the attempt history.
     """
 
     todo: set[str] = field(default_factory=set)
@@ -72,6 +75,7 @@ class RetryPlan:
     overrides: dict[str, Callable[[np.ndarray], list[Resources]]] = field(default_factory=dict)
     retries: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    attempts: list[str] = field(default_factory=list)
 
 
 def policy_for(f: Func, settings: dict[str, Any]) -> Retry | None:
@@ -193,6 +197,10 @@ def plan_retries(
         if policy is not None:
             res = [r if w is None else policy.escalate(r, w) for r, w in zip(res, why, strict=True)]
         plan.overrides[key] = _lookup(idx, res)
+        if failures:
+            grown = [r for r, w in zip(res, why, strict=True) if w is not None]
+            n = used.get(key, 0) + 1 if count else None
+            plan.attempts.append(_attempt(key, failures, grown, n))
     for key in list(blocked):
         blocked |= {d.output_names[0] for d in _descendants(p, key)}
     for f in p.sorted_funcs:
@@ -291,6 +299,20 @@ def _descendants(p: Pipeline, key: str) -> list[Func]:
             out.append(f)
             frontier.add(f.output_names[0])
     return out
+
+
+def _attempt(key: str, failures: Counter[str], grown: list[Resources], n: int | None) -> str:
+    """``y: 3 elements in tasks that ended OUT_OF_MEMORY: retry 1 with memory 450 MiB``."""
+    why = ", ".join(f"{c} elements in tasks that ended {w}" for w, c in sorted(failures.items()))
+    asked = []
+    memory = max((r.memory for r in grown if r.memory is not None), default=None)
+    walltime = max((r.walltime for r in grown if r.walltime is not None), default=None)
+    if memory is not None:
+        asked.append(f"memory {format_bytes(memory)}")
+    if walltime is not None:
+        asked.append(f"walltime {format_seconds(walltime)}")
+    what = f"retry {n}" if n is not None else "resubmitted by resume"
+    return f"{key}: {why}: {what}" + (f" with {', '.join(asked)}" if asked else "")
 
 
 def describe(plan: RetryPlan) -> str:

@@ -86,6 +86,7 @@ class Round:
         overrides: dict[str, Callable[[np.ndarray], list[Resources]]] | None = None,
         retries: dict[str, int] | None = None,
         record_notes: list[str] | None = None,
+        attempts: list[str] | None = None,
     ) -> None:
         self.orun = orun
         self.folder = folder
@@ -100,6 +101,7 @@ class Round:
         self.overrides = overrides or {}
         self.retries = retries or {}
         self.record_notes = record_notes or []
+        self.attempts = attempts or []
         self.arrays: list[PlannedArray] = []
         self.deferred_names: list[str] = []
         self.notes = chooser.notes  # what could not be asked, for a plan
@@ -194,8 +196,9 @@ class Round:
         plan, deferred = self.plan()
         self.deferred_names = [f.output_names[0] for f in deferred]
         record = SubmissionRecord(
-            self.index, [], self.deferred_names, dict(self.retries), list(self.record_notes)
-        )
+            self.index, [], self.deferred_names, dict(self.retries), list(self.record_notes),
+            list(self.attempts),
+        )  # fmt: skip
         for s in plan.stages:
             rec = StageRecord(
                 name=s.name, outputs=list(s.func.output_names),

@@ -28,7 +28,8 @@ from hpcflow.runfolder.records import (
 from hpcflow.runfolder.results import open_storage
 from hpcflow.schedulers.base import Scheduler, TaskState, TaskStatus
 from hpcflow.storage.base import StorageBase
-from hpcflow.submission.classify import reason, task_counts, task_status
+from hpcflow.submission.classify import is_task_failure, reason, task_counts, task_status
+from hpcflow.submission.lost import SHOWN, LostTask, lost_task
 
 __all__ = ["OutputStatus", "RunStatus", "read_status", "unravel"]
 
@@ -71,6 +72,10 @@ class RunStatus:
     unplanned: list[str] = field(default_factory=list)
     # how the failed tasks' processes ended, by (reason, "exit 1" / "killed by signal 9")
     exits: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # the first few tasks that ended without success, each with its log (`lost_task`)
+    lost_tasks: list[LostTask] = field(default_factory=list)
+    # what each later submission retried, why and with which resources, oldest first
+    history: list[str] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
@@ -115,6 +120,10 @@ class RunStatus:
                 f"{k}: {v}{self._exits_of(k)}" for k, v in sorted(self.failed_tasks.items())
             )
             lines.append(f"  tasks that ended without success: {reasons}; logs in {self.logs}")
+            lines += [f"    {t}" for t in self.lost_tasks]
+            more = sum(self.failed_tasks.values()) - len(self.lost_tasks)
+            if more > 0 and self.lost_tasks:
+                lines.append(f"    ... and {more} more (hpcflow status --tasks lists every job)")
         for o in self.outputs.values():
             for index, message in o.examples:
                 lines.append(f"  {o.name}{list(index)} failed: {message}")
@@ -129,6 +138,8 @@ class RunStatus:
                 "while planning, or stages/ was deleted); submit what is missing with "
                 "run.resume() / hpcflow resume FOLDER, or submit again with overwrite=True"
             )
+        for h in self.history:
+            lines.append(f"  attempt history: {h}")
         if self.deferred:
             lines.append(f"  waiting for a follow-up job to plan: {self.deferred}")
         lines += [f"  note: {n}" for n in self.notes]
@@ -187,6 +198,7 @@ def read_status(
     failed_tasks: Counter[str] = Counter()
     exits: Counter[tuple[str, str]] = Counter()
     active = unknown = 0
+    lost: list[LostTask] = []
     logs = folder.logs_root
     counted: set[tuple[int, str, int]] = set()  # fused stages share their tasks
     for stage, missing, st in unfinished:
@@ -206,6 +218,8 @@ def read_status(
                     unknown += 1
                 elif ts.state is not TaskState.UNKNOWN and ts.state is not TaskState.COMPLETED:
                     failed_tasks[reason(ts)] += 1
+                    if len(lost) < SHOWN and is_task_failure(ts):
+                        lost.append(lost_task(stage, int(t), ts, logs, scheduler))
                     if ts.exit_text:
                         exits[reason(ts), ts.exit_text] += 1
             if ts.state is TaskState.RUNNING:
@@ -231,7 +245,7 @@ def read_status(
         unplanned = [] if subs else ["(every func: no stages record)"]
     return RunStatus(
         folder.path, outputs, failed_tasks, active, deferred, logs, notes, unknown, unplanned,
-        exits,
+        exits, lost, [f"submission {sub.index}: {a}" for sub in subs for a in sub.attempts],
     )  # fmt: skip
 
 

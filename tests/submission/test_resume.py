@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -137,3 +138,11 @@ def test_memory_kill_is_reported_as_out_of_memory_and_resume_needs_more(tmp_path
     assert status.outputs["y"].lost["OUT_OF_MEMORY"] == 1
     assert status.outputs["y"].done == 2 and status.outputs["z"].done == 2
     assert "OUT_OF_MEMORY: 1" in str(status)
+    # the lost task is named, with its log and the memory in human units; the task
+    # cancelled for its failed upstream is not a loss of its own
+    (lost,) = status.lost_tasks
+    assert lost.state == "OUT_OF_MEMORY" and lost.label.endswith("(stage 'y')")
+    assert re.search(r"memory use \d+ MiB exceeded the request of 150 MiB", lost.detail)
+    assert lost.log is not None and lost.log.is_file()
+    assert f"{lost.label}: OUT_OF_MEMORY: memory use" in str(status)
+    assert f"log: {lost.log}" in str(status)

@@ -81,6 +81,12 @@ def test_out_of_memory_is_retried_with_more_memory(tmp_path: Path) -> None:
     assert subs[-1].stages == [] and subs[-1].notes == []
     # only the killed element ran twice
     assert _computed(trace) == [0, 1, 1, 2]
+    # after the retry, the status still says what happened
+    history = (
+        "submission 1: y: 1 elements in tasks that ended OUT_OF_MEMORY: retry 1 with memory 600 MiB"
+    )
+    assert status.history == [history]
+    assert f"attempt history: {history}" in str(run.status())
 
 
 @func(

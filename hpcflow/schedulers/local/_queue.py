@@ -61,6 +61,7 @@ from hpcflow.schedulers.local._task import (
     TASK_ID,
     kill_message,
 )
+from hpcflow.spec.resources import format_bytes, format_seconds
 
 __all__ = ["RECONCILED", "Job", "Runner", "Running", "log"]
 
@@ -279,10 +280,13 @@ class Runner:
             if used is not None:
                 run.max_rss = max(run.max_rss or 0, used)
             if spec.walltime is not None and now - run.started >= spec.walltime:
-                reason = f"walltime of {spec.walltime} s exceeded"
+                reason = f"walltime of {format_seconds(spec.walltime)} exceeded"
                 self._terminate(run, TaskState.TIMEOUT, reason, proc.TERM)
             elif spec.memory is not None and used is not None and used > spec.memory:
-                reason = f"memory use {used} bytes exceeded the request of {spec.memory} bytes"
+                reason = (
+                    f"memory use {format_bytes(used)} exceeded the request of "
+                    f"{format_bytes(spec.memory)}"
+                )
                 self._terminate(run, TaskState.OUT_OF_MEMORY, reason, proc.KILL)
         elif not run.killed and run.term_at is not None and now - run.term_at >= KILL_WAIT:
             proc.kill_group(run.popen.pid, proc.KILL)

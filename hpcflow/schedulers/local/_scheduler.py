@@ -30,7 +30,9 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -380,6 +382,21 @@ class LocalScheduler(Scheduler):
             self._state.ensure_runner()
         return out
 
+    def queue(self, *, include_finished: bool = False) -> list[QueuedJob]:
+        """The jobs in this queue with a task not yet finished (or every job), oldest
+        first: what ``hpcflow queue`` shows, like ``squeue``."""
+        self._state.check()
+        ids = self._state.job_ids() if include_finished else self._state.unfinished_ids()
+        rows = []
+        for job_id in sorted(ids):
+            try:
+                spec = self._state.read_job(job_id)
+            except (OSError, ValueError):
+                continue  # removed meanwhile, or untrusted: the runner will not run it
+            states = self._job_states(job_id)
+            rows.append(QueuedJob(spec, Counter(str(ts.state) for ts in states.values())))
+        return rows
+
     def _job_states(self, job_id: int) -> dict[int, TaskStatus]:
         final = self._final.setdefault(job_id, {})
         n = self._n_tasks.get(job_id)
@@ -399,6 +416,20 @@ class LocalScheduler(Scheduler):
                 status = record_status(record)
                 (final if status.state.finished else current)[index] = status
         return {i: final.get(i) or current.get(i) or _PENDING for i in range(n)}
+
+
+@dataclass(frozen=True)
+class QueuedJob:
+    """A job in the local queue, with its tasks' states counted."""
+
+    spec: JobSpec
+    states: Counter[str]
+
+    @property
+    def finished(self) -> bool:
+        return sum(self.states.values()) > 0 and not (
+            self.states[TaskState.PENDING] or self.states[TaskState.RUNNING]
+        )
 
 
 def _job_number(job_id: str) -> int | None:
