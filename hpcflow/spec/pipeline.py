@@ -13,6 +13,7 @@ from hpcflow.spec.resources import Resources
 
 if TYPE_CHECKING:
     from hpcflow.element.local import AsyncMap
+    from hpcflow.element.snapshots import ErrorSnapshot
     from hpcflow.runfolder.results import ResultDict
     from hpcflow.submission.handle import Run
     from hpcflow.submission.submit import SubmissionPlan
@@ -77,6 +78,7 @@ class Pipeline:
         self._order = self._toposort()
         self.array_axes: dict[str, tuple[str, ...]] = self._check_axes()
         self._check_defaults()
+        self._error_snapshot: ErrorSnapshot | None = None
 
     # ------------------------------------------------------------ structure
     def _deps(self, f: Func) -> set[Func]:
@@ -308,6 +310,52 @@ class Pipeline:
         return spec.output_indices if spec is not None else ()
 
     # ---------------------------------------------------------------- running
+    def run(
+        self,
+        output_name: str | tuple[str, ...] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        *,
+        full_output: bool = False,
+        allow_unused: bool = False,
+    ) -> Any:
+        """Compute one output for one set of inputs, in this process (no run folder).
+
+        Each func the output needs is called once with plain values; intermediate
+        outputs in ``kwargs`` are used as given. Funcs that map over inputs are refused
+        (that is `map`). See `hpcflow.element.direct.run_direct` for the parameters.
+
+        Examples
+        --------
+        >>> from hpcflow import func
+        >>> @func("y")
+        ... def f(x, b=1):
+        ...     return x + b
+        >>> Pipeline([f]).run("y", {"x": 1}), Pipeline([f])("y", x=1, b=2)
+        (2, 3)
+        """
+        from hpcflow.element.direct import run_direct
+
+        return run_direct(
+            self, output_name, kwargs or {}, full_output=full_output, allow_unused=allow_unused
+        )
+
+    def __call__(self, output_name: str | tuple[str, ...] | None = None, /, **kwargs: Any) -> Any:
+        """``pipeline("y", x=1)``: `run` with keyword arguments as the inputs."""
+        return self.run(output_name, kwargs)
+
+    @property
+    def error_snapshot(self) -> ErrorSnapshot | None:
+        """The `ErrorSnapshot` of the last failure of a direct call or a ``map`` (with
+        ``error_handling="raise"``) of this pipeline in this process; ``None`` if none.
+
+        The one piece of state a pipeline keeps: a record of its last failure, so
+        ``pipeline.error_snapshot.reproduce()`` reruns the failing call.
+        """
+        return self._error_snapshot
+
+    def _record_error(self, snapshot: ErrorSnapshot) -> None:
+        self._error_snapshot = snapshot
+
     def map(
         self, inputs: dict[str, Any], run_folder: Any = None, internal_shapes: Any = None, **kw: Any
     ) -> ResultDict:
