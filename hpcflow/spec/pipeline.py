@@ -359,10 +359,21 @@ class Pipeline:
     def map(
         self, inputs: dict[str, Any], run_folder: Any = None, internal_shapes: Any = None, **kw: Any
     ) -> ResultDict:
-        """Run the pipeline locally; see `hpcflow.map.run_map` for the parameters."""
+        """Run the pipeline locally; see `hpcflow.map.run_map` for the parameters.
+
+        A failure (``error_handling="raise"``) leaves its `ErrorSnapshot` as
+        `error_snapshot`; with ``"continue"`` the snapshots are the failed elements of
+        the results.
+        """
         from hpcflow.element.local import run_map
 
-        return run_map(self, inputs, run_folder, internal_shapes, **kw)
+        try:
+            return run_map(self, inputs, run_folder, internal_shapes, **kw)
+        except Exception as e:
+            snapshot = getattr(e, "error_snapshot", None)
+            if snapshot is not None:
+                self._record_error(snapshot)
+            raise
 
     def map_async(
         self, inputs: dict[str, Any], run_folder: Any = None, internal_shapes: Any = None, **kw: Any
