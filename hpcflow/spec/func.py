@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from hpcflow.errors import SpecError
+from hpcflow.spec.axes import check_axis_renames, rename_func_axes
 from hpcflow.spec.mapspec import MapSpec
 from hpcflow.spec.resources import (
     FrozenDict,
@@ -225,6 +226,20 @@ class Func:
         else:
             own = call_resources(r, kwargs)
         return own.with_defaults(default)
+
+    def update_mapspec_axes(self, renames: Mapping[str, str]) -> Func:
+        """A copy whose mapspec has axes renamed (``{old: new}``).
+
+        Examples
+        --------
+        >>> f = Func(lambda a: a, "b", mapspec="a[i] -> b[i]")
+        >>> str(f.update_mapspec_axes({"i": "k"}).mapspec)
+        'a[k] -> b[k]'
+        """
+        spec = self.mapspec
+        known = () if spec is None else (*spec.output_indices, *spec.input_indices)
+        check_axis_renames(renames, known, repr(self))
+        return rename_func_axes(self, renames)
 
     def replace(self, **changes: Any) -> Func:
         """A copy with some constructor arguments changed (the original is untouched)."""

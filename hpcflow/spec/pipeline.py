@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hpcflow.errors import PipelineError
+from hpcflow.spec.axes import check_axis_renames, independent_axes, rename_func_axes
 from hpcflow.spec.func import Func
 from hpcflow.spec.mapspec import ArraySpec, MapSpec
 from hpcflow.spec.resources import Resources
@@ -301,6 +302,59 @@ class Pipeline:
                 funcs[orig] = new
                 pending.extend(new.output_names)
         return Pipeline([funcs[f] for f in self.funcs], default_resources=self.default_resources)
+
+    @property
+    def mapspec_axes(self) -> dict[str, tuple[str, ...]]:
+        """``{array: axes}`` of every input and output that a mapspec indexes.
+
+        Examples
+        --------
+        >>> from hpcflow import Func
+        >>> Pipeline([Func(lambda x, y: x * y, "z", mapspec="x[i], y[j] -> z[i, j]")]).mapspec_axes
+        {'z': ('i', 'j'), 'x': ('i',), 'y': ('j',)}
+        """
+        return dict(self.array_axes)
+
+    @property
+    def mapspec_dimensions(self) -> dict[str, int]:
+        """``{array: number of axes}`` for the arrays of `mapspec_axes`."""
+        return {name: len(axes) for name, axes in self.array_axes.items()}
+
+    def independent_axes_in_mapspecs(self, output_name: str) -> set[str]:
+        """Axes of ``output_name`` that some pipeline input is mapped over.
+
+        Axes a func generates (``... -> x[i]``) are not independent: their length is
+        known only once that func has run.
+
+        Examples
+        --------
+        >>> from hpcflow import Func
+        >>> gen = Func(lambda n: list(range(n)), "x", mapspec="... -> x[i]")
+        >>> mul = Func(lambda x, y: x * y, "z", mapspec="x[i], y[j] -> z[i, j]")
+        >>> sorted(Pipeline([gen, mul]).independent_axes_in_mapspecs("z"))
+        ['j']
+        """
+        return independent_axes(self, output_name)
+
+    def update_mapspec_axes(self, renames: dict[str, str]) -> Pipeline:
+        """A new pipeline with mapspec axes renamed in every func (``{old: new}``).
+
+        Examples
+        --------
+        >>> from hpcflow import Func
+        >>> p = Pipeline([Func(lambda x: x, "y", mapspec="x[i] -> y[i]")])
+        >>> str(p.update_mapspec_axes({"i": "sample"}).funcs[0].mapspec)
+        'x[sample] -> y[sample]'
+        >>> str(p.funcs[0].mapspec)
+        'x[i] -> y[i]'
+        """
+        known = {a for axes in self.array_axes.values() for a in axes}
+        known |= {
+            a for f in self.funcs if f.mapspec for arr in f.mapspec.inputs for a in arr.indices
+        }
+        check_axis_renames(renames, known, repr(self))
+        funcs = [rename_func_axes(f, renames) for f in self.funcs]
+        return Pipeline(funcs, default_resources=self.default_resources)
 
     def _known_axes(self, funcs: dict[Func, Func], name: str) -> tuple[str | None, ...]:
         producer = self.output_to_func.get(name)
