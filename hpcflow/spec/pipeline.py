@@ -10,6 +10,7 @@ from hpcflow.errors import PipelineError
 from hpcflow.spec.axes import check_axis_renames, independent_axes, rename_func_axes
 from hpcflow.spec.func import Func
 from hpcflow.spec.mapspec import ArraySpec, MapSpec
+from hpcflow.spec.pipeline_func import PipelineFunc
 from hpcflow.spec.resources import Resources
 
 if TYPE_CHECKING:
@@ -119,6 +120,18 @@ class Pipeline:
             raise PipelineError(
                 f"no func produces {output_name!r}; outputs are {sorted(self.output_to_func)}"
             ) from None
+
+    def func(self, output_name: str | tuple[str, ...]) -> PipelineFunc:
+        """A function computing ``output_name`` from its root inputs (`PipelineFunc`).
+
+        Examples
+        --------
+        >>> from hpcflow import Func
+        >>> p = Pipeline([Func(lambda x: x + 1, "y"), Func(lambda y: 2 * y, "z")])
+        >>> p.func("z")(x=1), p.func("y").root_args
+        (4, ('x',))
+        """
+        return PipelineFunc(self, output_name)
 
     def ancestors(self, output_names: Iterable[str]) -> list[Func]:
         """Funcs needed to compute ``output_names``, in topological order."""
