@@ -134,6 +134,13 @@ class Func:
                     f"{label} of {name!r} names {unknown}, which are not its parameters "
                     f"{list(renamed)} (use the names after renames)"
                 )
+        both = sorted(set(defaults or {}) & set(bound or {}))
+        if both:
+            # a bound value always wins, so the default could never be used: say so now
+            raise SpecError(
+                f"{name!r} has {both} in both defaults and bound; a bound parameter is "
+                "fixed and not an input, so keep it in one of them"
+            )
         spec = MapSpec.from_string(mapspec) if isinstance(mapspec, str) else mapspec
         if spec is not None and not isinstance(spec, MapSpec):
             raise SpecError(f"mapspec of {name!r} must be a string or MapSpec, got {spec!r}")
