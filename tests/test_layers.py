@@ -2,7 +2,7 @@
 
 The order is drawn in ``docs/architecture.md``. Imports inside ``if TYPE_CHECKING:`` are
 for annotations only and not counted. The one upward import allowed is the facade:
-`Pipeline.map`, ``.map_async``, ``.submit`` and ``.plan`` import the engine or the
+`Pipeline.map`, ``.map_async``, ``.submit``, ``.plan`` and ``.run`` import the engine or the
 submission layer inside the method, when called.
 """
 
@@ -31,7 +31,7 @@ LAYERS = [
 ]
 # schedulers know nothing of pipelines, storage or run folders (spec and errors only)
 SCHEDULERS_MAY_IMPORT = {"base", "spec", "schedulers"}
-FACADE = {("hpcflow.spec.pipeline", m) for m in ("map", "map_async", "submit", "plan")}
+FACADE = {("hpcflow.spec.pipeline", m) for m in ("map", "map_async", "submit", "plan", "run")}
 
 
 def _layer(module: str) -> int:

@@ -173,6 +173,9 @@ def _call(
     except Exception as e:
         if not continue_on_error:
             e.add_note(f"hpcflow: raised while computing {_where(f, *where, li)}")
+            # travels with the exception (also pickled back from a pool worker), so that
+            # Pipeline.map can keep it as pipeline.error_snapshot
+            e.error_snapshot = ErrorSnapshot.capture(f, kwargs, e, detach=False)  # type: ignore[attr-defined]
             raise
         report.failed.append(li)
         return (ErrorSnapshot.capture(f, kwargs, e),) * n_out

@@ -396,6 +396,8 @@ class OpenRun:
                 elif isinstance(self.arrays.get(name), StorageBase):
                     store = self.arrays[name]
                     out[name] = Result(name, array_output(store), store)
+        # for results.to_xarray() / .to_dataframe(): coordinates come from these
+        out.inputs, out.pipeline = dict(self.values), self.pipeline
         return out
 
     def _probe(self, f: Func, task: FuncTask) -> None:

@@ -50,8 +50,15 @@ class ErrorSnapshot:
     directory: str = field(default_factory=os.getcwd)
 
     @classmethod
-    def capture(cls, function: Any, kwargs: dict[str, Any], exc: BaseException) -> ErrorSnapshot:
-        """Snapshot the exception ``exc`` raised by ``function(**kwargs)``."""
+    def capture(
+        cls, function: Any, kwargs: dict[str, Any], exc: BaseException, *, detach: bool = True
+    ) -> ErrorSnapshot:
+        """Snapshot the exception ``exc`` raised by ``function(**kwargs)``.
+
+        ``detach=True`` keeps the exception itself, without its traceback (which holds
+        the element's locals). For an exception that is raised on, ``detach=False``
+        leaves it untouched and keeps only its text.
+        """
         try:
             user = getpass.getuser()
         except Exception:  # no user database entry (containers); not worth failing for
@@ -61,7 +68,7 @@ class ErrorSnapshot:
         return cls(
             function=function,
             kwargs=dict(kwargs),
-            exception=_picklable(exc),
+            exception=_picklable(exc) if detach else None,
             exception_type=type(exc).__name__,
             message=str(exc),
             traceback=text,

@@ -2,6 +2,7 @@
 
 from hpcflow.element.local import AsyncMap, run_map, run_map_async
 from hpcflow.element.snapshots import ErrorSnapshot, PropagatedErrorSnapshot
+from hpcflow.runfolder.frames import dataframe_from_results, xarray_dataset_from_results
 from hpcflow.runfolder.loading import load_dataframe, load_xarray_dataset
 from hpcflow.runfolder.results import Result, ResultDict, load_all_outputs, load_outputs
 from hpcflow.spec.mapspec import MapSpec
@@ -33,6 +34,7 @@ __all__ = [
     "ZarrFileArray",
     "ZarrMemoryArray",
     "ZarrSharedMemoryArray",
+    "dataframe_from_results",
     "load_all_outputs",
     "load_dataframe",
     "load_outputs",
@@ -41,4 +43,5 @@ __all__ = [
     "run_map",
     "run_map_async",
     "storage_registry",
+    "xarray_dataset_from_results",
 ]

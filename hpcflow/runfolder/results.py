@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from hpcflow._atomic import read_pickle
-from hpcflow.errors import RunFolderError
+from hpcflow.errors import InputError, RunFolderError
 from hpcflow.runfolder.layout import RunFolder
 from hpcflow.storage.base import StorageBase, get_storage_class
+
+if TYPE_CHECKING:
+    from hpcflow.spec.pipeline import Pipeline
 
 __all__ = ["Result", "ResultDict", "array_output", "load_all_outputs", "load_outputs"]
 
@@ -26,7 +29,65 @@ class Result:
 
 
 class ResultDict(dict[str, Result]):
-    """Output name -> `Result`."""
+    """Output name -> `Result`.
+
+    The ``ResultDict`` that ``map`` returns also knows the run's ``inputs`` and
+    ``pipeline``, so `to_xarray` and `to_dataframe` need no run folder.
+    """
+
+    inputs: dict[str, Any] | None = None
+    pipeline: Pipeline | None = None
+
+    def _run(self, method: str, function: str) -> tuple[dict[str, Any], Pipeline]:
+        if self.inputs is None or self.pipeline is None:
+            raise InputError(
+                f"this ResultDict does not know the inputs and pipeline of its run, so "
+                f"{method}() cannot build coordinates; use "
+                f"hpcflow.map.{function}(inputs, results, pipeline)"
+            )
+        return self.inputs, self.pipeline
+
+    def to_xarray(self, *output_name: str, load_intermediate: bool = True) -> Any:
+        """These results as an ``xarray.Dataset`` (see `xarray_dataset_from_results`).
+
+        Examples
+        --------
+        >>> from hpcflow import Pipeline, func
+        >>> add = func("s", mapspec="p[i], q[j] -> s[i, j]")(lambda p, q: p + q)
+        >>> ds = Pipeline([add]).map({"p": [1, 2], "q": [2]}, parallel=False).to_xarray()
+        >>> ds["s"].dims, ds["s"].values.tolist()
+        (('i', 'j'), [[3], [4]])
+        """
+        from hpcflow.runfolder.frames import xarray_dataset_from_results
+
+        inputs, pipeline = self._run("to_xarray", "xarray_dataset_from_results")
+        return xarray_dataset_from_results(
+            inputs, self, pipeline, *output_name, load_intermediate=load_intermediate
+        )
+
+    def to_dataframe(
+        self,
+        *output_name: str,
+        load_intermediate: bool = True,
+        backend: Literal["pandas", "polars"] = "pandas",
+    ) -> Any:
+        """These results as a long-format DataFrame (see `dataframe_from_results`).
+
+        Examples
+        --------
+        >>> from hpcflow import Pipeline, func
+        >>> negate = func("b", mapspec="a[k] -> b[k]")(lambda a: -a)
+        >>> df = Pipeline([negate]).map({"a": [1, 2]}, parallel=False).to_dataframe()
+        >>> df.columns.tolist(), df["b"].tolist()
+        (['k', 'a', 'b'], [-1, -2])
+        """
+        from hpcflow.runfolder.frames import dataframe_from_results
+
+        inputs, pipeline = self._run("to_dataframe", "dataframe_from_results")
+        return dataframe_from_results(
+            inputs, self, pipeline, *output_name, load_intermediate=load_intermediate,
+            backend=backend,
+        )  # fmt: skip
 
 
 def array_output(store: StorageBase) -> Any:

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from hpcflow.errors import SpecError
 from hpcflow.spec._source import restore_source, source_file
+from hpcflow.spec.axes import check_axis_renames, rename_func_axes
 from hpcflow.spec.mapspec import MapSpec
 from hpcflow.spec.resources import (
     FrozenDict,
@@ -134,6 +135,13 @@ class Func:
                     f"{label} of {name!r} names {unknown}, which are not its parameters "
                     f"{list(renamed)} (use the names after renames)"
                 )
+        both = sorted(set(defaults or {}) & set(bound or {}))
+        if both:
+            # a bound value always wins, so the default could never be used: say so now
+            raise SpecError(
+                f"{name!r} has {both} in both defaults and bound; a bound parameter is "
+                "fixed and not an input, so keep it in one of them"
+            )
         spec = MapSpec.from_string(mapspec) if isinstance(mapspec, str) else mapspec
         if spec is not None and not isinstance(spec, MapSpec):
             raise SpecError(f"mapspec of {name!r} must be a string or MapSpec, got {spec!r}")
@@ -238,6 +246,20 @@ class Func:
         else:
             own = call_resources(r, kwargs)
         return own.with_defaults(default)
+
+    def update_mapspec_axes(self, renames: Mapping[str, str]) -> Func:
+        """A copy whose mapspec has axes renamed (``{old: new}``).
+
+        Examples
+        --------
+        >>> f = Func(lambda a: a, "b", mapspec="a[i] -> b[i]")
+        >>> str(f.update_mapspec_axes({"i": "k"}).mapspec)
+        'a[k] -> b[k]'
+        """
+        spec = self.mapspec
+        known = () if spec is None else (*spec.output_indices, *spec.input_indices)
+        check_axis_renames(renames, known, repr(self))
+        return rename_func_axes(self, renames)
 
     def replace(self, **changes: Any) -> Func:
         """A copy with some constructor arguments changed (the original is untouched)."""

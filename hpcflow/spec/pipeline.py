@@ -7,12 +7,15 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hpcflow.errors import PipelineError
+from hpcflow.spec.axes import check_axis_renames, independent_axes, rename_func_axes
 from hpcflow.spec.func import Func
 from hpcflow.spec.mapspec import ArraySpec, MapSpec
+from hpcflow.spec.pipeline_func import PipelineFunc
 from hpcflow.spec.resources import Resources
 
 if TYPE_CHECKING:
     from hpcflow.element.local import AsyncMap
+    from hpcflow.element.snapshots import ErrorSnapshot
     from hpcflow.runfolder.results import ResultDict
     from hpcflow.submission.handle import Run
     from hpcflow.submission.submit import SubmissionPlan
@@ -77,6 +80,7 @@ class Pipeline:
         self._order = self._toposort()
         self.array_axes: dict[str, tuple[str, ...]] = self._check_axes()
         self._check_defaults()
+        self._error_snapshot: ErrorSnapshot | None = None
 
     # ------------------------------------------------------------ structure
     def _deps(self, f: Func) -> set[Func]:
@@ -116,6 +120,18 @@ class Pipeline:
             raise PipelineError(
                 f"no func produces {output_name!r}; outputs are {sorted(self.output_to_func)}"
             ) from None
+
+    def func(self, output_name: str | tuple[str, ...]) -> PipelineFunc:
+        """A function computing ``output_name`` from its root inputs (`PipelineFunc`).
+
+        Examples
+        --------
+        >>> from hpcflow import Func
+        >>> p = Pipeline([Func(lambda x: x + 1, "y"), Func(lambda y: 2 * y, "z")])
+        >>> p.func("z")(x=1), p.func("y").root_args
+        (4, ('x',))
+        """
+        return PipelineFunc(self, output_name)
 
     def ancestors(self, output_names: Iterable[str]) -> list[Func]:
         """Funcs needed to compute ``output_names``, in topological order."""
@@ -300,6 +316,59 @@ class Pipeline:
                 pending.extend(new.output_names)
         return Pipeline([funcs[f] for f in self.funcs], default_resources=self.default_resources)
 
+    @property
+    def mapspec_axes(self) -> dict[str, tuple[str, ...]]:
+        """``{array: axes}`` of every input and output that a mapspec indexes.
+
+        Examples
+        --------
+        >>> from hpcflow import Func
+        >>> Pipeline([Func(lambda x, y: x * y, "z", mapspec="x[i], y[j] -> z[i, j]")]).mapspec_axes
+        {'z': ('i', 'j'), 'x': ('i',), 'y': ('j',)}
+        """
+        return dict(self.array_axes)
+
+    @property
+    def mapspec_dimensions(self) -> dict[str, int]:
+        """``{array: number of axes}`` for the arrays of `mapspec_axes`."""
+        return {name: len(axes) for name, axes in self.array_axes.items()}
+
+    def independent_axes_in_mapspecs(self, output_name: str) -> set[str]:
+        """Axes of ``output_name`` that some pipeline input is mapped over.
+
+        Axes a func generates (``... -> x[i]``) are not independent: their length is
+        known only once that func has run.
+
+        Examples
+        --------
+        >>> from hpcflow import Func
+        >>> gen = Func(lambda n: list(range(n)), "x", mapspec="... -> x[i]")
+        >>> mul = Func(lambda x, y: x * y, "z", mapspec="x[i], y[j] -> z[i, j]")
+        >>> sorted(Pipeline([gen, mul]).independent_axes_in_mapspecs("z"))
+        ['j']
+        """
+        return independent_axes(self, output_name)
+
+    def update_mapspec_axes(self, renames: dict[str, str]) -> Pipeline:
+        """A new pipeline with mapspec axes renamed in every func (``{old: new}``).
+
+        Examples
+        --------
+        >>> from hpcflow import Func
+        >>> p = Pipeline([Func(lambda x: x, "y", mapspec="x[i] -> y[i]")])
+        >>> str(p.update_mapspec_axes({"i": "sample"}).funcs[0].mapspec)
+        'x[sample] -> y[sample]'
+        >>> str(p.funcs[0].mapspec)
+        'x[i] -> y[i]'
+        """
+        known = {a for axes in self.array_axes.values() for a in axes}
+        known |= {
+            a for f in self.funcs if f.mapspec for arr in f.mapspec.inputs for a in arr.indices
+        }
+        check_axis_renames(renames, known, repr(self))
+        funcs = [rename_func_axes(f, renames) for f in self.funcs]
+        return Pipeline(funcs, default_resources=self.default_resources)
+
     def _known_axes(self, funcs: dict[Func, Func], name: str) -> tuple[str | None, ...]:
         producer = self.output_to_func.get(name)
         if producer is None:
@@ -308,20 +377,74 @@ class Pipeline:
         return spec.output_indices if spec is not None else ()
 
     # ---------------------------------------------------------------- running
+    def run(
+        self,
+        output_name: str | tuple[str, ...] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        *,
+        full_output: bool = False,
+        allow_unused: bool = False,
+    ) -> Any:
+        """Compute one output for one set of inputs, in this process (no run folder).
+
+        Each func the output needs is called once with plain values; intermediate
+        outputs in ``kwargs`` are used as given. Funcs that map over inputs are refused
+        (that is `map`). See `hpcflow.element.direct.run_direct` for the parameters.
+
+        Examples
+        --------
+        >>> from hpcflow import func
+        >>> @func("y")
+        ... def f(x, b=1):
+        ...     return x + b
+        >>> Pipeline([f]).run("y", {"x": 1}), Pipeline([f])("y", x=1, b=2)
+        (2, 3)
+        """
+        from hpcflow.element.direct import run_direct
+
+        return run_direct(
+            self, output_name, kwargs or {}, full_output=full_output, allow_unused=allow_unused
+        )
+
+    def __call__(self, output_name: str | tuple[str, ...] | None = None, /, **kwargs: Any) -> Any:
+        """``pipeline("y", x=1)``: `run` with keyword arguments as the inputs."""
+        return self.run(output_name, kwargs)
+
+    @property
+    def error_snapshot(self) -> ErrorSnapshot | None:
+        """The `ErrorSnapshot` of the last failure of a direct call or a ``map`` (with
+        ``error_handling="raise"``) of this pipeline in this process; ``None`` if none.
+
+        The one piece of state a pipeline keeps: a record of its last failure, so
+        ``pipeline.error_snapshot.reproduce()`` reruns the failing call.
+        """
+        return self._error_snapshot
+
+    def _record_error(self, snapshot: ErrorSnapshot) -> None:
+        self._error_snapshot = snapshot
+
     def map(
         self, inputs: dict[str, Any], run_folder: Any = None, internal_shapes: Any = None, **kw: Any
     ) -> ResultDict:
         """Run the pipeline locally; see `hpcflow.map.run_map` for the parameters.
 
         A ``run_folder`` whose submitted run still has jobs queued or running is refused
-        (`hpcflow.errors.LiveRunError`): the two runs would mix.
+        (`hpcflow.errors.LiveRunError`): the two runs would mix. A failure
+        (``error_handling="raise"``) leaves its `ErrorSnapshot` as `error_snapshot`; with
+        ``"continue"`` the snapshots are the failed elements of the results.
         """
         from hpcflow.element.local import run_map
         from hpcflow.submission.liveness import refuse_if_live
 
         if run_folder is not None:
             refuse_if_live(run_folder)
-        return run_map(self, inputs, run_folder, internal_shapes, **kw)
+        try:
+            return run_map(self, inputs, run_folder, internal_shapes, **kw)
+        except Exception as e:
+            snapshot = getattr(e, "error_snapshot", None)
+            if snapshot is not None:
+                self._record_error(snapshot)
+            raise
 
     def map_async(
         self, inputs: dict[str, Any], run_folder: Any = None, internal_shapes: Any = None, **kw: Any
