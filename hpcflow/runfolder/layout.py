@@ -195,23 +195,29 @@ class RunFolder:
             )
 
     def set_aside(self) -> Path:
-        """Move every entry of the run in this folder into a new aside folder; its path.
+        """Move what hpcflow wrote of the run in this folder into a new aside folder (the
+        same relative paths); its path.
 
         ``submit(overwrite=True)`` does this first, so that a replacement that fails (bad
-        input, a resource no node has, a scheduler that refuses) loses nothing.
+        input, a resource no node has, a scheduler that refuses) loses nothing. Only
+        what `written_by_hpcflow` names moves: a user's ``logs/mylog.txt`` stays where
+        it is, whether the replacement succeeds (the aside folder is then deleted) or not.
         """
         aside = self.path / f"{ASIDE_PREFIX}{uuid.uuid4().hex[:8]}"
         aside.mkdir()
-        for name in OWNED:
-            if (self.path / name).exists():
-                os.replace(self.path / name, aside / name)
+        files, trees = self.written_by_hpcflow()
+        # run.json last: until it moves, the folder still says it holds that run
+        for p in [*trees, *sorted(files, key=lambda f: f == self.run_json)]:
+            target = aside / p.relative_to(self.path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(p, target)
+        self._remove_empty_made_dirs()
         return aside
 
     def restore(self, aside: Path) -> None:
         """Put back a run `set_aside` moved (after removing what replaced it)."""
-        for entry in aside.iterdir():
-            os.replace(entry, self.path / entry.name)
-        aside.rmdir()
+        _merge_back(aside, self.path)
+        shutil.rmtree(aside)
 
     def update_meta(self, **fields: Any) -> None:
         """Replace ``fields`` of ``run.json`` (by one process at a time: map, submit or a
@@ -296,11 +302,14 @@ class RunFolder:
             # a run, so an interrupted clearing can be cleared again
             for f in sorted(files, key=lambda f: f == self.run_json):
                 f.unlink(missing_ok=True)
-            for parts in _MADE_DIRS:  # deepest first: a folder is removed only when empty
-                for d in _matching(self.path, parts):
-                    with contextlib.suppress(OSError):
-                        d.rmdir()
+            self._remove_empty_made_dirs()
         self.path.mkdir(parents=True, exist_ok=True)
+
+    def _remove_empty_made_dirs(self) -> None:
+        for parts in _MADE_DIRS:  # deepest first: a folder is removed only when empty
+            for d in _matching(self.path, parts):
+                with contextlib.suppress(OSError):
+                    d.rmdir()
 
     def write(self, meta: dict[str, Any], inputs: Mapping[str, Any]) -> None:
         """Write every input once, then ``run.json`` last (its presence means complete)."""
@@ -361,6 +370,17 @@ _MADE_DIRS: tuple[tuple[str, ...], ...] = (
     (LOGS,),
     (SUPERSEDED,),
 )
+
+
+def _merge_back(source: Path, dest: Path) -> None:
+    """Move every entry of ``source`` to the same place under ``dest``; a folder that
+    exists there already (one holding a user's file) is merged into, not replaced."""
+    for entry in source.iterdir():
+        target = dest / entry.name
+        if entry.is_dir() and not entry.is_symlink() and target.is_dir():
+            _merge_back(entry, target)
+        else:
+            os.replace(entry, target)
 
 
 def _matching(root: Path, parts: tuple[str, ...]) -> list[Path]:

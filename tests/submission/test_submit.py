@@ -332,12 +332,15 @@ def test_overwrite_with_bad_input_keeps_the_old_run(
     folder = tmp_path / "run"
     Pipeline([double]).map({"x": [1, 2, 3]}, folder, parallel=False)
     (folder / "notes.txt").write_text("mine")
+    (folder / "outputs" / "plots").mkdir(parents=True)
+    (folder / "outputs" / "plots" / "y.png").write_text("my plot")
     with pytest.raises(InputError, match=error):
         Pipeline([double]).submit(
             inputs, folder, scheduler=FakeScheduler(**options), overwrite=True
         )
     assert hpcflow.map.load_outputs("y", run_folder=folder).tolist() == [2, 4, 6]
     assert (folder / "notes.txt").read_text() == "mine"
+    assert (folder / "outputs" / "plots" / "y.png").read_text() == "my plot"
     assert not list(folder.glob(".hpcflow-replaced-*"))
 
 
@@ -346,7 +349,13 @@ def test_overwrite_that_succeeds_removes_the_old_run(tmp_path: Path) -> None:
 
     folder = tmp_path / "run"
     Pipeline([double]).map({"x": [1, 2, 3]}, folder, parallel=False)
+    # files of the user's inside hpcflow's folders are not the old run's: they stay
+    (folder / "outputs" / "plots").mkdir(parents=True)
+    (folder / "outputs" / "plots" / "y.png").write_text("my plot")
+    (folder / "inputs" / "README").write_text("how I made x")
     Pipeline([double]).submit({"x": [5]}, folder, scheduler=FakeScheduler(), overwrite=True)
+    assert (folder / "outputs" / "plots" / "y.png").read_text() == "my plot"
+    assert (folder / "inputs" / "README").read_text() == "how I made x"
     assert not list(folder.glob(".hpcflow-replaced-*"))
     assert (folder / "submit.json").exists()
     new = hpcflow.map.load_outputs("y", run_folder=folder)  # the new run: 1 element, not done
