@@ -229,9 +229,7 @@ def queue(args: argparse.Namespace) -> int:
 
 
 def rerun(args: argparse.Namespace) -> int:
-    import traceback
-
-    from hpcflow.element.rerun import load_failed_element, parse_index
+    from hpcflow.element.rerun import load_failed_element, parse_index, user_traceback
 
     element = load_failed_element(args.run_folder, args.output, parse_index(args.index))
     print(element.describe(), flush=True)
@@ -239,7 +237,7 @@ def rerun(args: argparse.Namespace) -> int:
         value = element.call(debug=args.pdb)
     except Exception as e:  # the user's function raised: its exception, not hpcflow's
         if not args.pdb:  # with --pdb the traceback came before the debugger session
-            traceback.print_exception(e)
+            print(user_traceback(e), end="", file=sys.stderr)
         print(f"hpcflow rerun: {element.label} failed again ({type(e).__name__})", file=sys.stderr)
         return ExitCode.FAILED
     print(element.now_succeeds(value))

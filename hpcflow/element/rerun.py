@@ -99,7 +99,7 @@ class FailedElement:
         try:
             return function(**self.snapshot.kwargs)
         except Exception as e:
-            traceback.print_exception(e)
+            print(user_traceback(e), end="", file=sys.stderr)
             print(
                 f"\n{self.label} failed again; post-mortem debugger at the frame that raised "
                 "(p NAME prints a variable, u/d move between frames, q quits)",
@@ -119,6 +119,19 @@ class FailedElement:
             "adding --pipeline FILE.py:NAME if the fix is in the function's code (the run "
             "keeps the functions it was submitted with)"
         )
+
+
+_PACKAGE = str(Path(__file__).resolve().parents[1])
+
+
+def user_traceback(exc: BaseException) -> str:
+    """``exc``'s traceback without hpcflow's own frames: the user's code, from the call of
+    their function to the line that raised (all frames if every one is hpcflow's)."""
+    te = traceback.TracebackException.from_exception(exc)
+    mine = [f for f in te.stack if not str(Path(f.filename).resolve()).startswith(_PACKAGE)]
+    if mine:
+        te.stack = traceback.StackSummary.from_list(mine)
+    return "".join(te.format())
 
 
 def parse_index(text: str | None) -> tuple[int, ...] | None:

@@ -7,6 +7,7 @@ flag file outside the run folder decides whether the "fixed" function succeeds.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -38,6 +39,10 @@ def flaky(x: int, flag: str) -> int:
     if x == 1 and not Path(flag).exists():
         raise FlakyError(f"bad x={x}")
     return 10 * x
+
+
+RAISE_LINE = next(i for i, line in enumerate(Path(__file__).read_text().splitlines(), 1)
+                  if line.strip().startswith("raise FlakyError("))  # fmt: skip
 
 
 @func("z", mapspec="y[i] -> z[i]")
@@ -121,6 +126,10 @@ def test_cli_prints_the_traceback_and_exits_1(run_folder: Path) -> None:
     assert "Traceback (most recent call last)" in out.stderr
     assert "in flaky" in out.stderr and "FlakyError: bad x=1" in out.stderr
     assert "y[1] failed again (FlakyError)" in out.stderr
+    # the user's file and line, with its source; none of hpcflow's own frames
+    assert f'File "{__file__}", line {RAISE_LINE}, in flaky' in out.stderr
+    assert 'raise FlakyError(f"bad x={x}")' in out.stderr
+    assert "hpcflow/" not in out.stderr.split("Traceback (most recent call last)")[1]
 
 
 def test_a_fixed_function_returns_its_value_and_the_run_is_unchanged(
@@ -150,10 +159,11 @@ def test_single_value_output_needs_no_index(run_folder: Path) -> None:
 
 
 def test_pdb_opens_a_post_mortem_session_in_the_function(run_folder: Path) -> None:
-    out = _cli(run_folder, "--output", "y", "--index", "1", "--pdb", stdin="p x * 7\nq\n")
+    out = _cli(run_folder, "--output", "y", "--index", "1", "--pdb", stdin="p x * 7\nl\nq\n")
     assert out.returncode == 1, out.stderr
     assert "(Pdb)" in out.stdout
     assert "\n7\n" in out.stdout or "(Pdb) 7\n" in out.stdout  # x is 1 in that frame
+    assert re.search(rf"{RAISE_LINE}  ->\s+raise FlakyError", out.stdout)  # `l` lists the source
     assert "FlakyError: bad x=1" in out.stderr and "post-mortem" in out.stderr
     assert out.stderr.count("Traceback (most recent call last)") == 1
 
