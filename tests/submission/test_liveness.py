@@ -12,7 +12,7 @@ import pytest
 
 import hpcflow
 from hpcflow import Pipeline, Run, func
-from hpcflow.errors import LiveRunError
+from hpcflow.errors import LiveRunError, RunFolderError
 from hpcflow.submission.liveness import live_jobs
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -53,10 +53,16 @@ def test_a_live_submitted_run_is_not_replaced_by_submit_or_map(tmp_path: Path) -
     status = old.wait(timeout=WAIT)
     assert status.complete, status
     assert old.load_outputs("y").tolist() == [2, 4]
-    # once its jobs have ended, the folder may be replaced
+    # once its jobs have ended, the folder may be replaced on purpose (a map never
+    # clears a submitted run: issue 13, item 7)
     assert live_jobs(folder) == []
-    result = Pipeline([held]).map({"x": [7], "gate": str(gate)}, folder, parallel=False)
-    assert result["y"].output.tolist() == [14]
+    with pytest.raises(RunFolderError, match="holds a submitted run"):
+        Pipeline([held]).map({"x": [7], "gate": str(gate)}, folder, parallel=False)
+    new_run = Pipeline([held]).submit(
+        {"x": [7], "gate": str(gate)}, folder, overwrite=True, **options
+    )
+    assert new_run.wait(timeout=WAIT).complete
+    assert new_run.load_outputs("y").tolist() == [14]
 
 
 def test_a_folder_made_by_map_has_no_live_jobs(tmp_path: Path) -> None:
