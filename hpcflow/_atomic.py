@@ -12,6 +12,8 @@ import contextlib
 import io
 import json
 import os
+import pickle
+import struct
 import uuid
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,10 @@ from typing import Any
 import cloudpickle
 import numpy as np
 
+from hpcflow.errors import CorruptDataError
+
 __all__ = [
+    "DELETE_AND_RESUME",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_npy",
@@ -58,7 +63,31 @@ def atomic_write_npy(path: Path, array: np.ndarray) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def read_pickle(path: Path) -> Any:
-    """Load a (cloud)pickled value."""
+# What unpickling truncated or overwritten bytes raises. Import errors are left out:
+# they mean the user's module is not importable here, not that the file is damaged.
+_DAMAGED = (
+    EOFError, pickle.UnpicklingError, ValueError, IndexError, KeyError, OverflowError,
+    struct.error, UnicodeDecodeError,
+)  # fmt: skip
+
+#: The way out of a damaged file, unless the caller knows a better one.
+DELETE_AND_RESUME = (
+    "hpcflow writes files atomically, so it was damaged afterwards; resume the run "
+    "(map(..., resume=True) or hpcflow resume) to compute it again, or delete the file"
+)
+
+
+def read_pickle(path: Path, *, way_out: str = DELETE_AND_RESUME) -> Any:
+    """Load a (cloud)pickled value.
+
+    A file that exists but cannot be unpickled (truncated, overwritten) raises
+    `CorruptDataError` naming the file and ``way_out``.
+    """
     with open(path, "rb") as fh:
-        return cloudpickle.load(fh)
+        try:
+            return cloudpickle.load(fh)
+        except _DAMAGED as e:
+            raise CorruptDataError(
+                f"{path} is corrupt: it cannot be unpickled ({type(e).__name__}: {e}); {way_out}",
+                path,
+            ) from e

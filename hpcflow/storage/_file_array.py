@@ -76,6 +76,9 @@ class FileArray(StorageBase):
             arr.dump_linear(i, v)
         return arr
 
+    def layout(self) -> tuple[Any, ...]:
+        return (self.filename_template,)
+
     def path(self, index: int) -> Path:
         """The file of the element with linear index ``index``."""
         assert self.folder is not None
