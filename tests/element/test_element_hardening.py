@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
-from hpcflow import ErrorSnapshot, Func, Pipeline
+from hpcflow import ErrorSnapshot, Func, Pipeline, StorageError
 from hpcflow.map import FileArray, load_outputs
 
 BACKENDS = ["file_array", "chunked_file_array", "dict", "zarr_file_array"]
@@ -54,3 +58,56 @@ def test_resume_with_an_equal_file_array_input_computes_nothing(
     )
     assert (tmp_path / "count").read_text().count("x") == 3  # nothing computed again
     assert again["b"].output.tolist() == first["b"].output.tolist() == [2, 4, 6]
+
+
+def lock_for_one(x: int) -> Any:
+    return threading.Lock() if x == 1 else x
+
+
+def _unpicklable_pipeline() -> Pipeline:
+    return Pipeline([Func(lock_for_one, "y", mapspec="x[i] -> y[i]")])
+
+
+@pytest.mark.parametrize(
+    ("storage", "parallel"),
+    [(s, False) for s in BACKENDS] + [(s, True) for s in BACKENDS if s != "zarr_file_array"],
+)
+def test_an_unpicklable_output_is_that_elements_error(
+    storage: str, parallel: bool, tmp_path: Path
+) -> None:
+    r = _unpicklable_pipeline().map(
+        {"x": [0, 1, 2]}, tmp_path / "r", parallel=parallel, storage=storage,
+        error_handling="continue", chunksizes=3,
+    )  # fmt: skip
+    for y in (r["y"].output, load_outputs("y", run_folder=tmp_path / "r")):
+        assert y[0] == 0 and y[2] == 2  # the chunk's other elements are kept
+        snap = y[1]
+        assert isinstance(snap, ErrorSnapshot) and snap.exception_type == "StorageError"
+        assert "'y'" in snap.message and "(1,)" in snap.message and "lock" in snap.message
+        assert snap.kwargs == {"x": 1}
+    markers = list((tmp_path / "r" / "markers").rglob("*.json"))
+    assert [i for m in markers for i in json.loads(m.read_text())["failed"]] == [1]
+
+
+@pytest.mark.parametrize("storage", ["file_array", "chunked_file_array"])
+def test_an_unpicklable_output_under_raise_names_func_output_and_element(
+    storage: str, tmp_path: Path
+) -> None:
+    with pytest.raises(StorageError, match=r"'y' of 'lock_for_one' at element \(1,\)"):
+        _unpicklable_pipeline().map(
+            {"x": [0, 1, 2]}, tmp_path / "r", parallel=False, storage=storage, chunksizes=3
+        )
+    y = load_outputs("y", run_folder=tmp_path / "r")
+    # what was computed before stays stored (per-element backends stop at the failure)
+    assert y[0] == 0 and y[1] is np.ma.masked
+
+
+def lock_single() -> Any:
+    return threading.Lock()
+
+
+def test_an_unpicklable_single_value_is_its_error(tmp_path: Path) -> None:
+    r = Pipeline([Func(lock_single, "s")]).map({}, tmp_path / "r", error_handling="continue")
+    stored = load_outputs("s", run_folder=tmp_path / "r")
+    assert isinstance(stored, ErrorSnapshot) and "'s'" in stored.message
+    assert isinstance(r["s"].output, ErrorSnapshot)
