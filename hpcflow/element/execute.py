@@ -114,6 +114,8 @@ def store_report(task: FuncTask, report: ChunkReport) -> None:
                     raise err from err.__cause__
                 report.values[:] = fixed
                 _write_singles(task.single_paths, fixed[0][1])
+            if task.marker_dir is not None:
+                write_marker(task.marker_dir, report.start, report.stop, report.marker())
     else:
         if report.values:
             report.values[:] = store_values(

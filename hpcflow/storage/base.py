@@ -140,6 +140,15 @@ class StorageBase(ABC):
             "failed elements needs 'chunked_file_array' or 'file_array' storage"
         )
 
+    def damaged_linear(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Which of ``indices`` are stored but damaged (bool array), found cheaply.
+
+        For ``resume``: a damaged element is set aside (`retire`) and computed again.
+        Backends that store pickle files check them without unpickling; the default
+        cannot tell, and says none is.
+        """
+        return np.zeros(len(indices), dtype=bool)
+
     # ------------------------------------------------------------- derived
     def dump_chunk(self, indices: Sequence[int] | np.ndarray, values: Sequence[Any]) -> None:
         """Store ``values[n]`` at linear index ``indices[n]`` (one chunk's results)."""

@@ -1,4 +1,4 @@
-"""Element results under hostile use (hardening issue #13, items 6, 8 and 10)."""
+"""Element results under hostile use (hardening issue #13, items 6, 8, 10 and 12)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hpcflow import ErrorSnapshot, Func, Pipeline, StorageError
+from hpcflow import CorruptDataError, ErrorSnapshot, Func, Pipeline, StorageError
 from hpcflow.map import FileArray, load_outputs
 
 BACKENDS = ["file_array", "chunked_file_array", "dict", "zarr_file_array"]
@@ -111,3 +111,45 @@ def test_an_unpicklable_single_value_is_its_error(tmp_path: Path) -> None:
     stored = load_outputs("s", run_folder=tmp_path / "r")
     assert isinstance(stored, ErrorSnapshot) and "'s'" in stored.message
     assert isinstance(r["s"].output, ErrorSnapshot)
+
+
+def inc(x: int) -> int:
+    with open(COUNTER, "a") as fh:
+        fh.write(f"{x}\n")
+    return x + 1
+
+
+@pytest.mark.parametrize("storage", ["file_array", "chunked_file_array"])
+def test_resume_computes_a_damaged_element_again(
+    storage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(f"{__name__}.COUNTER", tmp_path / "count")
+    p = Pipeline([Func(inc, "y", mapspec="x[i] -> y[i]")])
+    folder = tmp_path / "r"
+    p.map({"x": [0, 1, 2, 3]}, folder, parallel=False, storage=storage, chunksizes=2)
+    damaged = sorted((folder / "outputs" / "y").rglob("*.pickle"))[-1]  # holds element 3
+    damaged.write_bytes(damaged.read_bytes()[:-4])
+    with pytest.raises(CorruptDataError, match=str(damaged)):
+        load_outputs("y", run_folder=folder)
+    before = (tmp_path / "count").read_text().split()
+    with pytest.warns(UserWarning, match="computed again"):
+        r = p.map(
+            {"x": [0, 1, 2, 3]}, folder, parallel=False, storage=storage, chunksizes=2,
+            resume=True,
+        )  # fmt: skip
+    again = (tmp_path / "count").read_text().split()[len(before) :]
+    assert "3" in again and "0" not in again  # only the damaged file's elements
+    assert r["y"].output.tolist() == [1, 2, 3, 4]
+    assert load_outputs("y", run_folder=folder).tolist() == [1, 2, 3, 4]
+    assert list((folder / "superseded").glob(f"damaged-*/outputs/y/**/{damaged.name}"))
+
+
+def test_resume_computes_a_damaged_single_value_again(tmp_path: Path) -> None:
+    p = Pipeline([Func(lambda: 42, "s")])
+    p.map({}, tmp_path / "r")
+    (tmp_path / "r" / "outputs" / "s.cloudpickle").write_bytes(b"garbage")
+    with pytest.raises(CorruptDataError, match="s.cloudpickle"):
+        load_outputs("s", run_folder=tmp_path / "r")
+    with pytest.warns(UserWarning, match="computed again"):
+        r = p.map({}, tmp_path / "r", resume=True)
+    assert r["s"].output == 42 and load_outputs("s", run_folder=tmp_path / "r") == 42
