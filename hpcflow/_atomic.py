@@ -94,7 +94,8 @@ def read_pickle(path: Path, *, way_out: str = DELETE_AND_RESUME) -> Any:
             ) from e
 
 
-_PROTO, _FRAME, _STOP = 0x80, 0x95, ord(".")
+_PROTO, _FRAME = 0x80, 0x95
+_HEAD = 4096
 
 
 def pickle_looks_whole(path: Path) -> bool:
@@ -102,20 +103,26 @@ def pickle_looks_whole(path: Path) -> bool:
 
     It must start with the PROTO opcode and end with STOP, and a first frame (protocol
     4+) must fit in the file: a value under 64 KiB is one frame, so any truncation of it
-    is caught, and random bytes pass with a chance of about 1 in 65,536. Reads 12 bytes.
+    is caught, and random bytes pass with a chance of about 1 in 65,536. One read of at
+    most 4 KiB for small files (a second one at the end of bigger ones), through plain
+    file descriptors: resume checks every element file with it.
     A missing file is not damaged (it is simply not done): True.
     """
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(11)
-            size = fh.seek(0, os.SEEK_END)
-            if size < 2 or head[0] != _PROTO:
-                return False
-            fh.seek(size - 1)
-            if fh.read(1)[0] != _STOP:
-                return False
+        fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         return True
-    if len(head) == 11 and head[2] == _FRAME:
+    try:
+        head = os.pread(fd, _HEAD, 0)
+        if len(head) < _HEAD:  # the whole file
+            size, last = len(head), head[-1:]
+        else:
+            size = os.fstat(fd).st_size
+            last = os.pread(fd, 1, size - 1)
+    finally:
+        os.close(fd)
+    if size < 2 or head[0] != _PROTO or last != b".":
+        return False
+    if len(head) >= 11 and head[2] == _FRAME:
         return 11 + int.from_bytes(head[3:11], "little") <= size
     return True

@@ -406,8 +406,8 @@ class OpenRun:
             bad = np.zeros(0, dtype=np.int64)
             for st in stores:
                 assert isinstance(st, StorageBase)
-                done = np.flatnonzero(st.done_linear(np.arange(st.size, dtype=np.int64)))
-                bad = np.union1d(bad, done[st.damaged_linear(done)])
+                everything = np.arange(st.size, dtype=np.int64)  # not done: not damaged
+                bad = np.union1d(bad, everything[st.damaged_linear(everything)])
             if not len(bad):
                 continue
             aside = self._damaged_dir()

@@ -272,15 +272,15 @@ class StorageBase(ABC):
 
     # ------------------------------------------------------------- identity
     def identity(self) -> tuple[Any, ...] | None:
-        """What makes two handles the same on-disk array; None for in-memory arrays.
+        """What makes two handles the same on-disk array; None unless ``persistent``.
 
         The backend, the resolved folder, the shapes and `layout` -- never the values:
         a resumed run compares its storage-backed inputs with this (reading every
         element to compare contents would cost as much as the run). Files changed
         behind hpcflow's back inside the same folder are therefore not noticed.
         """
-        if self.folder is None:
-            return None
+        if self.folder is None or not self.persistent:
+            return None  # values in memory: only this handle holds them
         return (
             type(self), self.folder.resolve(), self.shape, self.internal_shape,
             self.shape_mask, self.layout(),
