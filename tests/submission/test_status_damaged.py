@@ -29,7 +29,7 @@ def total(y: Any) -> int:
 def test_status_survives_a_garbage_single_value_output(tmp_path: Path) -> None:
     fake = FakeScheduler()
     run = Pipeline([double, total]).submit({"x": [1, 2, 3]}, tmp_path / "run", scheduler=fake)
-    fake.run_all("inline")
+    fake.run_all()  # workers in subprocesses, as a batch system runs them
     (tmp_path / "run" / "outputs" / "total.cloudpickle").write_bytes(b"garbage \x00\xff")
     status = run.status()
     assert status.complete and status.outputs["total"].done == 1
@@ -41,6 +41,6 @@ def test_status_counts_a_failed_single_value_from_its_marker(tmp_path: Path) -> 
     run = Pipeline([double, total]).submit(
         {"x": [1, 2]}, tmp_path / "run", scheduler=fake, error_handling="continue"
     )
-    fake.run_all("inline")
+    fake.run_all()  # workers in subprocesses, as a batch system runs them
     status = run.status()
     assert status.outputs["total"].failed == 1 and status.outputs["total"].done == 0
