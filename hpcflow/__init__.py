@@ -18,6 +18,7 @@ import importlib as _importlib
 import typing as _typing
 
 from hpcflow.errors import (
+    CorruptDataError,
     HpcflowError,
     InputError,
     NothingToRerunError,
@@ -41,6 +42,7 @@ if _typing.TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "CorruptDataError",
     "ErrorSnapshot",
     "Func",
     "HpcflowError",

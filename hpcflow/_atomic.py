@@ -12,6 +12,8 @@ import contextlib
 import io
 import json
 import os
+import pickle
+import struct
 import uuid
 from pathlib import Path
 from typing import Any
@@ -19,11 +21,15 @@ from typing import Any
 import cloudpickle
 import numpy as np
 
+from hpcflow.errors import CorruptDataError
+
 __all__ = [
+    "DELETE_AND_RESUME",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_npy",
     "atomic_write_pickle",
+    "pickle_looks_whole",
     "read_pickle",
 ]
 
@@ -68,7 +74,65 @@ def atomic_write_npy(path: Path, array: np.ndarray) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def read_pickle(path: Path) -> Any:
-    """Load a (cloud)pickled value."""
+# What unpickling truncated or overwritten bytes raises. Import errors are left out:
+# they mean the user's module is not importable here, not that the file is damaged.
+_DAMAGED = (
+    EOFError, pickle.UnpicklingError, ValueError, IndexError, KeyError, OverflowError,
+    struct.error, UnicodeDecodeError,
+)  # fmt: skip
+
+#: The way out of a damaged file, unless the caller knows a better one.
+DELETE_AND_RESUME = (
+    "hpcflow writes files atomically, so it was damaged afterwards; resume the run "
+    "(map(..., resume=True) or hpcflow resume) to compute it again, or delete the file"
+)
+
+
+def read_pickle(path: Path, *, way_out: str = DELETE_AND_RESUME) -> Any:
+    """Load a (cloud)pickled value.
+
+    A file that exists but cannot be unpickled (truncated, overwritten) raises
+    `CorruptDataError` naming the file and ``way_out``.
+    """
     with open(path, "rb") as fh:
-        return cloudpickle.load(fh)
+        try:
+            return cloudpickle.load(fh)
+        except _DAMAGED as e:
+            raise CorruptDataError(
+                f"{path} is corrupt: it cannot be unpickled ({type(e).__name__}: {e}); {way_out}",
+                path,
+            ) from e
+
+
+_PROTO, _FRAME = 0x80, 0x95
+_HEAD = 4096
+
+
+def pickle_looks_whole(path: Path) -> bool:
+    """A cheap check, without unpickling, that a pickle file is not truncated or garbage.
+
+    It must start with the PROTO opcode and end with STOP, and a first frame (protocol
+    4+) must fit in the file: a value under 64 KiB is one frame, so any truncation of it
+    is caught, and random bytes pass with a chance of about 1 in 65,536. One read of at
+    most 4 KiB for small files (a second one at the end of bigger ones), through plain
+    file descriptors: resume checks every element file with it.
+    A missing file is not damaged (it is simply not done): True.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return True
+    try:
+        head = os.pread(fd, _HEAD, 0)
+        if len(head) < _HEAD:  # the whole file
+            size, last = len(head), head[-1:]
+        else:
+            size = os.fstat(fd).st_size
+            last = os.pread(fd, 1, size - 1)
+    finally:
+        os.close(fd)
+    if size < 2 or head[0] != _PROTO or last != b".":
+        return False
+    if len(head) >= 11 and head[2] == _FRAME:
+        return 11 + int.from_bytes(head[3:11], "little") <= size
+    return True

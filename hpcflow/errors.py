@@ -9,7 +9,8 @@ working for callers that do not know hpcflow::
     ├── InputError(ValueError)           inputs do not fit the pipeline (missing, bad shapes)
     │   └── NothingToRerunError          ``rerun`` asked for an element that did not fail
     ├── StorageError                     a storage backend cannot do what was asked
-    │   └── UnknownStorageError(KeyError)
+    │   ├── UnknownStorageError(KeyError)
+    │   └── CorruptDataError             a stored file cannot be read back (damaged on disk)
     ├── ResumeError(ValueError)          a run folder cannot be resumed with these inputs
     ├── RunFolderError                   a run folder is missing, foreign or corrupt
     │   ├── RunLockedError               another submit, resume or map holds the folder
@@ -26,6 +27,7 @@ what it raises is re-raised as an hpcflow error naming the element, chained to i
 from __future__ import annotations
 
 __all__ = [
+    "CorruptDataError",
     "HpcflowError",
     "InputError",
     "LiveRunError",
@@ -81,6 +83,18 @@ class UnknownStorageError(StorageError, KeyError):
     def __str__(self) -> str:
         # KeyError.__str__ repr()s its argument, which would quote the whole message.
         return str(self.args[0]) if self.args else ""
+
+
+class CorruptDataError(StorageError):
+    """A stored file exists but cannot be read back: it was damaged after it was written.
+
+    hpcflow writes every file atomically, so this only arises from outside damage (a
+    truncated copy, a full disk during a copy, a stray write). ``path`` is the file.
+    """
+
+    def __init__(self, message: str, path: object = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class ResumeError(HpcflowError, ValueError):

@@ -10,7 +10,7 @@ import hpcflow
 import hpcflow.map
 
 EXPECTED_TOP = {
-    "ErrorSnapshot", "Func", "HpcflowError", "InputError", "MapSpec", "NothingToRerunError",
+    "CorruptDataError", "ErrorSnapshot", "Func", "HpcflowError", "InputError", "MapSpec", "NothingToRerunError",
     "Pipeline", "PipelineError", "PropagatedErrorSnapshot", "Resources", "ResumeError",
     "Retry", "Run", "RunFolderError", "RunLockedError", "RunStatus", "SchedulerError",
     "SpecError", "StorageError", "UnknownStorageError", "__version__", "func",

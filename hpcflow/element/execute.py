@@ -12,6 +12,7 @@ import resource
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import cloudpickle
@@ -20,9 +21,11 @@ import numpy as np
 from hpcflow._atomic import atomic_write_pickle
 from hpcflow.element.snapshots import ErrorSnapshot, PropagatedErrorSnapshot, is_error
 from hpcflow.element.task import ChunkReport, FuncTask
+from hpcflow.element.unpicklable import Pairs, replace_unpicklable
 from hpcflow.errors import HpcflowError
 from hpcflow.runfolder.markers import write_marker
 from hpcflow.spec.func import Func
+from hpcflow.storage.base import StorageBase
 
 __all__ = [
     "element_kwargs",
@@ -30,6 +33,7 @@ __all__ = [
     "execute_payload",
     "shape_of",
     "store_report",
+    "store_values",
 ]
 
 _ALL = slice(None)
@@ -64,7 +68,9 @@ def execute_chunk(task: FuncTask, indices: Sequence[int] | range | np.ndarray) -
     writes = task.write and task.outputs is not None
     # Backends that write a chunk at a time get one dump_chunk call per chunk.
     buffered = [o.writes_whole_chunks for o in task.outputs] if writes and task.outputs else []
-    buffer: list[tuple[int, tuple[Any, ...]]] = []
+    direct = [(k, o) for k, o in enumerate(task.outputs or ()) if writes and not buffered[k]]
+    whole = [(k, o) for k, o in enumerate(task.outputs or ()) if writes and buffered[k]]
+    buffer: Pairs = []
     try:
         for n, (li, kwargs) in enumerate(element_kwargs(task, idx, multi)):
             outs = _call(
@@ -72,24 +78,16 @@ def execute_chunk(task: FuncTask, indices: Sequence[int] | range | np.ndarray) -
                 where=(ext, multi, n), n_out=n_out,
             )  # fmt: skip
             if writes:
-                assert task.outputs is not None
-                if not all(buffered):
-                    _check_guard(task)
-                for out, value, buf in zip(task.outputs, outs, buffered, strict=True):
-                    if not buf:
-                        out.dump_linear(li, value)
-                if any(buffered):
+                if direct:
+                    outs = store_values(task, report, direct, [(li, outs)])[0][1]
+                if whole:
                     buffer.append((li, outs))
             else:
                 report.values.append((li, outs))
     finally:
         # Flush what was computed, also when an element raised: nothing done is lost.
-        if buffer and task.outputs is not None:
-            _check_guard(task)
-            done_idx = [li for li, _ in buffer]
-            for k, (out, buf) in enumerate(zip(task.outputs, buffered, strict=True)):
-                if buf:
-                    out.dump_chunk(done_idx, [outs[k] for _, outs in buffer])
+        if buffer:
+            store_values(task, report, whole, buffer)
     report.elapsed = time.perf_counter() - t0
     report.peak_rss = _peak_rss()
     if task.write:
@@ -107,19 +105,79 @@ def store_report(task: FuncTask, report: ChunkReport) -> None:
     _check_guard(task)
     if task.outputs is None:
         if task.single_paths is not None and report.values:
-            _, outs = report.values[0]
-            for path, value in zip(task.single_paths, outs, strict=True):
-                # outputs/ may not exist yet: mapped outputs make their own folders in it
-                path.parent.mkdir(exist_ok=True)
-                atomic_write_pickle(path, value)
+            try:
+                _write_singles(task.single_paths, report.values[0][1])
+            except Exception:
+                fixed, bad, err = replace_unpicklable(task, report, report.values)
+                if not bad:
+                    raise  # every value pickles: the write itself failed
+                if err is not None:
+                    raise err from err.__cause__
+                report.values[:] = fixed
+                _write_singles(task.single_paths, fixed[0][1])
+            if task.marker_dir is not None:
+                write_marker(task.marker_dir, report.start, report.stop, report.marker())
     else:
         if report.values:
-            indices = [li for li, _ in report.values]
-            for k, store in enumerate(task.outputs):
-                store.dump_chunk(indices, [outs[k] for _, outs in report.values])
+            report.values[:] = store_values(
+                task, report, list(enumerate(task.outputs)), report.values
+            )
         if task.marker_dir is not None:
             write_marker(task.marker_dir, report.start, report.stop, report.marker())
     report.stored = True
+
+
+def _write_singles(paths: tuple[Path, ...], outs: tuple[Any, ...]) -> None:
+    for path, value in zip(paths, outs, strict=True):
+        # outputs/ may not exist yet: mapped outputs make their own folders in it
+        path.parent.mkdir(exist_ok=True)
+        atomic_write_pickle(path, value)
+
+
+def store_values(
+    task: FuncTask,
+    report: ChunkReport,
+    stores: Sequence[tuple[int, StorageBase]],
+    pairs: Pairs,
+) -> Pairs:
+    """Write ``pairs`` into ``stores`` (output position, storage); the pairs stored.
+
+    An element with an output that cannot be pickled becomes that element's error
+    (``error_handling="continue"``), or is left out and raised about once the chunk's
+    other elements are stored (``"raise"``); see `replace_unpicklable`.
+    """
+    if not pairs or not stores:
+        return pairs
+    _check_guard(task)  # the folder still holds this task's run: else write nothing
+    err = None
+    if any(_pickles_later(s) for _, s in stores):
+        # values kept in memory are pickled only by `persist`, after the run: check now
+        pairs, _, err = replace_unpicklable(task, report, pairs)
+    try:
+        _dump(stores, pairs)
+    except Exception:
+        fixed, bad, err = replace_unpicklable(task, report, pairs)
+        if not bad:
+            raise  # every value pickles: the storage itself failed
+        pairs = fixed
+        _dump(stores, pairs)  # rewrites whole files/blocks, with the bad elements fixed
+    if err is not None:
+        raise err from err.__cause__
+    return pairs
+
+
+def _dump(stores: Sequence[tuple[int, StorageBase]], pairs: Pairs) -> None:
+    indices = [li for li, _ in pairs]
+    for k, store in stores:
+        store.dump_chunk(indices, [outs[k] for _, outs in pairs])
+
+
+def _pickles_later(store: StorageBase) -> bool:
+    """Whether ``store`` keeps values in memory and pickles them into its folder later."""
+    return (
+        store.folder is not None and store.saves_to_folder
+        and not store.requires_serialization and not store.dump_in_subprocess
+    )  # fmt: skip
 
 
 def element_kwargs(
@@ -197,7 +255,18 @@ def execute_payload(payload: bytes, token: bytes, indices: range) -> bytes:
     if task is None:
         _TASK_CACHE.clear()
         task = _TASK_CACHE[token] = cloudpickle.loads(payload)
-    return bytes(cloudpickle.dumps(execute_chunk(task, indices)))
+    report = execute_chunk(task, indices)
+    try:
+        return bytes(cloudpickle.dumps(report))
+    except Exception:
+        # values the driver stores (in-memory storage) travel in the report
+        fixed, bad, err = replace_unpicklable(task, report, report.values)
+        if not bad:
+            raise
+        if err is not None:
+            raise err from err.__cause__
+        report.values = fixed
+        return bytes(cloudpickle.dumps(report))
 
 
 def _plain(value: Any, name: str, sel: tuple[Any, ...], f: Func) -> Any:

@@ -11,7 +11,9 @@ reads. `OpenRun.prepare` turns a func into the `FuncTask` that `execute_chunk` r
 
 from __future__ import annotations
 
+import os
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -29,9 +31,9 @@ from hpcflow.element.checks import (
 )
 from hpcflow.element.execute import execute_chunk, shape_of, store_report
 from hpcflow.element.task import ChunkReport, FuncTask, Source
-from hpcflow.errors import InputError, PipelineError, RunFolderError
+from hpcflow.errors import CorruptDataError, InputError, PipelineError, RunFolderError
 from hpcflow.plan.shapes import AxisLengths, as_input_array, external_shape
-from hpcflow.runfolder.layout import RunFolder
+from hpcflow.runfolder.layout import OUTPUTS, SUPERSEDED, RunFolder
 from hpcflow.runfolder.results import Result, ResultDict, array_output, open_storage
 from hpcflow.runfolder.validate import validate_resume
 from hpcflow.spec.func import Func
@@ -109,6 +111,7 @@ class OpenRun:
         chunk_size: ChunkSizer = _one_chunk,
         reopened: bool = False,
         only: Sequence[Func] | None = None,
+        recompute_damaged: bool | None = None,
     ) -> None:
         check_choice("error_handling", error_handling, ("raise", "continue"))
         check_choice("resume_validation", resume_validation, ("auto", "strict", "skip"))
@@ -142,10 +145,19 @@ class OpenRun:
         self.arrays: dict[str, Any] = {}  # mapped inputs and outputs, by name
         self.singles: dict[str, Any] = {}
         self._probed: tuple[int, tuple[Any, ...]] | None = None  # element computed by _probe
+        self._aside: Path | None = None  # where this resume sets damaged files aside
         self._plan_static()
         self.fixed = check_fixed(pipeline, self.lengths, fixed_indices or {})
         self.meta = self._meta()
         self.resume = resuming
+        # A resume computes damaged stored elements again (they are set aside first);
+        # anything else reading a damaged file raises `CorruptDataError`.
+        self.recompute_damaged = (
+            resuming and not reopened if recompute_damaged is None else recompute_damaged
+        )
+        # checking stored files costs a small read per file_array element; "skip" trusts
+        # the folder, as it does its inputs
+        self._check_damaged = self.recompute_damaged and resume_validation != "skip"
         # Array tasks read run.json but must not rewrite it: many run at once, and only
         # submit and follow-up jobs (one at a time) add to it.
         self.write_meta = not reopened
@@ -167,17 +179,20 @@ class OpenRun:
         only: Sequence[Func] | None = None,
         write_meta: bool = False,
         chunk_size: ChunkSizer = _one_chunk,
+        recompute_damaged: bool = False,
     ) -> OpenRun:
         """The run as a worker, follow-up or resume sees it: everything stored so far.
 
         With ``only``, just those funcs' inputs are unpickled and their inputs' and
-        outputs' storages opened.
+        outputs' storages opened. ``recompute_damaged`` (a resume): a damaged stored
+        single value counts as not computed, and `set_aside_damaged` may be called.
         """
         meta = folder.read_meta()
         run = cls(
             pipeline, _StoredInputs(folder, list(meta["inputs"])), folder.path,
             storage=meta["storage"], error_handling=meta["error_handling"],
             chunk_size=chunk_size, reopened=True, only=only,
+            recompute_damaged=recompute_damaged,
         )  # fmt: skip
         run.write_meta = write_meta
         run.adopt_existing(meta)
@@ -274,6 +289,8 @@ class OpenRun:
             return FuncTask(
                 f, (), tuple(sources), None, error_handling=self.error_handling,
                 single_paths=singles,
+                # a marker says whether it failed, so status never unpickles the value
+                marker_dir=self.folder.marker_folder(f.output_names) if self.folder else None,
             )  # fmt: skip
         self.lengths.learn(spec, self._known_shapes())
         ext_shape = external_shape(spec, self.lengths)
@@ -290,6 +307,8 @@ class OpenRun:
         )
         if self.folder is not None:
             task.marker_dir = self.folder.marker_folder(f.output_names)
+            if self._check_damaged:
+                self.set_aside_damaged([f])
         if self._probed is not None:  # the element computed to learn the shape: keep it
             li, outs = self._probed
             self._probed = None
@@ -359,9 +378,67 @@ class OpenRun:
         paths = [self.folder.single_output_path(o) for o in f.output_names]
         if not all(p.exists() for p in paths):
             return False
+        values = {}
         for o, p in zip(f.output_names, paths, strict=True):
-            self.singles[o] = self.folder.read_single(p)
+            try:
+                values[o] = self.folder.read_single(p)
+            except CorruptDataError:
+                if not self.recompute_damaged:
+                    raise
+                self._set_aside(p, self._damaged_dir() / OUTPUTS)
+                return False
+        self.singles.update(values)
         return True
+
+    def set_aside_damaged(self, funcs: Sequence[Func] | None = None) -> dict[str, int]:
+        """Move damaged stored elements aside, so that they count as not done.
+
+        For a resume: `StorageBase.damaged_linear` finds them without unpickling (a
+        cheap check of each pickle file's ends), `StorageBase.retire` moves their files
+        into ``superseded/damaged-*/`` (nothing is deleted). Returns the elements moved
+        per output; warns when any were.
+        """
+        assert self.folder is not None
+        moved: dict[str, int] = {}
+        for f in funcs if funcs is not None else self.pipeline.sorted_funcs:
+            stores = [self.arrays.get(o) for o in f.output_names]
+            if f.mapspec is None or not all(isinstance(st, StorageBase) for st in stores):
+                continue
+            bad = np.zeros(0, dtype=np.int64)
+            for st in stores:
+                assert isinstance(st, StorageBase)
+                everything = np.arange(st.size, dtype=np.int64)  # not done: not damaged
+                bad = np.union1d(bad, everything[st.damaged_linear(everything)])
+            if not len(bad):
+                continue
+            aside = self._damaged_dir()
+            for o, st in zip(f.output_names, stores, strict=True):
+                assert isinstance(st, StorageBase)
+                st.retire(bad, aside / OUTPUTS / o)
+                moved[o] = len(bad)
+        if moved:
+            warnings.warn(
+                f"damaged stored elements (truncated or overwritten files) of {moved} in "
+                f"{self.folder.path} were moved into {self.folder.path / SUPERSEDED}; "
+                "they are computed again",
+                stacklevel=3,
+            )
+        return moved
+
+    def _damaged_dir(self) -> Path:
+        assert self.folder is not None
+        if self._aside is None:  # one folder per resume
+            self._aside = self.folder.damaged_folder()
+        return self._aside
+
+    def _set_aside(self, path: Path, to: Path) -> None:
+        to.mkdir(parents=True, exist_ok=True)
+        os.replace(path, to / path.name)
+        warnings.warn(
+            f"{path} was damaged (it cannot be unpickled); it was moved into {to} and its "
+            "value is computed again",
+            stacklevel=4,
+        )
 
     def missing(self) -> dict[str, np.ndarray | None]:
         """Per func (first output name): linear indices not done, or None if never stored."""

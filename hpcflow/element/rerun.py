@@ -29,7 +29,7 @@ import numpy as np
 
 from hpcflow._atomic import read_pickle
 from hpcflow.element.snapshots import ErrorSnapshot, PropagatedErrorSnapshot
-from hpcflow.errors import InputError, NothingToRerunError, RunFolderError
+from hpcflow.errors import CorruptDataError, InputError, NothingToRerunError, RunFolderError
 from hpcflow.runfolder.layout import RunFolder
 from hpcflow.runfolder.markers import read_marked_errors
 from hpcflow.runfolder.results import open_storage
@@ -373,6 +373,8 @@ class _Stored:
     def _load(self, read: Callable[[], Any], label: str, location: str) -> Any:
         try:
             return read()
+        except CorruptDataError:
+            raise  # names the damaged file and the way out; no module is missing
         except Exception as e:
             # Unpickling a snapshot imports its function's module (and those of its
             # inputs) when they were pickled by reference; here that import can fail.

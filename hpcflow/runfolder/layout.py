@@ -15,6 +15,7 @@ Layout (``docs/architecture.md`` says who writes and reads each entry)::
       stages/<k>/<stage>.npy        a stage's elements, when not simply 0..n-1
       logs/<stage>/<job>_<task>.log one log per array task
       superseded/<k>/               errors set aside by resume(retry_failed=True)
+      superseded/damaged-<time>-<id>/  damaged files a resume set aside (recomputed)
       cancelled                     written by Run.cancel: follow-up jobs stop
 """
 
@@ -25,6 +26,7 @@ import json
 import os
 import re
 import shutil
+import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -141,6 +143,11 @@ class RunFolder:
 
     def superseded_folder(self, index: int) -> Path:
         return self.path / SUPERSEDED / str(index)
+
+    def damaged_folder(self) -> Path:
+        """A new folder for damaged files a resume sets aside (each resume its own)."""
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        return self.path / SUPERSEDED / f"damaged-{stamp}-{uuid.uuid4().hex[:6]}"
 
     @property
     def cancelled_path(self) -> Path:

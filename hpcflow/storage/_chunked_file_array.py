@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from hpcflow._atomic import atomic_write_pickle, read_pickle
+from hpcflow._atomic import atomic_write_pickle, pickle_looks_whole, read_pickle
 from hpcflow.errors import StorageError
 from hpcflow.storage._spans import consecutive_runs, in_spans, spans_to_arrays
 from hpcflow.storage.base import MISSING, StorageBase, register_builtin
@@ -80,11 +80,12 @@ class ChunkedFileArray(StorageBase):
                 continue
             start, stop = int(self._starts[pos]), int(self._stops[pos])
             name = f"{start}-{stop}.pickle"
-            values = read_pickle(self.folder / name)
             keep = np.setdiff1d(np.arange(start, stop), idx)
-            # The kept elements' new files are in place before the old file moves, so
-            # an interruption leaves every value stored (twice at worst, never lost).
-            self.dump_chunk(keep, [values[i - start] for i in keep.tolist()])
+            if len(keep):  # (a damaged file is retired whole, and never read)
+                values = read_pickle(self.folder / name)
+                # The kept elements' new files are in place before the old file moves,
+                # so an interruption leaves every value stored (twice at worst).
+                self.dump_chunk(keep, [values[i - start] for i in keep.tolist()])
             os.replace(self.folder / name, to / name)
         self._values.clear()
         self._listed = False
@@ -112,6 +113,20 @@ class ChunkedFileArray(StorageBase):
     def done_linear(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         self._list()  # always fresh: other processes may have written chunks
         return in_spans(np.asarray(indices, dtype=np.int64), self._starts, self._stops)
+
+    def damaged_linear(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        self._list()
+        idx = np.asarray(indices, dtype=np.int64)
+        pos = self._find(idx)
+        assert self.folder is not None
+        damaged = {
+            p
+            for p in np.unique(pos[pos >= 0]).tolist()
+            if not pickle_looks_whole(
+                self.folder / f"{int(self._starts[p])}-{int(self._stops[p])}.pickle"
+            )
+        }  # one check per chunk file
+        return np.isin(pos, list(damaged)) & (pos >= 0)
 
     def done_mask(self) -> np.ndarray:
         self._list()

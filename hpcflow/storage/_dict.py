@@ -14,6 +14,8 @@ from hpcflow.storage.base import MISSING, StorageBase, register_builtin
 __all__ = ["DictArray"]
 
 _PERSIST_NAME = "dict_array.cloudpickle"
+# all of an output's values are in this one file, so none of them can be kept
+_WAY_OUT = "delete the file, and resume the run to compute every element of this output again"
 
 
 class DictArray(StorageBase):
@@ -38,7 +40,7 @@ class DictArray(StorageBase):
         self._data = np.empty(self.size, dtype=object)
         self._done = np.zeros(self.size, dtype=bool)
         if self.folder is not None and (self.folder / _PERSIST_NAME).exists():
-            data, done = read_pickle(self.folder / _PERSIST_NAME)
+            data, done = read_pickle(self.folder / _PERSIST_NAME, way_out=_WAY_OUT)
             if len(data) == self.size:
                 self._data, self._done = data, done
 

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from hpcflow._atomic import atomic_write_pickle, read_pickle
+from hpcflow._atomic import atomic_write_pickle, pickle_looks_whole, read_pickle
 from hpcflow.errors import StorageError
 from hpcflow.storage.base import MISSING, StorageBase, register_builtin
 
@@ -22,6 +22,8 @@ _FANOUT = 1000
 # Element files are written once, so values this process wrote or read can be served
 # from memory; bounded so that huge arrays do not pile up in the driver.
 _CACHE_SIZE = 16384
+# threads checking element files for damage at resume
+_CHECK_THREADS = 8
 
 
 class FileArray(StorageBase):
@@ -76,6 +78,9 @@ class FileArray(StorageBase):
             arr.dump_linear(i, v)
         return arr
 
+    def layout(self) -> tuple[Any, ...]:
+        return (self.filename_template,)
+
     def path(self, index: int) -> Path:
         """The file of the element with linear index ``index``."""
         assert self.folder is not None
@@ -113,6 +118,24 @@ class FileArray(StorageBase):
             if path.exists():
                 os.replace(path, to / path.name)
             self._cache.pop(i, None)
+
+    def damaged_linear(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        # One small read per file. Threads overlap the file system's latency (the cost
+        # on Lustre and GPFS); values this process wrote or read are whole.
+        from concurrent.futures import ThreadPoolExecutor  # only resume needs it
+
+        todo = [i for i in np.asarray(indices, dtype=np.int64).tolist() if i not in self._cache]
+        batches = [todo[k : k + _FANOUT] for k in range(0, len(todo), _FANOUT)]
+        with ThreadPoolExecutor(min(_CHECK_THREADS, max(1, len(batches)))) as pool:
+            bad = {
+                i
+                for found in pool.map(self._damaged_among, batches)
+                for i in found
+            }  # fmt: skip
+        return np.isin(np.asarray(indices, dtype=np.int64), list(bad))
+
+    def _damaged_among(self, batch: list[int]) -> list[int]:
+        return [i for i in batch if not pickle_looks_whole(self.path(i))]
 
     def _remember(self, index: int, value: Any) -> None:
         self._cache[index] = value

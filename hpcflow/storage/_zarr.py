@@ -90,6 +90,9 @@ class _ZarrBase(StorageBase):
         # block number -> (raw values, which of them were done when read); LRU
         self._blocks: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
 
+    def layout(self) -> tuple[Any, ...]:
+        return (self.chunk_size,)
+
     # ---------------------------------------------------------- subclass hooks
     def _store(self) -> Any:
         raise NotImplementedError

@@ -142,6 +142,15 @@ class StorageBase(ABC):
             "failed elements needs 'chunked_file_array' or 'file_array' storage"
         )
 
+    def damaged_linear(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Which of ``indices`` are stored but damaged (bool array), found cheaply.
+
+        For ``resume``: a damaged element is set aside (`retire`) and computed again.
+        Backends that store pickle files check them without unpickling; the default
+        cannot tell, and says none is.
+        """
+        return np.zeros(len(indices), dtype=bool)
+
     # ------------------------------------------------------------- derived
     def dump_chunk(self, indices: Sequence[int] | np.ndarray, values: Sequence[Any]) -> None:
         """Store ``values[n]`` at linear index ``indices[n]`` (one chunk's results)."""
@@ -263,6 +272,36 @@ class StorageBase(ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(folder={self.folder}, shape={self.shape})"
 
+    # ------------------------------------------------------------- identity
+    def identity(self) -> tuple[Any, ...] | None:
+        """What makes two handles the same on-disk array; None unless ``persistent``.
+
+        The backend, the resolved folder, the shapes and `layout` -- never the values:
+        a resumed run compares its storage-backed inputs with this (reading every
+        element to compare contents would cost as much as the run). Files changed
+        behind hpcflow's back inside the same folder are therefore not noticed.
+        """
+        if self.folder is None or not self.persistent:
+            return None  # values in memory: only this handle holds them
+        return (
+            type(self), self.folder.resolve(), self.shape, self.internal_shape,
+            self.shape_mask, self.layout(),
+        )  # fmt: skip
+
+    def layout(self) -> tuple[Any, ...]:
+        """Backend options that change where values live (file names, block size)."""
+        return ()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StorageBase):
+            return NotImplemented
+        mine = self.identity()
+        return self is other if mine is None else mine == other.identity()
+
+    def __hash__(self) -> int:
+        mine = self.identity()
+        return id(self) if mine is None else hash(mine)
+
 
 def _masked_all(shape: tuple[int, ...], dtype: type = object) -> np.ma.MaskedArray:
     return np.ma.MaskedArray(np.empty(shape, dtype=dtype), mask=np.ones(shape, dtype=bool))
@@ -281,6 +320,11 @@ def _as_internal(value: Any, internal_shape: tuple[int, ...]) -> np.ndarray:
     if isinstance(value, np.ndarray) and value.shape == internal_shape:
         return value
     arr = np.empty(internal_shape, dtype=object)
+    if not isinstance(value, np.ndarray) and not hasattr(value, "__len__"):
+        # A value without axes stands for the element's whole block: this is how a
+        # failed element's error snapshot fills every internal element.
+        arr.fill(value)
+        return arr
     if isinstance(value, np.ndarray):
         # more dims than internal axes: each internal element holds the remaining dims
         for idx in np.ndindex(*internal_shape):

@@ -39,13 +39,14 @@ def resume_run(
     aside = folder.superseded_folder(len(subs))
     if pipeline is not None:
         replace_pipeline(folder, pipeline, aside)
-    orun, chooser = reopen(folder, sched, settings, write_meta=True)
+    orun, chooser = reopen(folder, sched, settings, write_meta=True, recompute_damaged=True)
     if retry_failed:
         moved = retire_errors(orun, folder, aside)
         if moved:
             orun, chooser = reopen(
-                folder, sched, settings, write_meta=True
+                folder, sched, settings, write_meta=True, recompute_damaged=True
             )  # storage listings changed
+    orun.set_aside_damaged()  # damaged element files count as missing: computed again
     missing = orun.missing()
     if not any(v is None or len(v) for v in missing.values()):
         return 0

@@ -55,15 +55,25 @@ class PlannedArray:
 
 
 def reopen(
-    folder: RunFolder, sched: Scheduler, settings: dict[str, Any], *, write_meta: bool = False
+    folder: RunFolder,
+    sched: Scheduler,
+    settings: dict[str, Any],
+    *,
+    write_meta: bool = False,
+    recompute_damaged: bool = False,
 ) -> tuple[OpenRun, ChunkChooser]:
     """The run as a follow-up job or resume sees it: everything stored so far, opened;
-    and the chunk sizes of its next round (the user's, or measured element times)."""
+    and the chunk sizes of its next round (the user's, or measured element times).
+
+    ``recompute_damaged`` (a resume): see `OpenRun.reopen`."""
     saved = read_saved(folder)
     chooser = ChunkChooser(
         saved["chunksizes"], sched, settings, pipeline=saved["pipeline"], folder=folder
     )
-    orun = OpenRun.reopen(folder, saved["pipeline"], write_meta=write_meta, chunk_size=chooser)
+    orun = OpenRun.reopen(
+        folder, saved["pipeline"], write_meta=write_meta, chunk_size=chooser,
+        recompute_damaged=recompute_damaged,
+    )  # fmt: skip
     return orun, chooser
 
 

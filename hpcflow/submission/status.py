@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from hpcflow.element.snapshots import is_error
 from hpcflow.runfolder.layout import RunFolder
 from hpcflow.runfolder.markers import read_marked_errors
 from hpcflow.runfolder.records import (
@@ -264,7 +263,9 @@ def _count_done(
         path = folder.single_output_path(name)
         if not path.exists():
             return np.zeros(1, dtype=np.int64)
-        if is_error(folder.read_single(path)):
+        # its marker says whether it failed: the value is never unpickled here (it may
+        # be big, need the user's modules, or be damaged)
+        if len(read_marked_errors(folder.marker_folder(tuple(stage.outputs))).any):
             st.failed += 1
         else:
             st.done += 1

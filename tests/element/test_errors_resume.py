@@ -126,8 +126,10 @@ def test_resume_does_not_read_done_values(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv(COUNTER, str(tmp_path / "calls.txt"))
     folder = tmp_path / "run"
     counting_pipeline().map({"x": [1, 2]}, folder, parallel=False)
-    # corrupt a finished element: if resume loaded it, unpickling would fail
-    (folder / "outputs" / "y" / "__0__.pickle").write_bytes(b"not a pickle")
+    # corrupt a finished element: if resume loaded it, unpickling would fail (the bytes
+    # pass resume's cheap damage check -- protocol header, STOP at the end -- which
+    # would otherwise set the file aside and compute the element again)
+    (folder / "outputs" / "y" / "__0__.pickle").write_bytes(b"\x80\x05not a pickle.")
     counting_pipeline().map(
         {"x": [1, 2]}, folder, parallel=False, resume=True, return_results=False
     )

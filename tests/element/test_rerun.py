@@ -21,7 +21,7 @@ import pytest
 
 from hpcflow import Func, Pipeline, Run, func
 from hpcflow.element.rerun import NothingToRerunError, load_failed_element, rerun_element
-from hpcflow.errors import InputError, RunFolderError
+from hpcflow.errors import CorruptDataError, InputError, RunFolderError
 
 # Workers unpickle the pipeline, and rerun unpickles the snapshots: by value, neither
 # needs to import this test module.
@@ -273,3 +273,21 @@ def test_a_function_whose_module_cannot_be_imported_gives_a_clear_error(
     assert out.returncode == 2
     assert "cannot load y[0]" in out.stderr and "rerun_by_reference_mod" in out.stderr
     assert "PYTHONPATH" in out.stderr and "Traceback" not in out.stderr
+
+
+def fails_on_two(x: int) -> int:
+    if x == 2:
+        raise ValueError("two")
+    return x
+
+
+def test_a_damaged_snapshot_file_is_named_not_blamed_on_a_missing_module(tmp_path: Path) -> None:
+    folder = tmp_path / "r"
+    Pipeline([Func(fails_on_two, "y", mapspec="x[i] -> y[i]")]).map(
+        {"x": [1, 2]}, folder, parallel=False, error_handling="continue"
+    )
+    path = folder / "outputs" / "y" / "__1__.pickle"
+    path.write_bytes(path.read_bytes()[:-5])
+    with pytest.raises(CorruptDataError, match=r"__1__\.pickle is corrupt") as info:
+        rerun_element(folder, "y", (1,))
+    assert "PYTHONPATH" not in str(info.value)

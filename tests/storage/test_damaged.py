@@ -1,0 +1,67 @@
+"""Damaged stored files: a named error on read, and a cheap check for resume (#13 item 12)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cloudpickle
+import numpy as np
+import pytest
+
+from hpcflow._atomic import pickle_looks_whole
+from hpcflow.errors import CorruptDataError
+from hpcflow.storage import ChunkedFileArray, DictArray, FileArray
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:-3])
+
+
+def test_a_truncated_element_file_names_the_file_and_the_way_out(tmp_path: Path) -> None:
+    arr = FileArray.from_data([{"a": 1}, {"b": 2}], tmp_path / "y")
+    _truncate(arr.path(1))
+    fresh = FileArray(tmp_path / "y", (2,))
+    with pytest.raises(CorruptDataError, match=r"__1__\.pickle is corrupt") as info:
+        fresh.to_array()
+    assert "resume" in str(info.value) and "delete the file" in str(info.value)
+    assert info.value.path == arr.path(1)
+    assert fresh.damaged_linear([0, 1]).tolist() == [False, True]
+
+
+def test_a_truncated_chunk_file_flags_every_element_in_it(tmp_path: Path) -> None:
+    arr = ChunkedFileArray(tmp_path / "y", (5,))
+    arr.dump_chunk([0, 1, 2], ["a", "b", "c"])
+    arr.dump_chunk([3, 4], ["d", "e"])
+    _truncate(tmp_path / "y" / "0-3.pickle")
+    fresh = ChunkedFileArray(tmp_path / "y", (5,))
+    with pytest.raises(CorruptDataError, match=r"0-3\.pickle is corrupt"):
+        fresh.get_linear(1)
+    assert fresh.damaged_linear(np.arange(5)).tolist() == [True, True, True, False, False]
+    fresh.retire([0, 1, 2], tmp_path / "aside")  # a damaged file is moved, never read
+    assert fresh.done_mask().tolist() == [False, False, False, True, True]
+    assert (tmp_path / "aside" / "0-3.pickle").exists()
+
+
+def test_a_damaged_dict_file_names_the_file(tmp_path: Path) -> None:
+    arr = DictArray(tmp_path / "y", (2,))
+    arr.dump_linear(0, 1)
+    arr.persist()
+    _truncate(tmp_path / "y" / "dict_array.cloudpickle")
+    with pytest.raises(CorruptDataError, match=r"dict_array\.cloudpickle is corrupt.*delete"):
+        DictArray(tmp_path / "y", (2,))
+
+
+@pytest.mark.parametrize(
+    "value", [1, None, "x" * 100, list(range(10_000)), np.arange(200_000), b"z" * 100_000]
+)
+def test_a_whole_pickle_looks_whole_and_every_truncation_does_not(
+    value: object, tmp_path: Path
+) -> None:
+    data = cloudpickle.dumps(value)
+    path = tmp_path / "v.pickle"
+    path.write_bytes(data)
+    assert pickle_looks_whole(path)
+    for cut in sorted(c for c in {0, 1, 2, 5, 11, len(data) // 2, len(data) - 1} if c < len(data)):
+        path.write_bytes(data[:cut])
+        assert not pickle_looks_whole(path), cut
+    assert pickle_looks_whole(tmp_path / "missing")  # not done is not damaged
