@@ -118,3 +118,29 @@ def test_a_daemon_that_dies_while_starting_fails_up_at_once(state_dir: Path) -> 
     # ...and shows the daemon's own error
     assert "Address already in use" in up.stderr or "Bind on TCP/IP port" in up.stderr
     assert down.returncode == 0, down.stderr
+
+
+def test_the_readme_test_command_runs_while_the_default_ports_are_taken() -> None:
+    # run_all.sh itself (the README's test command, after the install), with the default
+    # ports held and no state directory or port given: it starts its own cluster on free
+    # ports, runs the tests asked for, and removes everything it made.
+    run_all = UP_SCRIPT.parents[1] / "run_all.sh"
+    held = [sock for port in range(DEFAULT_BASE, DEFAULT_BASE + BLOCK) if (sock := _bind(port))]
+    before = set(Path("/tmp").glob("hpcflow-minislurm-*"))
+    env = {**os.environ}
+    for name in ("SLURM_CONF", "HPCFLOW_MINISLURM_PORT_BASE", "HPCFLOW_MINISLURM_DIR"):
+        env.pop(name, None)
+    try:
+        out = subprocess.run(
+            ["bash", str(run_all), "-q", "-p", "no:cacheprovider", "-k",
+             "test_version_and_exit_code_epilog"],
+            env=env, capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+    finally:
+        for sock in held:
+            sock.close()
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    assert "1 passed" in out.stdout
+    assert "run_all: mini cluster up" in out.stderr
+    assert "run_all: stopping the mini cluster" in out.stderr
+    assert set(Path("/tmp").glob("hpcflow-minislurm-*")) == before  # its state dir is gone
