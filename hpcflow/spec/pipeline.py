@@ -12,6 +12,7 @@ from hpcflow.spec.func import Func
 from hpcflow.spec.mapspec import ArraySpec, MapSpec
 from hpcflow.spec.pipeline_func import PipelineFunc
 from hpcflow.spec.resources import Resources
+from hpcflow.spec.typecheck import check_type_annotations
 
 if TYPE_CHECKING:
     from hpcflow.element.local import AsyncMap
@@ -37,6 +38,9 @@ class Pipeline:
         The `Func` objects (made with :func:`hpcflow.func`).
     default_resources
         Resources every func gets unless it sets the field itself.
+    validate_type_annotations
+        Check that the type annotations of connected funcs fit, when the pipeline is
+        built (`hpcflow.spec.typecheck`); ``False`` skips the checks.
 
     Examples
     --------
@@ -52,7 +56,13 @@ class Pipeline:
     (('x',), ['double', 'add'])
     """
 
-    def __init__(self, funcs: Sequence[Func], *, default_resources: Any = None) -> None:
+    def __init__(
+        self,
+        funcs: Sequence[Func],
+        *,
+        default_resources: Any = None,
+        validate_type_annotations: bool = True,
+    ) -> None:
         funcs = list(funcs)
         for f in funcs:
             if not isinstance(f, Func):
@@ -80,7 +90,18 @@ class Pipeline:
         self._order = self._toposort()
         self.array_axes: dict[str, tuple[str, ...]] = self._check_axes()
         self._check_defaults()
+        self.validate_type_annotations = bool(validate_type_annotations)
+        if self.validate_type_annotations:
+            check_type_annotations(self._order, self.output_to_func)
         self._error_snapshot: ErrorSnapshot | None = None
+
+    def _derive(self, funcs: Sequence[Func]) -> Pipeline:
+        """A pipeline of other ``funcs`` with this one's options."""
+        return Pipeline(
+            funcs,
+            default_resources=self.default_resources,
+            validate_type_annotations=self.validate_type_annotations,
+        )
 
     # ------------------------------------------------------------ structure
     def _deps(self, f: Func) -> set[Func]:
@@ -275,9 +296,7 @@ class Pipeline:
                     stack.append(self.output_to_func[p])
         if not keep:
             raise PipelineError(f"nothing to compute: {targets} are all given as inputs")
-        return Pipeline(
-            [f for f in self.funcs if f in seen], default_resources=self.default_resources
-        )
+        return self._derive([f for f in self.funcs if f in seen])
 
     def add_mapspec_axis(self, *names: str, axis: str) -> Pipeline:
         """A new pipeline in which parameters ``names`` are swept over a new ``axis``.
@@ -314,7 +333,7 @@ class Pipeline:
                 new = _add_axis(f, name, axis, self._known_axes(funcs, name))
                 funcs[orig] = new
                 pending.extend(new.output_names)
-        return Pipeline([funcs[f] for f in self.funcs], default_resources=self.default_resources)
+        return self._derive([funcs[f] for f in self.funcs])
 
     @property
     def mapspec_axes(self) -> dict[str, tuple[str, ...]]:
@@ -367,7 +386,7 @@ class Pipeline:
         }
         check_axis_renames(renames, known, repr(self))
         funcs = [rename_func_axes(f, renames) for f in self.funcs]
-        return Pipeline(funcs, default_resources=self.default_resources)
+        return self._derive(funcs)
 
     def _known_axes(self, funcs: dict[Func, Func], name: str) -> tuple[str | None, ...]:
         producer = self.output_to_func.get(name)
