@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import graphlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hpcflow.errors import PipelineError
@@ -41,6 +41,9 @@ class Pipeline:
     validate_type_annotations
         Check that the type annotations of connected funcs fit, when the pipeline is
         built (`hpcflow.spec.typecheck`); ``False`` skips the checks.
+    post_execution_hook
+        ``hook(func, result, kwargs)`` for every func that has no hook of its own (see
+        `Func`): called after each element, in `map`, direct calls and on compute nodes.
 
     Examples
     --------
@@ -62,6 +65,7 @@ class Pipeline:
         *,
         default_resources: Any = None,
         validate_type_annotations: bool = True,
+        post_execution_hook: Callable[[Func, Any, dict[str, Any]], Any] | None = None,
     ) -> None:
         funcs = list(funcs)
         for f in funcs:
@@ -72,6 +76,17 @@ class Pipeline:
                 )
         if not funcs:
             raise PipelineError("a Pipeline needs at least one func")
+        if post_execution_hook is not None:
+            if not callable(post_execution_hook):
+                raise PipelineError(
+                    f"post_execution_hook must be a callable or None, got {post_execution_hook!r}"
+                )
+            # stored on the funcs, so it travels with them to pool workers and compute nodes
+            funcs = [
+                f if f.post_execution_hook is not None
+                else f.replace(post_execution_hook=post_execution_hook)
+                for f in funcs
+            ]  # fmt: skip
         self.default_resources: Resources | None = (
             None if default_resources is None else Resources.from_value(default_resources)
         )
