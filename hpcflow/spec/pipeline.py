@@ -224,6 +224,17 @@ class Pipeline:
                 out.append(f)
                 continue
             axes = axes_options[0]
+            differ = [o for o in f.output_names if o in wanted and wanted[o] != axes]
+            if differ:
+                # one func computes one grid of elements, so its outputs share their axes
+                first = next(o for o in f.output_names if o in wanted)
+                raise PipelineError(
+                    f"{f.name!r} has no mapspec and its outputs are consumed with different "
+                    f"axes ({ArraySpec(first, axes)} but {ArraySpec(differ[0], wanted[differ[0]])}); "
+                    "all outputs of one func share their axes, so return them as one output "
+                    f"and add one func per shape that picks its part, e.g. "
+                    f"Func(lambda r: r[1], {differ[0]!r}, mapspec='... -> {ArraySpec(differ[0], wanted[differ[0]])}')"
+                )
             if None in axes:
                 raise PipelineError(
                     f"{f.name!r} has no mapspec, but its output is consumed with ':' "
