@@ -10,6 +10,7 @@ from hpcflow.errors import PipelineError
 from hpcflow.spec.axes import check_axis_renames, independent_axes, rename_func_axes
 from hpcflow.spec.func import Func
 from hpcflow.spec.mapspec import ArraySpec, MapSpec
+from hpcflow.spec.nested import nested_func
 from hpcflow.spec.pipeline_func import PipelineFunc
 from hpcflow.spec.resources import Resources
 from hpcflow.spec.typecheck import check_type_annotations
@@ -323,6 +324,54 @@ class Pipeline:
         if not keep:
             raise PipelineError(f"nothing to compute: {targets} are all given as inputs")
         return self._derive([f for f in self.funcs if f in seen])
+
+    def nest_funcs(
+        self,
+        output_names: Iterable[str],
+        new_output_name: str | tuple[str, ...] | None = None,
+        *,
+        mapspec: str | MapSpec | None = None,
+        resources: Any = None,
+    ) -> Pipeline:
+        """A new pipeline in which the funcs producing ``output_names`` are one node.
+
+        See `hpcflow.spec.nested.nested_func`: one mapspec, one resource set, each
+        element calls the funcs in turn. By default the nested func keeps every output
+        that a func outside the nest consumes or that no func consumes.
+
+        Examples
+        --------
+        >>> from hpcflow import Func
+        >>> p = Pipeline([
+        ...     Func(lambda x: x + 1, "y", mapspec="x[i] -> y[i]"),
+        ...     Func(lambda y: 2 * y, "z", mapspec="y[i] -> z[i]"),
+        ...     Func(lambda z: sum(z), "total"),
+        ... ])
+        >>> q = p.nest_funcs(["y", "z"])
+        >>> [str(f.mapspec) for f in q.sorted_funcs], q.map({"x": [1, 2]}, parallel=False)["total"].output
+        (['x[i] -> z[i]', 'None'], 10)
+        """
+        group = {self.func_for(o) for o in output_names}
+        rest = [f for f in self.funcs if f not in group]
+        needed_outside = {p for f in rest for p in f.parameters}
+        if new_output_name is None:
+            produced = [o for f in self._order if f in group for o in f.output_names]
+            inside = {p for f in group for p in f.parameters}
+            new_output_name = tuple(o for o in produced if o in needed_outside or o not in inside)
+        nested = nested_func(
+            [f for f in self._order if f in group], new_output_name,
+            mapspec=mapspec, resources=resources,
+        )  # fmt: skip
+        missing = sorted(
+            o for f in group for o in f.output_names
+            if o in needed_outside and o not in nested.output_names
+        )  # fmt: skip
+        if missing:
+            raise PipelineError(
+                f"nesting drops {missing}, which funcs outside the nest consume; add them to "
+                "new_output_name"
+            )
+        return self._derive([*rest, nested])
 
     def add_mapspec_axis(self, *names: str, axis: str) -> Pipeline:
         """A new pipeline in which parameters ``names`` are swept over a new ``axis``.
