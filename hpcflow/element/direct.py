@@ -136,6 +136,9 @@ def run_direct(
         call_kwargs = {p: values[p] for p in f.parameters}
         try:
             result = f(**call_kwargs)
+            outs = (result,) if len(f.output_names) == 1 else _split(result, f)
+            if f.post_execution_hook is not None:
+                f.post_execution_hook(f, result, call_kwargs)
         except Exception as e:
             pipeline._record_error(ErrorSnapshot.capture(f, call_kwargs, e, detach=False))
             e.add_note(
@@ -143,7 +146,6 @@ def run_direct(
                 "is pipeline.error_snapshot (.reproduce() calls it again)"
             )
             raise
-        outs = (result,) if len(f.output_names) == 1 else _split(result, f)
         values.update(zip(f.output_names, outs, strict=True))
     if full_output:
         return {k: v for k, v in values.items() if k in used or k in kwargs}

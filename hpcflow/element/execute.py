@@ -228,6 +228,8 @@ def _call(
         outs = (result,) if n_out == 1 else _split(result, f)
         if task.internal_shape:
             _check_internal_shape(outs, task.internal_shape, f)
+        if f.post_execution_hook is not None:
+            f.post_execution_hook(f, result, kwargs)
     except Exception as e:
         if not continue_on_error:
             e.add_note(f"hpcflow: raised while computing {_where(f, *where, li)}")
@@ -292,11 +294,13 @@ def _failed_inputs(kwargs: dict[str, Any]) -> dict[str, str]:
 
 
 def _split(result: Any, f: Func) -> tuple[Any, ...]:
+    if f.output_picker is not None:
+        return tuple(f.output_picker(result, name) for name in f.original_output_names)
     n = len(f.output_names)
     if not isinstance(result, tuple | list) or len(result) != n:
         raise HpcflowError(
             f"{f.name!r} has {n} outputs {f.output_names} and must return a tuple of {n} "
-            f"values, but returned {type(result).__name__}"
+            f"values, but returned {type(result).__name__} (or give it an output_picker)"
         )
     return tuple(result)
 

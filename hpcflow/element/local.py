@@ -221,7 +221,9 @@ class LocalMap:
             pipeline = pipeline.subpipeline(inputs, targets)
         elif targets is not None:
             pipeline = Pipeline(
-                pipeline.ancestors(targets), default_resources=pipeline.default_resources
+                pipeline.ancestors(targets),
+                default_resources=pipeline.default_resources,
+                validate_type_annotations=pipeline.validate_type_annotations,
             )
         self.return_results = return_results
         self.chunksizes = chunksizes

@@ -75,6 +75,17 @@ class Func:
         shorter than a minimum task time. Not a limit (that is ``resources.walltime``).
         Later rounds of a run (retries, follow-up jobs, resume) use the element times
         they measured instead.
+    post_execution_hook
+        ``hook(func, result, kwargs)``, called after each successful element (in `map`,
+        in a direct call and on the compute node; it is pickled with the func) with the
+        function's return value and its pipeline-named inputs. For logging, progress or
+        statistics; its return value is ignored, and an exception it raises fails the
+        element like one of the function's.
+    output_picker
+        ``picker(result, name)``: how a function with several outputs hands out each
+        one, called with its own output names (before renames), e.g. ``getattr`` for
+        a function returning an object with those attributes. ``None``: it returns a
+        tuple in the order of ``output_name``.
 
     Examples
     --------
@@ -94,6 +105,8 @@ class Func:
     bound: FrozenDict
     retry: Retry | None
     element_time: float | None
+    post_execution_hook: Callable[[Func, Any, dict[str, Any]], Any] | None
+    output_picker: Callable[[Any, str], Any] | None
     _defaults: FrozenDict
     _original_params: tuple[str, ...]
     _signature_defaults: FrozenDict
@@ -111,6 +124,8 @@ class Func:
         bound: Mapping[str, Any] | None = None,
         retry: RetryLike | None = None,
         element_time: float | str | None = None,
+        post_execution_hook: Callable[[Func, Any, dict[str, Any]], Any] | None = None,
+        output_picker: Callable[[Any, str], Any] | None = None,
     ) -> None:
         if not callable(function):
             raise SpecError(f"Func needs a callable, got {function!r}")
@@ -165,6 +180,12 @@ class Func:
             )
         if resources is not None and not callable(resources):
             resources = Resources.from_value(resources)
+        for label, hook in (
+            ("post_execution_hook", post_execution_hook),
+            ("output_picker", output_picker),
+        ):
+            if hook is not None and not callable(hook):
+                raise SpecError(f"{label} of {name!r} must be a callable or None, got {hook!r}")
         set_ = object.__setattr__
         set_(self, "function", function)
         set_(self, "output_name", outs[0] if isinstance(output_name, str) else outs)
@@ -175,6 +196,8 @@ class Func:
         set_(self, "bound", FrozenDict(bound))
         set_(self, "retry", Retry.from_value(retry))
         set_(self, "element_time", _element_time(element_time, name))
+        set_(self, "post_execution_hook", post_execution_hook)
+        set_(self, "output_picker", output_picker)
         set_(self, "_defaults", FrozenDict(defaults))
         set_(self, "_original_params", params)
         set_(self, "_signature_defaults", FrozenDict(sig_defaults))
@@ -186,6 +209,9 @@ class Func:
     def __setstate__(self, state: dict[str, Any]) -> None:
         state = dict(state)
         filename = state.pop("_source_file", None)
+        # funcs pickled before these fields existed (a run folder being resumed)
+        state.setdefault("post_execution_hook", None)
+        state.setdefault("output_picker", None)
         for key, value in state.items():
             object.__setattr__(self, key, value)
         if filename is not None:
@@ -236,6 +262,12 @@ class Func:
             call[inverse.get(k, k)] = v
         return self.function(**call)
 
+    @property
+    def original_output_names(self) -> tuple[str, ...]:
+        """Output names as the function knows them (before renames)."""
+        inverse = {new: old for old, new in self.renames.items()}
+        return tuple(inverse.get(o, o) for o in self.output_names)
+
     def resources_for(self, kwargs: Mapping[str, Any], default: Resources | None) -> Resources:
         """This element's resources, merged with ``default`` (own values win)."""
         r = self.resources
@@ -280,6 +312,8 @@ class Func:
             "bound": dict(self.bound),
             "retry": self.retry,
             "element_time": self.element_time,
+            "post_execution_hook": self.post_execution_hook,
+            "output_picker": self.output_picker,
         }
         args.update(changes)
         return Func(**args)
@@ -345,6 +379,8 @@ def func(
     bound: Mapping[str, Any] | None = None,
     retry: RetryLike | None = None,
     element_time: float | str | None = None,
+    post_execution_hook: Callable[[Func, Any, dict[str, Any]], Any] | None = None,
+    output_picker: Callable[[Any, str], Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Func]:
     """Decorate a function to make it a `Func`.
 
@@ -369,6 +405,8 @@ def func(
             bound=bound,
             retry=retry,
             element_time=element_time,
+            post_execution_hook=post_execution_hook,
+            output_picker=output_picker,
         )
 
     return wrap

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import graphlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hpcflow.errors import PipelineError
 from hpcflow.spec.axes import check_axis_renames, independent_axes, rename_func_axes
 from hpcflow.spec.func import Func
 from hpcflow.spec.mapspec import ArraySpec, MapSpec
+from hpcflow.spec.nested import nested_func
 from hpcflow.spec.pipeline_func import PipelineFunc
 from hpcflow.spec.resources import Resources
+from hpcflow.spec.typecheck import check_type_annotations
 
 if TYPE_CHECKING:
     from hpcflow.element.local import AsyncMap
@@ -37,6 +39,12 @@ class Pipeline:
         The `Func` objects (made with :func:`hpcflow.func`).
     default_resources
         Resources every func gets unless it sets the field itself.
+    validate_type_annotations
+        Check that the type annotations of connected funcs fit, when the pipeline is
+        built (`hpcflow.spec.typecheck`); ``False`` skips the checks.
+    post_execution_hook
+        ``hook(func, result, kwargs)`` for every func that has no hook of its own (see
+        `Func`): called after each element, in `map`, direct calls and on compute nodes.
 
     Examples
     --------
@@ -52,7 +60,14 @@ class Pipeline:
     (('x',), ['double', 'add'])
     """
 
-    def __init__(self, funcs: Sequence[Func], *, default_resources: Any = None) -> None:
+    def __init__(
+        self,
+        funcs: Sequence[Func],
+        *,
+        default_resources: Any = None,
+        validate_type_annotations: bool = True,
+        post_execution_hook: Callable[[Func, Any, dict[str, Any]], Any] | None = None,
+    ) -> None:
         funcs = list(funcs)
         for f in funcs:
             if not isinstance(f, Func):
@@ -62,6 +77,17 @@ class Pipeline:
                 )
         if not funcs:
             raise PipelineError("a Pipeline needs at least one func")
+        if post_execution_hook is not None:
+            if not callable(post_execution_hook):
+                raise PipelineError(
+                    f"post_execution_hook must be a callable or None, got {post_execution_hook!r}"
+                )
+            # stored on the funcs, so it travels with them to pool workers and compute nodes
+            funcs = [
+                f if f.post_execution_hook is not None
+                else f.replace(post_execution_hook=post_execution_hook)
+                for f in funcs
+            ]  # fmt: skip
         self.default_resources: Resources | None = (
             None if default_resources is None else Resources.from_value(default_resources)
         )
@@ -80,7 +106,18 @@ class Pipeline:
         self._order = self._toposort()
         self.array_axes: dict[str, tuple[str, ...]] = self._check_axes()
         self._check_defaults()
+        self.validate_type_annotations = bool(validate_type_annotations)
+        if self.validate_type_annotations:
+            check_type_annotations(self._order, self.output_to_func)
         self._error_snapshot: ErrorSnapshot | None = None
+
+    def _derive(self, funcs: Sequence[Func]) -> Pipeline:
+        """A pipeline of other ``funcs`` with this one's options."""
+        return Pipeline(
+            funcs,
+            default_resources=self.default_resources,
+            validate_type_annotations=self.validate_type_annotations,
+        )
 
     # ------------------------------------------------------------ structure
     def _deps(self, f: Func) -> set[Func]:
@@ -188,6 +225,17 @@ class Pipeline:
                 out.append(f)
                 continue
             axes = axes_options[0]
+            differ = [o for o in f.output_names if o in wanted and wanted[o] != axes]
+            if differ:
+                # one func computes one grid of elements, so its outputs share their axes
+                first = next(o for o in f.output_names if o in wanted)
+                raise PipelineError(
+                    f"{f.name!r} has no mapspec and its outputs are consumed with different "
+                    f"axes ({ArraySpec(first, axes)} but {ArraySpec(differ[0], wanted[differ[0]])}); "
+                    "all outputs of one func share their axes, so return them as one output "
+                    f"and add one func per shape that picks its part, e.g. "
+                    f"Func(lambda r: r[1], {differ[0]!r}, mapspec='... -> {ArraySpec(differ[0], wanted[differ[0]])}')"
+                )
             if None in axes:
                 raise PipelineError(
                     f"{f.name!r} has no mapspec, but its output is consumed with ':' "
@@ -275,9 +323,55 @@ class Pipeline:
                     stack.append(self.output_to_func[p])
         if not keep:
             raise PipelineError(f"nothing to compute: {targets} are all given as inputs")
-        return Pipeline(
-            [f for f in self.funcs if f in seen], default_resources=self.default_resources
-        )
+        return self._derive([f for f in self.funcs if f in seen])
+
+    def nest_funcs(
+        self,
+        output_names: Iterable[str],
+        new_output_name: str | tuple[str, ...] | None = None,
+        *,
+        mapspec: str | MapSpec | None = None,
+        resources: Any = None,
+    ) -> Pipeline:
+        """A new pipeline in which the funcs producing ``output_names`` are one node.
+
+        See `hpcflow.spec.nested.nested_func`: one mapspec, one resource set, each
+        element calls the funcs in turn. By default the nested func keeps every output
+        that a func outside the nest consumes or that no func consumes.
+
+        Examples
+        --------
+        >>> from hpcflow import Func
+        >>> p = Pipeline([
+        ...     Func(lambda x: x + 1, "y", mapspec="x[i] -> y[i]"),
+        ...     Func(lambda y: 2 * y, "z", mapspec="y[i] -> z[i]"),
+        ...     Func(lambda z: sum(z), "total"),
+        ... ])
+        >>> q = p.nest_funcs(["y", "z"])
+        >>> [str(f.mapspec) for f in q.sorted_funcs], q.map({"x": [1, 2]}, parallel=False)["total"].output
+        (['x[i] -> z[i]', 'None'], 10)
+        """
+        group = {self.func_for(o) for o in output_names}
+        rest = [f for f in self.funcs if f not in group]
+        needed_outside = {p for f in rest for p in f.parameters}
+        if new_output_name is None:
+            produced = [o for f in self._order if f in group for o in f.output_names]
+            inside = {p for f in group for p in f.parameters}
+            new_output_name = tuple(o for o in produced if o in needed_outside or o not in inside)
+        nested = nested_func(
+            [f for f in self._order if f in group], new_output_name,
+            mapspec=mapspec, resources=resources,
+        )  # fmt: skip
+        missing = sorted(
+            o for f in group for o in f.output_names
+            if o in needed_outside and o not in nested.output_names
+        )  # fmt: skip
+        if missing:
+            raise PipelineError(
+                f"nesting drops {missing}, which funcs outside the nest consume; add them to "
+                "new_output_name"
+            )
+        return self._derive([*rest, nested])
 
     def add_mapspec_axis(self, *names: str, axis: str) -> Pipeline:
         """A new pipeline in which parameters ``names`` are swept over a new ``axis``.
@@ -314,7 +408,7 @@ class Pipeline:
                 new = _add_axis(f, name, axis, self._known_axes(funcs, name))
                 funcs[orig] = new
                 pending.extend(new.output_names)
-        return Pipeline([funcs[f] for f in self.funcs], default_resources=self.default_resources)
+        return self._derive([funcs[f] for f in self.funcs])
 
     @property
     def mapspec_axes(self) -> dict[str, tuple[str, ...]]:
@@ -367,7 +461,7 @@ class Pipeline:
         }
         check_axis_renames(renames, known, repr(self))
         funcs = [rename_func_axes(f, renames) for f in self.funcs]
-        return Pipeline(funcs, default_resources=self.default_resources)
+        return self._derive(funcs)
 
     def _known_axes(self, funcs: dict[Func, Func], name: str) -> tuple[str | None, ...]:
         producer = self.output_to_func.get(name)

@@ -319,7 +319,11 @@ def _open(
     if output_names is not None:
         names = [output_names] if isinstance(output_names, str) else list(output_names)
         flat = [n for x in names for n in (x if isinstance(x, tuple) else (x,))]
-        pipeline = Pipeline(pipeline.ancestors(flat), default_resources=pipeline.default_resources)
+        pipeline = Pipeline(
+            pipeline.ancestors(flat),
+            default_resources=pipeline.default_resources,
+            validate_type_annotations=pipeline.validate_type_annotations,
+        )
     return OpenRun(
         pipeline, inputs, path, internal_shapes, storage=storage or DEFAULT_STORAGE,
         error_handling=error_handling, chunk_size=chooser,
