@@ -67,9 +67,11 @@ def test_a_1d_campaign_submitted_by_a_process_that_exits(
     assert len(record["rounds"]) >= 3
     jobs = [Run.open(folder / "rounds" / str(r["index"])).job_ids() for r in record["rounds"]]
     flat = [j for js in jobs for j in js]
-    assert all(jobs) and len(set(flat)) == len(flat)  # each round its own sbatch arrays
+    assert all(jobs)
+    assert len(set(flat)) == len(flat)  # each round its own sbatch arrays
     follow_ups = [j for r in record["rounds"] for j in r["follow_up_jobs"]]
-    assert len(set(follow_ups) & set(flat)) == 0 and len(follow_ups) == len(record["rounds"])
+    assert not set(follow_ups) & set(flat)
+    assert len(follow_ups) == len(record["rounds"])
     assert all(v == math.tanh(20.0 * x) for x, v in learner.data.items())
     df = ha.load_dataframe(folder)
     assert len(df) == learner.npoints
