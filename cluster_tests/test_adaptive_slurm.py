@@ -76,3 +76,43 @@ def test_a_1d_campaign_submitted_by_a_process_that_exits(
     df = ha.load_dataframe(folder)
     assert len(df) == learner.npoints
     assert all(y == math.tanh(20.0 * x) for x, y in zip(df["x"], df["y"], strict=True))
+
+
+def test_adaptive_scheduler_run_manager_runs_the_pipeline_learners(tmp_path: Path) -> None:
+    """Item 5 of issue 17: the helper's learners under adaptive-scheduler's live manager.
+
+    Unlike `hpcflow.adaptive.submit`, this model keeps a process alive (the RunManager,
+    here the test) for the whole campaign; that is adaptive-scheduler's design.
+    """
+    pytest.importorskip("adaptive_scheduler")
+    import asyncio
+    import time
+
+    from hpcflow import Pipeline, func
+
+    @func("y")
+    def f(x: float, c: float) -> float:
+        return math.tanh(c * x)
+
+    s = ha.for_adaptive_scheduler(
+        Pipeline([f]), tmp_path / "as", learners=[adaptive.Learner1D(None, bounds=(-1, 1))],
+        learn={"x": "y"}, inputs={"c": 20.0}, loss_goal=0.05,
+    )  # fmt: skip
+    rm = s.run_manager(cores=1, python_executable=sys.executable)
+    rm.job_manager_interval = 2
+
+    async def until_done() -> bool:
+        rm.start()
+        deadline = time.monotonic() + WAIT
+        while not rm.task.done() and time.monotonic() < deadline:
+            await asyncio.sleep(1)
+        done = rm.task.done()
+        rm.cancel()
+        return done
+
+    assert asyncio.run(until_done()), "adaptive-scheduler's run did not finish"
+    learner = adaptive.Learner1D(None, bounds=(-1, 1))
+    learner.load(str(s.fnames[0]))  # what the SLURM job computed and saved
+    assert learner.npoints > 10
+    assert learner.loss() <= 0.05
+    assert all(v == math.tanh(20.0 * x) for x, v in learner.data.items())

@@ -27,7 +27,8 @@ EXPECTED_MAP = {
 }  # fmt: skip
 
 EXPECTED_ADAPTIVE = {
-    "Campaign", "CampaignStatus", "load", "load_dataframe", "resume", "run", "submit",
+    "AdaptiveSchedulerSetup", "Campaign", "CampaignStatus", "for_adaptive_scheduler", "load",
+    "load_dataframe", "resume", "run", "submit",
 }  # fmt: skip
 
 

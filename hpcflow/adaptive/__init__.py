@@ -6,7 +6,8 @@ learner the results, until a goal (``loss_goal``, ``max_points``, ``max_rounds``
 reached. `run` does it in this process; `submit` does it on a batch system with no
 process kept alive: each round is a job array, followed by a 1-CPU job that tells the
 learner and submits the next round. Needs the ``adaptive`` extra
-(``pip install 'hpcflow[adaptive]'``); see ``docs/adaptive.md``.
+(``pip install 'hpcflow[adaptive]'``); see ``docs/adaptive.md``. `for_adaptive_scheduler`
+turns a pipeline into learners for adaptive-scheduler's live run manager instead.
 
 >>> import math, adaptive, hpcflow
 >>> @hpcflow.func("y")
@@ -25,11 +26,14 @@ import typing as _typing
 if _typing.TYPE_CHECKING:
     from hpcflow.adaptive.campaign import Campaign, CampaignStatus, resume, submit
     from hpcflow.adaptive.local import run
+    from hpcflow.adaptive.manager import AdaptiveSchedulerSetup, for_adaptive_scheduler
     from hpcflow.adaptive.results import load, load_dataframe
 
 __all__ = [
+    "AdaptiveSchedulerSetup",
     "Campaign",
     "CampaignStatus",
+    "for_adaptive_scheduler",
     "load",
     "load_dataframe",
     "resume",
@@ -44,6 +48,8 @@ _LAZY = {
     "resume": "hpcflow.adaptive.campaign",
     "submit": "hpcflow.adaptive.campaign",
     "run": "hpcflow.adaptive.local",
+    "AdaptiveSchedulerSetup": "hpcflow.adaptive.manager",
+    "for_adaptive_scheduler": "hpcflow.adaptive.manager",
     "load": "hpcflow.adaptive.results",
     "load_dataframe": "hpcflow.adaptive.results",
 }
