@@ -41,6 +41,13 @@ def tanh(x: float, c: float) -> float:
     return math.tanh(c * x)
 
 
+@func("y")
+def fragile(x: float) -> float:
+    if 0.2 < x < 0.4:
+        raise ValueError(f"bad x={x}")
+    return x * x
+
+
 def _local(tmp_path: Path) -> dict[str, Any]:
     return {"scheduler": "local", "state_dir": str(tmp_path / "queue")}
 
@@ -158,3 +165,23 @@ def test_cancel_stops_the_campaign_and_resume_continues_it(tmp_path: Path) -> No
     learner = ha.load(folder)
     assert learner.npoints >= 8  # rounds 1 and 2 at least
     assert all(v == math.tanh(5.0 * x) for x, v in learner.data.items())
+
+
+@pytest.mark.slow
+def test_failed_elements_do_not_stop_a_submitted_campaign(tmp_path: Path) -> None:
+    folder = tmp_path / "camp"
+    campaign = ha.submit(
+        Pipeline([fragile]), folder, learner=adaptive.Learner1D(None, bounds=(0, 1)),
+        learn={"x": "y"}, points_per_round=6, max_rounds=3, **_local(tmp_path),
+    )  # fmt: skip
+    status = campaign.wait(timeout=WAIT)
+    assert status.state == "done" and status.rounds == 3, status
+    assert status.n_failed > 0
+    learner = ha.load(folder)
+    assert all(not 0.2 < x < 0.4 for x in learner.data)
+    assert all(v == x * x for x, v in learner.data.items())
+    df = ha.load_dataframe(folder)
+    assert int(df["failed"].sum()) == status.n_failed
+    assert len(df) == learner.npoints + status.n_failed
+    xs = list(df["x"])
+    assert len(xs) == len(set(xs))  # a failed point was never asked again
