@@ -11,7 +11,8 @@
 ``Pipeline.map`` (local) and ``Pipeline.submit`` (job arrays) are the facade; `Run`
 follows a submitted run. ``hpcflow.map`` is the namespace of the local engine's
 functions (``run_map``, ``load_outputs``, ...); it is importable but not exported by
-``from hpcflow import *``, where it would shadow the builtin ``map``.
+``from hpcflow import *``, where it would shadow the builtin ``map``. ``hpcflow.adaptive``
+(adaptive sweeps, the ``adaptive`` extra) is loaded the same way, on first use.
 """
 
 import importlib as _importlib
@@ -34,7 +35,7 @@ from hpcflow.errors import (
 from hpcflow.spec import Func, MapSpec, Pipeline, Resources, Retry, func
 
 if _typing.TYPE_CHECKING:
-    from hpcflow import map  # noqa: F401  (a module, lazily loaded)
+    from hpcflow import adaptive, map  # noqa: F401  (modules, lazily loaded)
     from hpcflow.element.snapshots import ErrorSnapshot, PropagatedErrorSnapshot
     from hpcflow.submission.handle import Run
     from hpcflow.submission.status import RunStatus
@@ -82,10 +83,10 @@ def __getattr__(name: str) -> _typing.Any:
         value = getattr(_importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
-    if name == "map":
-        return _importlib.import_module("hpcflow.map")
+    if name in ("map", "adaptive"):
+        return _importlib.import_module(f"hpcflow.{name}")
     raise AttributeError(f"module 'hpcflow' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY, "map"})
+    return sorted({*globals(), *_LAZY, "map", "adaptive"})

@@ -7,6 +7,7 @@ import types
 import pytest
 
 import hpcflow
+import hpcflow.adaptive
 import hpcflow.map
 
 EXPECTED_TOP = {
@@ -25,9 +26,15 @@ EXPECTED_MAP = {
     "dataframe_from_results", "xarray_dataset_from_results",
 }  # fmt: skip
 
+EXPECTED_ADAPTIVE = {
+    "AdaptiveSchedulerSetup", "Campaign", "CampaignStatus", "for_adaptive_scheduler", "load",
+    "load_dataframe", "resume", "run", "submit",
+}  # fmt: skip
+
 
 @pytest.mark.parametrize(
-    ("module", "expected"), [(hpcflow, EXPECTED_TOP), (hpcflow.map, EXPECTED_MAP)]
+    ("module", "expected"),
+    [(hpcflow, EXPECTED_TOP), (hpcflow.map, EXPECTED_MAP), (hpcflow.adaptive, EXPECTED_ADAPTIVE)],
 )
 def test_all_is_locked(module: types.ModuleType, expected: set[str]) -> None:
     assert set(module.__all__) == expected
@@ -35,7 +42,7 @@ def test_all_is_locked(module: types.ModuleType, expected: set[str]) -> None:
         assert hasattr(module, name), name
 
 
-@pytest.mark.parametrize("module", [hpcflow, hpcflow.map])
+@pytest.mark.parametrize("module", [hpcflow, hpcflow.map, hpcflow.adaptive])
 def test_public_names_are_all_exported(module: types.ModuleType) -> None:
     public = {
         name

@@ -27,7 +27,17 @@ LAYERS = [
     ("schedulers", ["hpcflow.schedulers"]),
     ("submission", ["hpcflow.submission"]),
     ("testing", ["hpcflow.testing"]),
-    ("entry", ["hpcflow.map", "hpcflow.cli", "hpcflow.worker", "hpcflow.followup", "hpcflow"]),
+    (
+        "entry",
+        [
+            "hpcflow.map",
+            "hpcflow.cli",
+            "hpcflow.worker",
+            "hpcflow.followup",
+            "hpcflow.adaptive",
+            "hpcflow",
+        ],
+    ),
 ]
 # schedulers know nothing of pipelines, storage or run folders (spec and errors only)
 SCHEDULERS_MAY_IMPORT = {"base", "spec", "schedulers"}

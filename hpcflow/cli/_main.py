@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from hpcflow.cli import _commands as cmd
+from hpcflow.cli._adaptive import handler_for as campaign_handler
 from hpcflow.cli._exit import ExitCode
 from hpcflow.errors import HpcflowError
 
@@ -144,7 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``hpcflow`` with ``argv`` (default: ``sys.argv[1:]``); its exit code."""
     args = _parser().parse_args(argv)
     try:
-        code: int = args.handler(args)
+        # an adaptive campaign folder: its own status, wait, cancel and resume
+        handler = campaign_handler(args) or args.handler
+        code: int = handler(args)
     except HpcflowError as e:
         folder = getattr(args, "run_folder", None)
         print(f"hpcflow {args.command}: error: {cli_words(str(e), folder)}", file=sys.stderr)
