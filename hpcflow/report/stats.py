@@ -8,7 +8,7 @@ Suggestions for the next submission
 - memory: the high percentile of the measured peaks (p95; the maximum when fewer than
   `MIN_SAMPLES_FOR_P95` were measured, where a p95 would just be an interpolation of
   the two largest) times `MEMORY_MARGIN`, rounded up by `round_memory` to a size a site
-  accepts: whole 100 MiB below 4 GiB, whole GiB above.
+  accepts: whole 100 MiB up to 1000 MiB, whole 256 MiB up to 8 GiB, whole GiB above.
 - walltime: the same percentile of the measured times times `TIME_MARGIN`, rounded up
   to whole minutes (`round_walltime`), at least one minute.
 """
@@ -81,15 +81,19 @@ def high(values: Sequence[float]) -> float | None:
 
 
 def round_memory(n_bytes: float) -> int:
-    """``n_bytes`` rounded up to whole 100 MiB below 4 GiB, whole GiB from there.
+    """``n_bytes`` rounded up to a size a site accepts and a person reads: whole 100 MiB
+    up to 1000 MiB, whole 256 MiB up to 8 GiB, whole GiB above.
 
     Examples
     --------
-    >>> round_memory(150_000_000) // 2**20, round_memory(5 * 2**30 + 1) // 2**30
-    (200, 6)
+    >>> round_memory(150_000_000) // 2**20, round_memory(1001 * 2**20) // 2**20
+    (200, 1024)
+    >>> round_memory(4 * 2**30) // 2**20, round_memory(9.5 * 2**30) // 2**30
+    (4096, 10)
     """
-    if n_bytes <= 4 * _GIB:
-        return max(1, math.ceil(n_bytes / (100 * _MIB))) * 100 * _MIB
+    for limit, step in ((1000 * _MIB, 100 * _MIB), (8 * _GIB, 256 * _MIB)):
+        if n_bytes <= limit:
+            return max(1, math.ceil(n_bytes / step)) * step
     return math.ceil(n_bytes / _GIB) * _GIB
 
 
