@@ -81,8 +81,11 @@ def _parser() -> argparse.ArgumentParser:
     view = st.add_mutually_exclusive_group()
     view.add_argument("--json", action="store_true", help="print the status as JSON")
     view.add_argument("--tasks", action="store_true", help="also a row per job array (job ids)")
-    st.add_argument("--watch", action="store_true", help="repeat until nothing is active")
-    st.add_argument("--interval", type=float, default=10.0, help="seconds between updates")
+    st.add_argument("--watch", action="store_true", help="a live view until the run is over")
+    st.add_argument(
+        "--interval", type=float, default=10.0,
+        help="seconds between updates (--watch: between scheduler queries, at least 30)",
+    )  # fmt: skip
     st.set_defaults(handler=cmd.status)
 
     rp = sub.add_parser("report", help="requested vs used resources per function, suggestions")
