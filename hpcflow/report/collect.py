@@ -21,9 +21,8 @@ from typing import Any
 
 from hpcflow.element.snapshots import is_error
 from hpcflow.errors import HpcflowError, SchedulerError
-from hpcflow.plan.policy import (
-    task_walltime,
-)
+from hpcflow.plan.policy import task_walltime
+from hpcflow.report.graph import graph_of
 from hpcflow.report.model import FuncReport, RunReport, TaskRow
 from hpcflow.report.use import func_use
 from hpcflow.runfolder.layout import RunFolder
@@ -76,6 +75,7 @@ def build_report(folder: RunFolder, scheduler: Scheduler, settings: Mapping[str,
         )  # fmt: skip
     for name in status.deferred:
         notes.append(f"{name}: not planned yet (waiting for a follow-up job)")
+    graph = _graph(folder, by_func, notes)
     return RunReport(
         run_folder=str(folder.path),
         run_id=settings.get("run_id"),
@@ -84,7 +84,7 @@ def build_report(folder: RunFolder, scheduler: Scheduler, settings: Mapping[str,
         summary=_summary(funcs, rows),
         funcs=funcs,
         tasks=rows,
-        graph=_graph(folder, by_func),
+        graph=graph,
         notes=notes + [f"note: {n}" for n in status.notes],
     )
 
@@ -301,29 +301,38 @@ def _summary(funcs: Sequence[FuncReport], rows: Sequence[TaskRow]) -> dict[str, 
     }
 
 
-def _graph(folder: RunFolder, by_func: Mapping[str, list[StageRecord]]) -> dict[str, Any]:
+def _graph(
+    folder: RunFolder, by_func: Mapping[str, list[StageRecord]], notes: list[str]
+) -> dict[str, Any]:
     """Nodes (funcs, with mapspec and resources) and edges (output -> func), from the
-    saved pipeline; from the stage records' dependencies if it cannot be loaded."""
+    saved pipeline; from the stage records' dependencies (no mapspecs, no root inputs)
+    if it cannot be loaded here, with a note saying why."""
     try:
         pipeline = read_saved(folder)["pipeline"]
-    except Exception:  # unpicklable here (a missing module): the records still tell
-        pipeline = None
-    if pipeline is not None:
-        from hpcflow.report.graph import graph_of
-
+    except Exception as e:  # unpicklable here (say a module missing): the records still tell
+        notes.append(
+            f"the pipeline graph is drawn from the stage records: {folder.pipeline_path} "
+            f"cannot be loaded here ({type(e).__name__}: {e})"
+        )
+    else:
         return graph_of(pipeline)
+    owner = {s.name: name for name, stages in by_func.items() for s in stages}
+    upstream = {
+        name: sorted({owner[u] for s in stages for u, _ in s.dependencies if u in owner} - {name})
+        for name, stages in by_func.items()
+    }
+    level: dict[str, int] = {}
+
+    def generation(name: str, seen: frozenset[str] = frozenset()) -> int:
+        if name not in level:
+            ups = [u for u in upstream[name] if u not in seen]
+            level[name] = 1 + max((generation(u, seen | {name}) for u in ups), default=-1)
+        return level[name]
+
     nodes = [
-        {"name": name, "outputs": stages[0].outputs, "mapspec": None, "inputs": [],
-         "resources": stages[0].resources}
+        {"name": name, "func": name, "outputs": list(stages[0].outputs), "inputs": upstream[name],
+         "mapspec": None, "resources": stages[0].resources, "generation": generation(name)}
         for name, stages in by_func.items()
     ]  # fmt: skip
-    edges = sorted(
-        {
-            (u, name)
-            for name, stages in by_func.items()
-            for s in stages
-            for u, _ in s.dependencies
-            if u in by_func
-        }
-    )
-    return {"nodes": nodes, "edges": [list(e) for e in edges], "inputs": []}
+    edges = [[u, name] for name in by_func for u in upstream[name]]
+    return {"nodes": nodes, "edges": edges, "inputs": []}
