@@ -124,8 +124,10 @@ def watch_view(run: Run, state: WatchState) -> Group:
     """The view of one moment: a header line and one bar per output."""
     st = state.status
     asked = "never" if state.since_asked is None else f"{state.since_asked:.0f} s ago"
+    # only the scheduler knows whether anything still runs: the folder alone cannot say
+    where = st.state if st.complete or state.asked is None else state.asked.state
     header = Text(
-        f"run {run.run_id} ({run.scheduler.name}) {run.path}: {st.state}, "
+        f"run {run.run_id} ({run.scheduler.name}) {run.path}: {where}, "
         f"elapsed {fmt_seconds(state.elapsed)}, scheduler asked {asked}"
     )
     table = Table(show_edge=False, box=None, pad_edge=False)
@@ -139,10 +141,12 @@ def watch_view(run: Run, state: WatchState) -> Group:
             )
             continue
         before = last.get(name)
-        running = before.running if before else 0
-        pending = max(0, o.total - o.done - o.failed - running)
+        remaining = o.total - o.done - o.failed
+        # running as the scheduler last said, less what has been stored since
+        running = min(before.running if before else 0, remaining)
+        pending = max(0, remaining - running)
         eta = eta_seconds(
-            o.total - o.done - o.failed, state.element_s.get(name), running,
+            remaining, state.element_s.get(name), running,
             state.chunksize.get(name, 1),
         )  # fmt: skip
         bar = ProgressBar(total=max(o.total, 1), completed=o.done + o.failed, width=30)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow._atomic import atomic_write_bytes
+from hpcflow.report.fmt import fmt_bytes, fmt_seconds
 from hpcflow.report.svg import SvgImage
 from hpcflow.spec.pipeline import Pipeline
 from hpcflow.spec.resources import Resources
@@ -98,7 +99,9 @@ def pipeline_svg(graph: Mapping[str, Any] | Pipeline) -> SvgImage:
     for n in nodes:
         x, y = pos[n["name"]]
         res = n["resources"]
-        res_text = res if isinstance(res, str) else ", ".join(f"{k}={v}" for k, v in res.items())
+        res_text = (
+            res if isinstance(res, str) else ", ".join(_resource(k, v) for k, v in res.items())
+        )
         lines = [
             _t(x + 8, y + 16, f"{n['func']} -> {', '.join(n['outputs'])}", "start", bold=True),
             _t(x + 8, y + 32, n["mapspec"] or "(no mapspec: one element)", "start"),
@@ -136,3 +139,11 @@ def visualize(pipeline: Pipeline, path: str | Path | None = None) -> SvgImage:
     if path is not None:
         atomic_write_bytes(Path(path), svg.encode())
     return svg
+
+
+def _resource(key: str, value: Any) -> str:
+    if key == "memory" and isinstance(value, int | float):
+        return f"memory {fmt_bytes(value)}"
+    if key == "walltime" and isinstance(value, int | float):
+        return f"walltime {fmt_seconds(value)}"
+    return f"{key} {value}"

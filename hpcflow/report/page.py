@@ -50,7 +50,8 @@ def render_html(report: RunReport) -> str:
         _kv("wall time (first submission to last end)", fmt_seconds(s["wall_s"])),
         _kv(
             "core-hours used / requested",
-            f"{_num(s['core_hours_used'])} / {_num(s['core_hours_requested'])}",
+            f"{_num(s['core_hours_used'])} / {_num(s['core_hours_requested'])}"
+            + ("" if s["core_hours_requested"] is not None else " (a function set no walltime)"),
         ),
         "</table>",
         "<h2>Functions</h2>",
@@ -116,6 +117,11 @@ def _funcs_table(funcs: list[FuncReport]) -> str:
 
 
 def _func_plots(f: FuncReport) -> str:
+    if not f.samples.get("element_s"):
+        return (
+            f'<p class="func-plots" data-func="{escape(f.name)}">{escape(f.name)}: no chunk '
+            "marker measured an element (a single value, or nothing ran yet).</p>"
+        )
     times = histogram_svg(
         f.samples.get("element_s", []), title=f"{f.name}: seconds per element (per chunk)",
         unit="s", request=f.requested.get("walltime_s"),
