@@ -2,7 +2,7 @@
 queries, asks the scheduler at most every 30 s, and exits when the run is over with
 `hpcflow status`'s exit code.
 
-The run is real (a `FakeScheduler` runs its tasks in this process, on request); time
+The run is real (a `FakeScheduler` runs its tasks as subprocesses, on request); time
 is a clock the test advances in the view's own ``sleep``, so no test waits 30 s.
 """
 
@@ -55,7 +55,7 @@ def _watch(tmp_path: Path, *, run_after: float, fail: bool) -> tuple[ExitCode, C
         before = now[0]
         now[0] += seconds
         if before < run_after <= now[0]:
-            fake.run_all("inline")  # the tasks run while the view is up
+            fake.run_all()  # the tasks run (as subprocesses) while the view is up
 
     out = io.StringIO()
     console = Console(file=out, width=120, force_terminal=False)
