@@ -3,7 +3,9 @@
 # Used by up.sh and by docker/Dockerfile, so both run the same packages.
 set -euo pipefail
 
-PACKAGES=(slurm-wlm slurmdbd munge mariadb-server slurm-wlm-torque)
+# chromium is not the cluster's: tests/report/test_html_chromium.py opens the HTML report
+# in it, and run_all.sh (the README's test command) installs through this list.
+PACKAGES=(slurm-wlm slurmdbd munge mariadb-server slurm-wlm-torque chromium)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

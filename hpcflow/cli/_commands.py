@@ -63,6 +63,10 @@ def submit(args: argparse.Namespace) -> int:
 
 def status(args: argparse.Namespace) -> int:
     run = Run.open(args.run_folder)
+    if args.watch and not args.json:  # the live view; --json --watch keeps printing JSON
+        from hpcflow.cli._watch import watch
+
+        return watch(run, interval=args.interval)
     while True:
         st = run.status()
         code = exit_code(st, cancelled=run.folder.cancelled_path.exists())

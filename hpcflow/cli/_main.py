@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from hpcflow.cli import _commands as cmd
+from hpcflow.cli import _report
 from hpcflow.cli._adaptive import handler_for as campaign_handler
 from hpcflow.cli._exit import ExitCode
 from hpcflow.errors import HpcflowError
@@ -81,9 +82,18 @@ def _parser() -> argparse.ArgumentParser:
     view = st.add_mutually_exclusive_group()
     view.add_argument("--json", action="store_true", help="print the status as JSON")
     view.add_argument("--tasks", action="store_true", help="also a row per job array (job ids)")
-    st.add_argument("--watch", action="store_true", help="repeat until nothing is active")
-    st.add_argument("--interval", type=float, default=10.0, help="seconds between updates")
+    st.add_argument("--watch", action="store_true", help="a live view until the run is over")
+    st.add_argument(
+        "--interval", type=float, default=10.0,
+        help="seconds between updates (--watch: between scheduler queries, at least 30)",
+    )  # fmt: skip
     st.set_defaults(handler=cmd.status)
+
+    rp = sub.add_parser("report", help="requested vs used resources per function, suggestions")
+    rp.add_argument("run_folder")
+    rp.add_argument("--json", metavar="FILE", help="write the report as JSON ('-': stdout)")
+    rp.add_argument("--html", metavar="FILE", help="write the HTML report ('-': stdout)")
+    rp.set_defaults(handler=_report.report)
 
     w = sub.add_parser("wait", help="block until no task of the run is queued or running")
     w.add_argument("run_folder")

@@ -38,11 +38,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from hpcflow.errors import SchedulerError
-from hpcflow.schedulers.base import TaskState, TaskStatus
+from hpcflow.schedulers.base import TaskAccounting, TaskState, TaskStatus
 
 __all__ = [
     "Dialect",
     "JobId",
+    "accounting_by_job",
     "exit_code_text",
     "only_unknown_jobs",
     "parse_job_id",
@@ -441,3 +442,52 @@ def only_unknown_jobs(stderr: str) -> bool:
     signs = ("unknown job id", "job has finished", "invalid state for job")
     lines = [line.lower() for line in stderr.splitlines() if line.strip()]
     return bool(lines) and all(any(s in line for s in signs) for line in lines)
+
+
+def _epoch(text: str | None) -> float | None:
+    # PBS Pro's JSON gives qtime/stime/obittime as epoch seconds; anything else is unread
+    return float(text) if text and text.strip().isdigit() else None
+
+
+def accounting_by_job(
+    records: Mapping[str, Mapping[str, str]], dialect: Dialect
+) -> dict[str, dict[int, TaskAccounting]]:
+    """What each task used, by job sequence number, from parsed ``qstat -x -f`` records.
+
+    ``resources_used.walltime``/``cput``/``mem`` give elapsed, CPU time and peak
+    memory; ``Resource_List.ncpus`` the CPUs; ``qtime``, ``stime`` and ``obittime`` (epoch
+    seconds in PBS Pro's JSON) the submit, start and end times, where qstat gives them.
+
+    Examples
+    --------
+    >>> out = accounting_by_job({"9[0].s": {"job_state": "F", "Exit_status": "0",
+    ...     "resources_used.walltime": "00:00:03", "resources_used.cput": "00:00:02",
+    ...     "resources_used.mem": "41224kb", "Resource_List.ncpus": "1"}}, "pbs")
+    >>> a = out["9"][0]
+    >>> a.state.value, a.elapsed_s, a.total_cpu_s, a.max_rss_bytes, a.cpus
+    ('COMPLETED', 3.0, 2.0, 42213376, 1)
+    """
+    states = tasks_by_job(records, dialect)
+    out: dict[str, dict[int, TaskAccounting]] = {}
+    for text, attrs in records.items():
+        job = parse_job_id(text)
+        if job.is_array:
+            continue
+        index = job.index or 0
+        status = states.get(job.seq, {}).get(index)
+        if status is None:
+            continue
+        walltime = parse_pbs_duration(attrs.get("resources_used.walltime", ""))
+        cput = parse_pbs_duration(attrs.get("resources_used.cput", ""))
+        ncpus = attrs.get("Resource_List.ncpus", "")
+        out.setdefault(job.seq, {})[index] = TaskAccounting(
+            state=status.state,
+            submit=_epoch(attrs.get("qtime")),
+            start=_epoch(attrs.get("stime")),
+            end=_epoch(attrs.get("obittime")),
+            elapsed_s=None if walltime is None else float(walltime),
+            max_rss_bytes=parse_pbs_size(attrs.get("resources_used.mem", "")),
+            total_cpu_s=None if cput is None else float(cput),
+            cpus=int(ncpus) if ncpus.isdigit() else None,
+        )
+    return out

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from hpcflow.errors import SchedulerError, SpecError
 from hpcflow.schedulers import _format
-from hpcflow.schedulers.base import TaskState, TaskStatus, tasks_per_node
+from hpcflow.schedulers.base import TaskAccounting, TaskState, TaskStatus, tasks_per_node
 from hpcflow.spec.resources import Resources, parse_walltime
 
 __all__ = [
+    "ACCOUNTING_FIELDS",
     "LOG_SIGNS",
     "SACCT_FIELDS",
     "SINFO_FORMAT",
@@ -25,6 +27,9 @@ __all__ = [
     "PartitionInfo",
     "parse_job_id",
     "parse_sacct",
+    "parse_sacct_accounting",
+    "parse_slurm_cpu_time",
+    "parse_slurm_size",
     "parse_sbatch_parsable",
     "parse_scontrol_config",
     "parse_sinfo",
@@ -42,6 +47,12 @@ SQUEUE_FORMAT = "%i|%T|%r"
 SINFO_FORMAT = "%P|%D|%c|%m|%G|%l"
 #: ``sacct --format`` fields of `SlurmScheduler.states`.
 SACCT_FIELDS = ("JobID", "State", "ExitCode")
+#: ``sacct --format`` fields of `SlurmScheduler.accounting` (steps included: MaxRSS is
+#: recorded on the ``.batch`` and other step lines only).
+ACCOUNTING_FIELDS = (
+    "JobID", "State", "Submit", "Start", "End", "ElapsedRaw", "TotalCPU", "MaxRSS",
+    "AllocCPUS",
+)  # fmt: skip
 
 _STATES: dict[str, TaskState] = {
     # Not started. CONFIGURING holds nodes that are still booting: the script has not
@@ -475,3 +486,142 @@ def _by_task(
     for job_id, tasks in singles.items():
         ranges.setdefault(job_id, {}).update(tasks)
     return ranges
+
+
+_SIZE_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40, "P": 2**50}
+
+
+def parse_slurm_size(text: str) -> int | None:
+    """Bytes of a size as sacct prints MaxRSS (``63856K``, ``1.50G``, ``0``); ``None`` if
+    empty.
+
+    Examples
+    --------
+    >>> parse_slurm_size("63856K"), parse_slurm_size("1.5G"), parse_slurm_size("")
+    (65388544, 1610612736, None)
+    """
+    text = text.strip()
+    if not text:
+        return None
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)([KMGTP]?)", text.upper())
+    if m is None:
+        raise SchedulerError(f"cannot read the SLURM size {text!r}")
+    return round(float(m.group(1)) * _SIZE_UNITS[m.group(2)])
+
+
+def parse_slurm_cpu_time(text: str) -> float | None:
+    """Seconds of a duration as sacct prints TotalCPU: ``MM:SS.mmm``, ``HH:MM:SS``,
+    ``D-HH:MM:SS``; ``None`` if empty.
+
+    Examples
+    --------
+    >>> parse_slurm_cpu_time("00:00.847"), parse_slurm_cpu_time("01:02:03")
+    (0.847, 3723.0)
+    >>> parse_slurm_cpu_time("1-00:00:01")
+    86401.0
+    """
+    text = text.strip()
+    if not text:
+        return None
+    days, _, rest = text.rpartition("-")
+    parts = rest.split(":")
+    try:
+        if not 2 <= len(parts) <= 3:
+            raise ValueError(text)
+        seconds = 0.0
+        for part in parts:
+            seconds = seconds * 60 + float(part)
+        return seconds + (int(days) * 86400 if days else 0)
+    except ValueError:
+        raise SchedulerError(f"cannot read the SLURM duration {text!r}") from None
+
+
+def _slurm_time(text: str) -> float | None:
+    """Epoch seconds of sacct's ``Submit``/``Start``/``End`` (``2026-12-01T11:56:09``,
+    in the local time zone, as sacct prints it); ``None`` for ``Unknown``/``None``."""
+    text = text.strip()
+    if not text or text in ("Unknown", "None"):
+        return None
+    if text.isdigit():  # SLURM_TIME_FORMAT=%s
+        return float(text)
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise SchedulerError(f"cannot read the SLURM time {text!r}") from None
+
+
+def parse_sacct_accounting(text: str) -> dict[str, dict[int, TaskAccounting]]:
+    """Read ``sacct --parsable2 --format=`` `ACCOUNTING_FIELDS` (with header, steps
+    included): per job id, per array index, what the task used.
+
+    The allocation line (``123_4``) gives state, times, elapsed, CPU time and allocated
+    CPUs; the step lines (``123_4.batch``, ``.extern``, ``.0``) give MaxRSS, of which
+    the largest is kept, and TotalCPU when the allocation line has none. Ranges of tasks
+    that never started (``123_[0-1]``) give each task its state and no use.
+
+    Examples
+    --------
+    >>> out = parse_sacct_accounting(
+    ...     "JobID|State|Submit|Start|End|ElapsedRaw|TotalCPU|MaxRSS|AllocCPUS\\n"
+    ...     "1_0|COMPLETED|Unknown|Unknown|Unknown|6|00:02.500||2\\n"
+    ...     "1_0.batch|COMPLETED|Unknown|Unknown|Unknown|6|00:02.500|1024K|2\\n")
+    >>> a = out["1"][0]
+    >>> a.state.value, a.elapsed_s, a.total_cpu_s, a.max_rss_bytes, a.cpus
+    ('COMPLETED', 6.0, 2.5, 1048576, 2)
+    """
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        return {}
+    header = lines[0].split("|")
+    try:
+        col = {name: header.index(name) for name in ACCOUNTING_FIELDS}
+    except ValueError:
+        raise SchedulerError(
+            f"sacct output has no header with {', '.join(ACCOUNTING_FIELDS)}: {lines[0]!r}"
+        ) from None
+    tasks: dict[str, dict[int, TaskAccounting]] = {}
+    rss: dict[tuple[str, int], int] = {}
+    step_cpu: dict[tuple[str, int], float] = {}
+    for line in lines[1:]:
+        fields = line.split("|")
+        if len(fields) != len(header):
+            raise SchedulerError(f"cannot read sacct line {line!r} (columns {lines[0]!r})")
+        f = {name: fields[i].strip() for name, i in col.items()}
+        job, _, step = f["JobID"].partition(".")
+        if "+" in job:  # a heterogeneous job's component
+            continue
+        job_id, indices = parse_job_id(job)
+        if indices is None:
+            continue
+        if step:
+            if len(indices) == 1:
+                key = (job_id, indices[0])
+                size = parse_slurm_size(f["MaxRSS"])
+                if size is not None:
+                    rss[key] = max(rss.get(key, 0), size)
+                step_cpu[key] = step_cpu.get(key, 0.0) + (parse_slurm_cpu_time(f["TotalCPU"]) or 0)
+            continue
+        single = len(indices) == 1 and "[" not in job
+        elapsed = f["ElapsedRaw"]
+        record = TaskAccounting(
+            state=slurm_task_state(f["State"]),
+            submit=_slurm_time(f["Submit"]),
+            start=_slurm_time(f["Start"]) if single else None,
+            end=_slurm_time(f["End"]) if single else None,
+            elapsed_s=float(elapsed) if elapsed.isdigit() and single else None,
+            total_cpu_s=parse_slurm_cpu_time(f["TotalCPU"]) if single else None,
+            cpus=int(f["AllocCPUS"]) if f["AllocCPUS"].isdigit() else None,
+        )
+        bucket = tasks.setdefault(job_id, {})
+        for index in indices:
+            if single or index not in bucket:  # a task's own line wins over a range
+                bucket[index] = record
+    out: dict[str, dict[int, TaskAccounting]] = {}
+    for job_id, per_task in tasks.items():
+        for index, r in per_task.items():
+            key = (job_id, index)
+            cpu = r.total_cpu_s if r.total_cpu_s else step_cpu.get(key, r.total_cpu_s)
+            out.setdefault(job_id, {})[index] = replace(
+                r, max_rss_bytes=rss.get(key), total_cpu_s=cpu
+            )
+    return out

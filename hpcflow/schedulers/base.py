@@ -35,6 +35,7 @@ __all__ = [
     "JobDependency",
     "JobEnvironment",
     "Scheduler",
+    "TaskAccounting",
     "TaskState",
     "TaskStatus",
     "detect_job_environment",
@@ -220,6 +221,24 @@ class TaskStatus:
         return f"exit {n}" if n else None
 
 
+@dataclass(frozen=True)
+class TaskAccounting:
+    """What the batch system's accounting says one array task used (`Scheduler.accounting`).
+
+    Times are epoch seconds, sizes bytes; ``None`` where the backend does not record it
+    (the local scheduler has no CPU time or RSS; a task that never started has no start).
+    """
+
+    state: TaskState
+    submit: float | None = None
+    start: float | None = None
+    end: float | None = None
+    elapsed_s: float | None = None
+    max_rss_bytes: int | None = None
+    total_cpu_s: float | None = None
+    cpus: int | None = None  # allocated, where the accounting says
+
+
 class Scheduler(ABC):
     """A batch system that runs job arrays.
 
@@ -289,6 +308,11 @@ class Scheduler(ABC):
         turns that into an error. Default: unknown.
         """
         return Capacity(None, None, "unknown for this scheduler")
+
+    def accounting(self, job_ids: Sequence[str]) -> dict[str, dict[int, TaskAccounting]]:
+        """What each array task of these jobs used, by job id and array index, in one
+        batched query (for ``hpcflow report``). Default: nothing is known (``{}``)."""
+        return {}
 
     # -- where a task's output goes, and what a running task can learn ------------------
 

@@ -41,11 +41,12 @@ from typing import Any, ClassVar
 
 from hpcflow.errors import InputError, SchedulerError, SpecError
 from hpcflow.schedulers import _format
-from hpcflow.schedulers._core import CommandScheduler, StatusQuery, is_placeholder
+from hpcflow.schedulers._core import CommandScheduler, StatusQuery, failure, is_placeholder
 from hpcflow.schedulers._jobenv import pbs_job_environment
 from hpcflow.schedulers._pbs_parse import (
     Dialect,
     JobId,
+    accounting_by_job,
     only_unknown_jobs,
     parse_job_id,
     parse_qstat_full,
@@ -58,6 +59,7 @@ from hpcflow.schedulers.base import (
     Capacity,
     JobDependency,
     JobEnvironment,
+    TaskAccounting,
     TaskState,
     TaskStatus,
     register_scheduler,
@@ -569,6 +571,19 @@ class _PbsFamily(CommandScheduler):
             return {job_id: tasks.get(seq, {}) for job_id, seq in seqs.items()}
 
         return [StatusQuery(tuple(self.qstat_argv(job_ids)), parse, only_unknown_jobs)]
+
+    def accounting(self, job_ids: Sequence[str]) -> dict[str, dict[int, TaskAccounting]]:
+        """The same one ``qstat -x`` call as `states`, read for ``resources_used``."""
+        ids = [j for j in dict.fromkeys(job_ids) if not is_placeholder(j)]
+        if not ids:
+            return {}
+        seqs = {job_id: _checked_job_id(job_id).seq for job_id in ids}
+        argv = self.qstat_argv(ids)
+        proc = self._run(argv)
+        if proc.returncode != 0 and not only_unknown_jobs(proc.stderr):
+            raise SchedulerError(failure(argv, proc))
+        found = accounting_by_job(self.parse_qstat(proc.stdout), self.dialect)
+        return {job_id: found.get(seq, {}) for job_id, seq in seqs.items()}
 
     @classmethod
     def job_environment(cls, environ: Mapping[str, str]) -> JobEnvironment:

@@ -34,6 +34,7 @@ from hpcflow.schedulers import _format
 from hpcflow.schedulers._core import CommandScheduler, StatusQuery, failure, is_placeholder
 from hpcflow.schedulers._jobenv import slurm_job_environment
 from hpcflow.schedulers._slurm_parse import (
+    ACCOUNTING_FIELDS,
     LOG_SIGNS,
     SACCT_FIELDS,
     SINFO_FORMAT,
@@ -42,6 +43,7 @@ from hpcflow.schedulers._slurm_parse import (
     PartitionInfo,
     parse_job_id,
     parse_sacct,
+    parse_sacct_accounting,
     parse_sbatch_parsable,
     parse_scontrol_config,
     parse_sinfo,
@@ -56,6 +58,7 @@ from hpcflow.schedulers.base import (
     Capacity,
     JobDependency,
     JobEnvironment,
+    TaskAccounting,
     TaskState,
     register_scheduler,
 )
@@ -510,6 +513,28 @@ class SlurmScheduler(CommandScheduler):
             sacct = ("sacct", "--allocations", "--parsable2", fields, f"--jobs={joined}")
             queries.append(StatusQuery(sacct, parse_sacct, self._accounting_disabled))
         return queries
+
+    def accounting(self, job_ids: Sequence[str]) -> dict[str, dict[int, TaskAccounting]]:
+        """One ``sacct`` call for all of ``job_ids``, steps included (MaxRSS is on the
+        ``.batch`` step lines); ``{}`` where accounting is disabled."""
+        ids = [j for j in dict.fromkeys(job_ids) if not is_placeholder(j)]
+        if not ids or not self._accounting:
+            return {}
+        for job_id in ids:
+            self.check_job_id(job_id)
+        argv = (
+            "sacct", "--parsable2", f"--format={','.join(ACCOUNTING_FIELDS)}",
+            f"--jobs={','.join(ids)}",
+        )  # fmt: skip
+        proc = self._run(argv)
+        if proc.returncode != 0:
+            if self._accounting_disabled(proc.stderr):
+                return {}
+            raise SchedulerError(failure(argv, proc))
+        try:
+            return parse_sacct_accounting(proc.stdout)
+        except SchedulerError as e:
+            raise SchedulerError(f"{shlex.join(argv)}: {e}") from None
 
     def _accounting_disabled(self, stderr: str) -> bool:
         # Asking again on every poll would only cost a call and fail the same way.

@@ -16,8 +16,11 @@ from hpcflow.spec.resources import Resources
 from hpcflow.spec.typecheck import check_type_annotations
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from hpcflow.element.local import AsyncMap
     from hpcflow.element.snapshots import ErrorSnapshot
+    from hpcflow.report.svg import SvgImage
     from hpcflow.runfolder.results import ResultDict
     from hpcflow.submission.handle import Run
     from hpcflow.submission.submit import SubmissionPlan
@@ -572,6 +575,13 @@ class Pipeline:
         from hpcflow.submission.submit import plan_submission
 
         return plan_submission(self, inputs, run_folder, **kw)
+
+    def visualize(self, path: str | Path | None = None) -> SvgImage:
+        """The pipeline's graph (funcs, outputs, mapspec axes, resources) as an SVG
+        string, shown as a picture in a notebook; also written to ``path`` (``.svg``)."""
+        from hpcflow.report.graph import visualize
+
+        return visualize(self, path)
 
     def __repr__(self) -> str:
         return f"Pipeline([{', '.join(f.name for f in self._order)}])"

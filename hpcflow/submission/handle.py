@@ -6,7 +6,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hpcflow._atomic import atomic_write_json
 from hpcflow.element.snapshots import is_error
@@ -20,6 +20,9 @@ from hpcflow.schedulers.base import Scheduler, TaskState, get_scheduler
 from hpcflow.spec.pipeline import Pipeline
 from hpcflow.submission.resume import resume_run
 from hpcflow.submission.status import RunStatus, read_status, unravel
+
+if TYPE_CHECKING:
+    from hpcflow.report.model import RunReport
 
 __all__ = ["Run"]
 
@@ -211,6 +214,19 @@ class Run:
             return resume_run(
                 self.folder, self.scheduler, retry_failed=retry_failed, pipeline=pipeline
             )
+
+    # ---------------------------------------------------------------- report
+    def report(self) -> RunReport:
+        """What each function asked for, used and should ask for next time, with every
+        array task's accounting (one batched scheduler call); see `hpcflow.report`."""
+        from hpcflow.report.collect import build_report
+
+        return build_report(self.folder, self.scheduler, self.settings)
+
+    def plot_timeline(self, path: str | Path | None = None) -> str:
+        """The timeline of every array task (queue wait, run, final state) as SVG; also
+        written to ``path`` if given. Shown as a picture in a notebook."""
+        return self.report().plot_timeline(path)
 
     # ----------------------------------------------------------------- load
     def load_outputs(self, *output_names: str) -> Any:

@@ -51,6 +51,7 @@ from hpcflow.schedulers.base import (
     Capacity,
     JobEnvironment,
     Scheduler,
+    TaskAccounting,
     TaskState,
     TaskStatus,
     register_scheduler,
@@ -397,6 +398,36 @@ class LocalScheduler(Scheduler):
             rows.append(QueuedJob(spec, Counter(str(ts.state) for ts in states.values())))
         return rows
 
+    def accounting(self, job_ids: Sequence[str]) -> dict[str, dict[int, TaskAccounting]]:
+        """Each task's state, submit/start/end times and elapsed seconds, read from the
+        task files (read-only; the runner records neither CPU time nor peak memory)."""
+        self.calls["accounting"] += 1
+        self._state.check()  # as in states(): records others could write prove nothing
+        out: dict[str, dict[int, TaskAccounting]] = {}
+        for key in job_ids:
+            job_id = _job_number(key)
+            if job_id is None:
+                continue
+            try:
+                spec = self._state.read_job(job_id)
+            except (OSError, ValueError):
+                continue
+            records = self._state.read_tasks(job_id)
+            per_task: dict[int, TaskAccounting] = {}
+            for index, status in self._job_states(job_id).items():
+                record = records.get(index, {})
+                start, end = _number(record.get("start")), _number(record.get("end"))
+                per_task[index] = TaskAccounting(
+                    state=status.state,
+                    submit=spec.submit_time,
+                    start=start,
+                    end=end,
+                    elapsed_s=None if start is None or end is None else max(0.0, end - start),
+                    cpus=spec.cpus,
+                )
+            out[key] = per_task
+        return out
+
     def _job_states(self, job_id: int) -> dict[int, TaskStatus]:
         final = self._final.setdefault(job_id, {})
         n = self._n_tasks.get(job_id)
@@ -430,6 +461,11 @@ class QueuedJob:
         return sum(self.states.values()) > 0 and not (
             self.states[TaskState.PENDING] or self.states[TaskState.RUNNING]
         )
+
+
+def _number(value: Any) -> float | None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    return float(value) if ok else None
 
 
 def _job_number(job_id: str) -> int | None:
