@@ -124,8 +124,8 @@ def check_fixed(
                         f"then be only partly computed; drop fixed_indices[{axis!r}], or "
                         f"leave {f.name!r} out with output_names=[{p!r}, ...]"
                     )
-        n = lengths.get(axis)
-        if n is not None:
+        # an axis name reused after a reduction may name several axes: check each
+        for n in sorted(lengths.lengths_of(axis)):
             check_fixed_range(axis, value, n)
     return dict(fixed)
 

@@ -29,7 +29,7 @@ from hpcflow.element.openrun import OpenRun
 from hpcflow.element.progress import ProgressTracker, ShowProgress
 from hpcflow.element.task import ChunkReport, FuncTask
 from hpcflow.errors import InputError, RunFolderError
-from hpcflow.plan.chunks import ChunkSizes, chunk_ranges, resolve_chunksize
+from hpcflow.plan.chunks import ChunkSizes, check_chunksizes, chunk_ranges, resolve_chunksize
 from hpcflow.runfolder.lock import run_lock
 from hpcflow.runfolder.results import ResultDict
 from hpcflow.spec.func import Func
@@ -216,6 +216,8 @@ class LocalMap:
         if not isinstance(inputs, Mapping):
             raise InputError(f"inputs must be a dict of name -> value, got {type(inputs).__name__}")
         self.progress = ProgressTracker(show_progress)
+        # against the whole pipeline: a key for an output left out by output_names is fine
+        check_chunksizes(chunksizes, [f.output_names for f in pipeline.funcs])
         targets = _flatten_names(output_names)
         if auto_subpipeline:
             pipeline = pipeline.subpipeline(inputs, targets)

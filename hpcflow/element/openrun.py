@@ -140,7 +140,7 @@ class OpenRun:
                     self.internal.setdefault(name, tuple(info["internal_shape"]))
                     if "?" in self.internal[name]:
                         self.internal[name] = tuple(info["internal_shape"])
-        self.lengths = AxisLengths()
+        self.lengths = AxisLengths(pipeline.mapspecs)
         self.shapes: dict[str, tuple[int, ...]] = {}
         self.arrays: dict[str, Any] = {}  # mapped inputs and outputs, by name
         self.singles: dict[str, Any] = {}
@@ -229,10 +229,11 @@ class OpenRun:
             )
         for axis, n in zip(spec.internal_indices, internal, strict=True):
             if n != "?":
-                self.lengths.set(axis, n, f"the internal shape of {f.output_names[0]!r}")
-        if any(self.lengths.get(a) is None for a in spec.output_indices):
+                self.lengths.set(spec, axis, n, f"the internal shape of {f.output_names[0]!r}")
+        lengths = [self.lengths.length(spec, a) for a in spec.output_indices]
+        if any(n is None for n in lengths):
             return False
-        shape = tuple(int(self.lengths.get(a)) for a in spec.output_indices)  # type: ignore[arg-type]
+        shape = tuple(int(n) for n in lengths if n is not None)
         for o in f.output_names:
             self.shapes[o] = shape
         return True

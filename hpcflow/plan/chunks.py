@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+import operator
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from hpcflow.errors import InputError
 
-__all__ = ["ChunkSizes", "chunk_ranges", "resolve_chunksize", "user_chunksize"]
+__all__ = [
+    "ChunkSizes",
+    "check_chunksizes",
+    "chunk_ranges",
+    "resolve_chunksize",
+    "user_chunksize",
+]
 
 ChunkSizes = int | Mapping[Any, int | Callable[[int], int] | None] | None
 
@@ -60,8 +67,74 @@ def user_chunksize(chunksizes: ChunkSizes, key: tuple[str, ...], n: int) -> int 
         size = size(n)
     if size is None:
         return None
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise InputError(f"chunksizes for {key} gave {size!r}; a chunk size must be an int >= 1")
+    try:
+        return _check_size(size, f"chunksizes for {key}")
+    except InputError:
+        raise InputError(
+            f"chunksizes for {key} gave {size!r}; a chunk size must be an int >= 1"
+        ) from None
+
+
+def check_chunksizes(chunksizes: ChunkSizes, outputs: Iterable[tuple[str, ...]]) -> None:
+    """Refuse a ``chunksizes=`` that is not one of its forms, before anything runs.
+
+    The forms are pipefunc's: ``None`` (automatic), an int >= 1 for every func, or a
+    dict whose keys are output names (or a multi-output func's tuple, or ``""`` for
+    the default) and whose values are ints >= 1, callables of the number of elements
+    (checked when called), or ``None``. A key that names no output is refused: a
+    misspelt one would silently fall back to the default.
+
+    Parameters
+    ----------
+    chunksizes
+        What the caller passed.
+    outputs
+        The output names of each func of the pipeline (``Func.output_names``).
+
+    Raises
+    ------
+    InputError
+        Naming ``chunksizes``, the bad key or value, and the valid keys.
+
+    Examples
+    --------
+    >>> check_chunksizes({"": 10, "y": lambda n: n // 4}, [("y",), ("a", "b")])
+    >>> check_chunksizes({"yy": 10}, [("y",)])
+    Traceback (most recent call last):
+    ...
+    hpcflow.errors.InputError: chunksizes has key 'yy', which is no output of the pipeline; valid keys are ['', 'y']
+    """
+    if chunksizes is None or callable(chunksizes):
+        return
+    if not isinstance(chunksizes, Mapping):
+        _check_size(chunksizes, "chunksizes")
+        return
+    valid: list[Any] = [""]
+    for names in outputs:
+        valid.extend(names)
+        if len(names) > 1:
+            valid.append(tuple(names))
+    for key, value in chunksizes.items():
+        if key not in valid:
+            raise InputError(
+                f"chunksizes has key {key!r}, which is no output of the pipeline; valid keys "
+                f"are {valid}"
+            )
+        if value is not None and not callable(value):
+            _check_size(value, f"chunksizes[{key!r}]")
+
+
+def _check_size(value: Any, where: str) -> int:
+    """``value`` as a chunk size (an int >= 1, numpy integers included)."""
+    try:
+        size = operator.index(value) if not isinstance(value, bool) else None
+    except TypeError:
+        size = None
+    if size is None or size < 1:
+        raise InputError(
+            f"{where}={value!r} is not a chunk size: use an int >= 1, a dict of output name "
+            '-> int, callable or None ("" for the default), or None for automatic'
+        )
     return size
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from hpcflow.errors import HpcflowError, InputError
-from hpcflow.plan.shapes import as_input_array
+from hpcflow.plan.shapes import as_input_array, distinct_dims
 from hpcflow.storage.base import StorageBase
 
 if TYPE_CHECKING:
@@ -231,6 +231,7 @@ def results_source(
     if not isinstance(inputs, Mapping):
         raise InputError(f"inputs must be the dict given to map, got {type(inputs).__name__}")
     consumed = {p for f in pipeline.funcs for p in f.parameters}
+    dims = distinct_dims(pipeline.mapspecs)  # an axis name reused after a reduction
     axes: dict[str, Axes] = {}
     for name in results:
         f = pipeline.output_to_func.get(name)
@@ -240,9 +241,9 @@ def results_source(
                 "the pipeline that computed these results"
             )
         if f.mapspec is not None:
-            axes[name] = f.mapspec.output_indices
+            axes[name] = dims.get(name, f.mapspec.output_indices)
     mapped_inputs = {
-        name: (tuple(ax), partial(inputs.__getitem__, name))
+        name: (dims.get(name, tuple(ax)), partial(inputs.__getitem__, name))
         for name, ax in pipeline.array_axes.items()
         if name in inputs
     }

@@ -12,9 +12,11 @@ from typing import Any
 
 from hpcflow._atomic import read_pickle
 from hpcflow.errors import RunFolderError
+from hpcflow.plan.shapes import distinct_dims
 from hpcflow.runfolder.frames import Backend, OutputSource, to_dataframe, to_dataset
 from hpcflow.runfolder.layout import RunFolder
 from hpcflow.runfolder.results import open_storage
+from hpcflow.spec.mapspec import MapSpec
 
 __all__ = ["load_dataframe", "load_xarray_dataset"]
 
@@ -25,6 +27,10 @@ def folder_source(run_folder: str | Path) -> OutputSource:
     meta = folder.read_meta()
     arrays: dict[str, Any] = meta.get("arrays", {})
     outputs = tuple(meta.get("outputs", []))
+    # an axis name reused after a full reduction is another dimension; run.json's keys
+    # may be sorted, so take the mapspecs in the topological order of "outputs"
+    specs = meta.get("mapspecs", {})
+    dims = distinct_dims([MapSpec.from_string(specs[o]) for o in outputs if specs.get(o)])
 
     def read(name: str) -> Any:
         if name in arrays:
@@ -34,10 +40,10 @@ def folder_source(run_folder: str | Path) -> OutputSource:
     return OutputSource(
         outputs=outputs,
         leaves=tuple(meta.get("leaves", outputs)),
-        axes={name: tuple(info["axes"]) for name, info in arrays.items()},
+        axes={name: dims.get(name, tuple(info["axes"])) for name, info in arrays.items()},
         read=read,
         inputs={
-            name: (tuple(axes), partial(folder.load_input, name))
+            name: (dims.get(name, tuple(axes)), partial(folder.load_input, name))
             for name, axes in meta.get("input_axes", {}).items()
         },
         computed=lambda name: folder.single_output_path(name).exists(),

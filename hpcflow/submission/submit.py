@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from hpcflow.element.openrun import OpenRun
 from hpcflow.errors import InputError, RunFolderError, SpecError
-from hpcflow.plan.chunks import ChunkSizes
+from hpcflow.plan.chunks import ChunkSizes, check_chunksizes
 from hpcflow.runfolder.layout import ASIDE_PREFIX, RunFolder
 from hpcflow.runfolder.lock import run_lock
 from hpcflow.runfolder.records import write_settings
@@ -174,6 +174,7 @@ def submit(
         task_margin=task_margin,
     )  # fmt: skip
     folder = RunFolder(run_folder)
+    check_chunksizes(chunksizes, [f.output_names for f in pipeline.funcs])
     chooser = ChunkChooser(chunksizes, sched, settings, pipeline=pipeline)
     with run_lock(folder.path, "submit"):
         replacing = _check_fresh(folder, overwrite)
@@ -233,6 +234,7 @@ def plan_submission(
         task_margin=task_margin,
     )  # fmt: skip
     folder = RunFolder(run_folder)
+    check_chunksizes(chunksizes, [f.output_names for f in pipeline.funcs])
     chooser = ChunkChooser(chunksizes, sched, settings, pipeline=pipeline, tolerate_errors=True)
     work = Path(tempfile.mkdtemp(prefix="hpcflow-plan-"))
     try:
