@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -155,6 +156,10 @@ def test_wait_and_status_exit_1_when_elements_failed(project: Path) -> None:
     assert (y["name"], y["total"], y["done"], y["failed"]) == ("y", 7, 6, 1)
     assert y["examples"] == [{"index": [3], "error": "ValueError: bad x=3"}]
     assert data["job_ids"] and data["scheduler"] == "local"
+    # the --tasks view: submitted, first start and last end of each finished array
+    tasks = _cli("status", folder, "--tasks", check=False).stdout
+    (row,) = [line for line in tasks.splitlines() if line.startswith(data["job_ids"][0] + " ")]
+    assert len(re.findall(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", row)) == 3, tasks
 
 
 def test_failures_lists_the_element_its_inputs_error_and_log(project: Path) -> None:
@@ -207,7 +212,7 @@ def test_running_exits_3_cancelled_exits_4_and_a_second_cancel_says_so(project: 
     from hpcflow import Run
 
     (job,) = Run.open(folder).job_ids()
-    assert "JOBID" in tasks and job in tasks and "TASKS" in tasks
+    assert "JOBID" in tasks and job in tasks and "TASKS" in tasks and "FIRST START" in tasks
     queued = _cli("queue", "--state-dir", project / "queue").stdout
     assert "JOBID" in queued and f"\n{job} " in queued and "(1 unfinished jobs" in queued
     first = _cli("cancel", folder).stdout

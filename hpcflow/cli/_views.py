@@ -11,6 +11,7 @@ from collections import Counter
 from typing import Any
 
 from hpcflow.cli._exit import exit_code, state_name
+from hpcflow.errors import HpcflowError
 from hpcflow.runfolder.records import read_submissions
 from hpcflow.schedulers.base import TaskState, TaskStatus
 from hpcflow.submission.handle import Run
@@ -65,6 +66,10 @@ def tasks_table(run: Run) -> str:
     rows: list[tuple[str, ...]] = []
     ids = sorted({a.job_id for s in subs for st in s.stages for a in st.arrays if a.job_id})
     states = run.scheduler.states(ids) if ids else {}
+    try:  # start and end times, where the batch system's accounting has them
+        used = run.scheduler.accounting(ids) if ids else {}
+    except HpcflowError:  # accounting disabled or unreachable: times are unknown
+        used = {}
     seen: set[str] = set()
     for sub in subs:
         submitted = _mtime(run, sub.index)
@@ -88,6 +93,9 @@ def tasks_table(run: Run) -> str:
                         and ts.state is not TaskState.COMPLETED
                     }
                 )
+                acct = used.get(a.job_id, {}).values()
+                starts = [t.start for t in acct if t.start is not None]
+                ends = [t.end for t in acct if t.end is not None]
                 rows.append(
                     (
                         a.job_id,
@@ -95,11 +103,16 @@ def tasks_table(run: Run) -> str:
                         str(sub.index),
                         str(a.n_tasks),
                         submitted,
+                        _clock(min(starts)) if starts else "-",
+                        _clock(max(ends)) if ends and len(ends) == a.n_tasks else "-",
                         " ".join(f"{k}:{v}" for k, v in sorted(counts.items())),
                         " ".join(codes[:5]) + (" ..." if len(codes) > 5 else ""),
                     )
                 )
-    head = ("JOBID", "STAGE", "SUB", "TASKS", "SUBMITTED", "STATES", "EXIT CODES (task:code)")
+    head = (
+        "JOBID", "STAGE", "SUB", "TASKS", "SUBMITTED", "FIRST START", "LAST END", "STATES",
+        "EXIT CODES (task:code)",
+    )  # fmt: skip
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
@@ -108,6 +121,10 @@ def tasks_table(run: Run) -> str:
     if not rows:
         lines.append("(no job of this run was submitted)")
     return "\n".join(lines)
+
+
+def _clock(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
 
 
 def _mtime(run: Run, index: int) -> str:
