@@ -38,7 +38,7 @@ from hpcflow.runfolder.results import Result, ResultDict, array_output, open_sto
 from hpcflow.runfolder.validate import validate_resume
 from hpcflow.spec.func import Func
 from hpcflow.spec.pipeline import Pipeline
-from hpcflow.spec.scopes import flatten_scoped_inputs
+from hpcflow.spec.scopes import disk_name, flatten_scoped_inputs
 from hpcflow.storage.base import StorageBase, get_storage_class
 
 __all__ = ["ChunkSizer", "OpenRun"]
@@ -419,7 +419,7 @@ class OpenRun:
             aside = self._damaged_dir()
             for o, st in zip(f.output_names, stores, strict=True):
                 assert isinstance(st, StorageBase)
-                st.retire(bad, aside / OUTPUTS / o)
+                st.retire(bad, aside / OUTPUTS / disk_name(o))
                 moved[o] = len(bad)
         if moved:
             warnings.warn(
