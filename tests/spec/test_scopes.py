@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hpcflow import Func, Pipeline
 from hpcflow.errors import InputError, PipelineError, SpecError
@@ -68,8 +70,34 @@ def test_map_takes_nested_or_flat_scoped_inputs_and_keys_results_by_scoped_name(
 
 
 def test_an_input_given_both_nested_and_flat_is_refused() -> None:
+    p = Pipeline([Func(add, "c", scope="foo")])
     with pytest.raises(InputError, match="'foo.a' is given twice"):
-        flatten_scoped_inputs({"foo": {"a": 1}, "foo.a": 2}, ["foo.a"])
+        p.map({"foo": {"a": 1, "b": 2}, "foo.a": 2}, parallel=False)
+    assert flatten_scoped_inputs({"foo": {"a": 1}}, ["foo.a"]) == {"foo.a": 1}
+
+
+_NAMES = st.sampled_from(["x", "foo.x", "bar.y", "a_1", "s.t"])
+_TEXT = st.text(alphabet="ab.[]:,-> i", max_size=30)
+
+
+@given(st.lists(_NAMES, min_size=2, max_size=4, unique=True))
+@settings(max_examples=200, deadline=None)
+def test_property_scoped_mapspecs_round_trip(names: list[str]) -> None:
+    *ins, out = names
+    spec = MapSpec.from_string(f"{', '.join(f'{n}[i]' for n in ins)} -> {out}[i]")
+    assert spec.input_names == tuple(ins) and spec.output_names == (out,)
+    assert MapSpec.from_string(str(spec)) == spec
+
+
+@given(_TEXT)
+@settings(max_examples=2000, deadline=None)
+def test_property_any_text_parses_or_raises_a_spec_error(text: str) -> None:
+    message = "mapspec"
+    try:
+        MapSpec.from_string(text)
+    except SpecError as e:  # any other exception type fails the test
+        message = str(e)
+    assert "mapspec" in message
 
 
 def test_names_that_could_collide_with_a_scoped_name_on_disk_are_refused() -> None:
