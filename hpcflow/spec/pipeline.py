@@ -49,6 +49,9 @@ class Pipeline:
     post_execution_hook
         ``hook(func, result, kwargs)`` for every func that has no hook of its own (see
         `Func`): called after each element, in `map`, direct calls and on compute nodes.
+    scope
+        Put every parameter and output of every func in this scope (``x`` ->
+        ``foo.x``), as `update_scope` with ``inputs="*", outputs="*"`` on each func.
 
     Examples
     --------
@@ -71,6 +74,7 @@ class Pipeline:
         default_resources: Any = None,
         validate_type_annotations: bool = True,
         post_execution_hook: Callable[[Func, Any, dict[str, Any]], Any] | None = None,
+        scope: str | None = None,
     ) -> None:
         funcs = list(funcs)
         for f in funcs:
@@ -81,6 +85,8 @@ class Pipeline:
                 )
         if not funcs:
             raise PipelineError("a Pipeline needs at least one func")
+        if check_scope(scope, "Pipeline") is not None:
+            funcs = [f.update_scope(scope, inputs="*", outputs="*") for f in funcs]
         if post_execution_hook is not None:
             if not callable(post_execution_hook):
                 raise PipelineError(

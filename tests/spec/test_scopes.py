@@ -109,3 +109,18 @@ def test_names_that_could_collide_with_a_scoped_name_on_disk_are_refused() -> No
         Pipeline([Func(add, "c", scope="foo_")])
     # without scopes, '__' is an ordinary identifier as before
     assert Pipeline([Func(lambda x: x, "foo__c")]).run("foo__c", {"x": 1}) == 1
+
+
+def test_pipeline_scope_and_nested_funcs_with_scoped_names() -> None:
+    p = Pipeline(
+        [
+            Func(add, "c", mapspec="a[i] -> c[i]"),
+            Func(lambda c: 2 * c, "d", mapspec="c[i] -> d[i]"),
+        ],
+        scope="foo",
+    )
+    assert p.root_args() == ("foo.a", "foo.b")
+    nested = p.nest_funcs({"foo.c", "foo.d"})
+    assert str(nested.funcs[0].mapspec) == "foo.a[i] -> foo.d[i]"
+    out = nested.map({"foo": {"a": [1, 2], "b": 1}}, parallel=False)
+    np.testing.assert_array_equal(out["foo.d"].output, [4, 6])
