@@ -94,3 +94,28 @@ def test_scoped_pipeline_submitted_to_the_local_scheduler(tmp_path: Path) -> Non
     assert [s["name"] for s in stages] == ["foo__c", "s"]
     assert (folder / "logs" / "foo__c").is_dir()
     assert status.outputs["foo.c"].done == 3
+
+
+def fails_on_two(a: int, b: int) -> int:
+    if a == 2:
+        raise ValueError("bad a=2")
+    return a + b
+
+
+def test_scoped_submitted_run_resumes_with_retry_failed(tmp_path: Path) -> None:
+    folder = tmp_path / "run"
+    run = _pipeline(fails_on_two).submit(
+        INPUTS,
+        folder,
+        scheduler="local",
+        state_dir=str(tmp_path / "queue"),
+        error_handling="continue",
+    )
+    status = run.wait(timeout=WAIT)
+    assert status.outputs["foo.c"].failed == 1, status
+    run.resume(retry_failed=True)
+    status = run.wait(timeout=WAIT)
+    assert status.outputs["foo.c"].failed == 1, status  # it fails again, deterministically
+    # the first failure is set aside under the same on-disk name
+    assert (folder / "superseded" / "1" / "outputs" / "foo__c").is_dir()
+    assert (folder / "superseded" / "1" / "markers" / "foo__c").is_dir()
