@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from hpcflow.element.execute import _split  # one rule for multi-output results
 from hpcflow.element.snapshots import ErrorSnapshot
 from hpcflow.errors import InputError, PipelineError
+from hpcflow.spec.scopes import flatten_scoped_inputs
 
 if TYPE_CHECKING:
     from hpcflow.spec.func import Func
@@ -118,6 +119,8 @@ def run_direct(
     """
     if not isinstance(kwargs, Mapping):
         raise InputError(f"kwargs must be a dict of name -> value, got {type(kwargs).__name__}")
+    names = {n for f in pipeline.funcs for n in (*f.parameters, *f.output_names)}
+    kwargs = flatten_scoped_inputs(kwargs, names)
     targets = _target(pipeline, output_name)
     call = f"pipeline({', '.join(map(repr, targets))})"
     funcs = _needed(pipeline, targets, kwargs)

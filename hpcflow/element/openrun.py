@@ -38,6 +38,7 @@ from hpcflow.runfolder.results import Result, ResultDict, array_output, open_sto
 from hpcflow.runfolder.validate import validate_resume
 from hpcflow.spec.func import Func
 from hpcflow.spec.pipeline import Pipeline
+from hpcflow.spec.scopes import disk_name, flatten_scoped_inputs
 from hpcflow.storage.base import StorageBase, get_storage_class
 
 __all__ = ["ChunkSizer", "OpenRun"]
@@ -121,6 +122,9 @@ class OpenRun:
         self.error_handling = error_handling
         self.chunk_size = chunk_size
         self.only = None if only is None else list(only)
+        if not isinstance(inputs, _StoredInputs):
+            # {"foo": {"x": 1}} is {"foo.x": 1}; a run folder holds the flat names
+            inputs = flatten_scoped_inputs(inputs, pipeline.root_args())
         self.values = check_inputs(pipeline, inputs, stored=isinstance(inputs, _StoredInputs))
         self.internal = internal_shapes(pipeline, internal_shapes_given)
         self.storage_ids = storage_ids(pipeline, storage, run_folder)
@@ -415,7 +419,7 @@ class OpenRun:
             aside = self._damaged_dir()
             for o, st in zip(f.output_names, stores, strict=True):
                 assert isinstance(st, StorageBase)
-                st.retire(bad, aside / OUTPUTS / o)
+                st.retire(bad, aside / OUTPUTS / disk_name(o))
                 moved[o] = len(bad)
         if moved:
             warnings.warn(

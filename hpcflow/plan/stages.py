@@ -30,6 +30,7 @@ from hpcflow.plan.chunks import ChunkSizes, user_chunksize
 from hpcflow.spec.func import Func
 from hpcflow.spec.pipeline import Pipeline
 from hpcflow.spec.resources import Resources
+from hpcflow.spec.scopes import disk_name
 
 __all__ = [
     "ArrayJob",
@@ -210,7 +211,9 @@ def build_plan(
             groups = _resource_groups(pipeline, f, n, element_resources, subset)
         made = []
         for g, (resources, chosen_elements) in enumerate(groups):
-            name = (key if len(groups) == 1 else f"{key}.{g}") + suffix
+            # a label, also a log folder: a scoped name in its run-folder form
+            label = disk_name(key)
+            name = (label if len(groups) == 1 else f"{label}.{g}") + suffix
             made.append(Stage(name, f, resources, chosen_elements, size))
         by_func[key] = made
         stages.extend(made)

@@ -34,6 +34,7 @@ from typing import Any
 
 from hpcflow._atomic import atomic_write_json, atomic_write_pickle, read_pickle
 from hpcflow.errors import RunFolderError, RunReplacedError
+from hpcflow.spec.scopes import disk_name, is_name
 
 __all__ = [
     "ASIDE_PREFIX",
@@ -260,9 +261,9 @@ class RunFolder:
         for parts in _WRITTEN:
             files += [p for p in _matching(self.path, parts) if not _is_real_dir(p)]
         trees = [
-            self.path / OUTPUTS / name
+            self.output_folder(name)
             for name in self._recorded_outputs()
-            if _is_real_dir(self.path / OUTPUTS / name)
+            if _is_real_dir(self.output_folder(name))
         ]
         trees += [p for p in _matching(self.path, (SUPERSEDED, r"\d+")) if _is_real_dir(p)]
         return files, trees
@@ -278,7 +279,7 @@ class RunFolder:
         except (OSError, json.JSONDecodeError):
             return []
         names = meta.get("outputs", []) if isinstance(meta, dict) else []
-        return [n for n in names if isinstance(n, str) and n.isidentifier()]
+        return [n for n in names if is_name(n)]
 
     def prepare_fresh(self) -> None:
         """Empty the folder of an earlier run; refuse to touch a folder that is not one.
@@ -334,17 +335,19 @@ class RunFolder:
 
 
 def _name(name: str, what: str) -> str:
-    """``name`` if it is a Python identifier, as every input and output name is.
+    """The run-folder form of ``name``: an identifier as it is, a scoped name ``foo.x``
+    as ``foo__x`` (`hpcflow.spec.scopes.disk_name`, the one form every path uses).
 
     Names also come from ``run.json`` and from callers (``load_outputs("...")``); one
     such as ``"../../elsewhere"`` must never become a path outside the run folder.
     """
-    if not isinstance(name, str) or not name.isidentifier():
+    if not is_name(name):
         raise RunFolderError(
-            f"{what} name {name!r} is not a Python identifier, so it names nothing in a run "
-            "folder (inputs and outputs are named like function parameters)"
+            f"{what} name {name!r} is not a Python identifier or a scoped name such as "
+            "'foo.x', so it names nothing in a run folder (inputs and outputs are named "
+            "like function parameters)"
         )
-    return name
+    return disk_name(name)
 
 
 # ------------------------------------------------------------- hpcflow's names

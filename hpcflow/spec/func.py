@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -19,6 +19,7 @@ from hpcflow.spec.resources import (
     parse_walltime,
 )
 from hpcflow.spec.retry import Retry, RetryLike
+from hpcflow.spec.scopes import check_scope, is_name, scoped
 
 __all__ = ["Func", "func"]
 
@@ -86,6 +87,11 @@ class Func:
         one, called with its own output names (before renames), e.g. ``getattr`` for
         a function returning an object with those attributes. ``None``: it returns a
         tuple in the order of ``output_name``.
+    scope
+        Put every parameter and output in this scope: ``x`` becomes ``foo.x`` (a name
+        that has a scope gets this one instead). ``renames``, ``defaults``, ``bound``
+        and ``mapspec`` use the names before the scope; the scope is applied last, as
+        by `update_scope` (see `hpcflow.spec.scopes`).
 
     Examples
     --------
@@ -126,6 +132,7 @@ class Func:
         element_time: float | str | None = None,
         post_execution_hook: Callable[[Func, Any, dict[str, Any]], Any] | None = None,
         output_picker: Callable[[Any, str], Any] | None = None,
+        scope: str | None = None,
     ) -> None:
         if not callable(function):
             raise SpecError(f"Func needs a callable, got {function!r}")
@@ -139,8 +146,11 @@ class Func:
                     f"renames of {name!r} names {old!r}, which is neither a parameter "
                     f"{list(params)} nor an output {list(outs)}"
                 )
-            if not isinstance(new, str) or not new.isidentifier():
-                raise SpecError(f"renames[{old!r}]={new!r} must be a Python identifier")
+            if not is_name(new):
+                raise SpecError(
+                    f"renames[{old!r}]={new!r} must be a Python identifier or a scoped "
+                    "name such as 'foo.x'"
+                )
         outs = tuple(renames.get(o, o) for o in outs)
         renamed = tuple(renames.get(p, p) for p in params)
         for label, mapping in (("defaults", defaults), ("bound", bound)):
@@ -201,6 +211,9 @@ class Func:
         set_(self, "_defaults", FrozenDict(defaults))
         set_(self, "_original_params", params)
         set_(self, "_signature_defaults", FrozenDict(sig_defaults))
+        if check_scope(scope, repr(name)) is not None:
+            # the scope is a rename of every name, made after the checks above
+            self.__dict__.update(self.update_scope(scope, inputs="*", outputs="*").__dict__)
 
     # ------------------------------------------------------------ pickling
     def __getstate__(self) -> dict[str, Any]:
@@ -293,6 +306,56 @@ class Func:
         check_axis_renames(renames, known, repr(self))
         return rename_func_axes(self, renames)
 
+    def update_scope(
+        self,
+        scope: str | None,
+        inputs: Iterable[str] | Literal["*"] | None = None,
+        outputs: Iterable[str] | Literal["*"] | None = None,
+        exclude: Iterable[str] | None = None,
+    ) -> Func:
+        """A copy with some parameters and outputs put in ``scope`` (``None``: out of
+        their scope). The original is untouched.
+
+        Parameters
+        ----------
+        scope
+            The new scope, an identifier; ``None`` removes the scope of those names.
+        inputs, outputs
+            ``"*"`` for every free parameter (every output), or the names to change (as
+            they are now); ``None`` for none.
+        exclude
+            Names to leave as they are.
+
+        Examples
+        --------
+        >>> f = Func(lambda a, b: a + b, "c", mapspec="a[i] -> c[i]")
+        >>> g = f.update_scope("foo", inputs="*", outputs="*", exclude={"b"})
+        >>> g.parameters, g.output_name, str(g.mapspec)
+        (('foo.a', 'b'), 'foo.c', 'foo.a[i] -> foo.c[i]')
+        >>> g(**{"foo.a": 1, "b": 2})
+        3
+        """
+        check_scope(scope, repr(self))
+        chosen = _chosen(inputs, self.parameters, "inputs", self) | _chosen(
+            outputs, self.output_names, "outputs", self
+        )
+        chosen -= set(exclude or ())
+        return self._rename_names({n: scoped(scope, n) for n in chosen})
+
+    def _rename_names(self, mapping: Mapping[str, str]) -> Func:
+        """A copy with pipeline names renamed (``{now: new}``) everywhere it holds them."""
+        inverse = {new: old for old, new in self.renames.items()}
+        renames = dict(self.renames)
+        for now, new in mapping.items():
+            renames[inverse.get(now, now)] = new
+        spec = self.mapspec
+        return self.replace(
+            renames={old: new for old, new in renames.items() if old != new},
+            mapspec=None if spec is None else spec.rename(mapping),
+            defaults={mapping.get(k, k): v for k, v in self._defaults.items()},
+            bound={mapping.get(k, k): v for k, v in self.bound.items()},
+        )
+
     def replace(self, **changes: Any) -> Func:
         """A copy with some constructor arguments changed (the original is untouched)."""
         inverse = {new: old for old, new in self.renames.items()}
@@ -319,6 +382,24 @@ class Func:
         return Func(**args)
 
 
+def _chosen(
+    which: Iterable[str] | Literal["*"] | None, names: tuple[str, ...], label: str, f: Func
+) -> set[str]:
+    """The names ``which`` selects among ``names``; unknown ones are a `SpecError`."""
+    if which is None:
+        return set()
+    if which == "*":
+        return set(names)
+    chosen = {which} if isinstance(which, str) else set(which)
+    unknown = sorted(chosen - set(names))
+    if unknown:
+        raise SpecError(
+            f"update_scope of {f!r}: {label} {unknown} are not among its {label} "
+            f"{list(names)} (use the names as they are now, or '*' for all)"
+        )
+    return chosen
+
+
 def _element_time(value: Any, name: str) -> float | None:
     """Seconds per element, from a number or a duration string (`parse_walltime`)."""
     if value is None:
@@ -340,8 +421,11 @@ def _normalize_output_name(output_name: Any, name: str) -> tuple[str, ...]:
     if not isinstance(outs, tuple) or not outs:
         raise SpecError(f"output_name of {name!r} must be a str or a non-empty tuple of str")
     for o in outs:
-        if not isinstance(o, str) or not o.isidentifier():
-            raise SpecError(f"output name {o!r} of {name!r} must be a Python identifier")
+        if not is_name(o):
+            raise SpecError(
+                f"output name {o!r} of {name!r} must be a Python identifier or a scoped "
+                "name such as 'foo.x'"
+            )
     if len(set(outs)) != len(outs):
         raise SpecError(f"output_name {outs} of {name!r} repeats a name")
     return tuple(outs)
@@ -381,6 +465,7 @@ def func(
     element_time: float | str | None = None,
     post_execution_hook: Callable[[Func, Any, dict[str, Any]], Any] | None = None,
     output_picker: Callable[[Any, str], Any] | None = None,
+    scope: str | None = None,
 ) -> Callable[[Callable[..., Any]], Func]:
     """Decorate a function to make it a `Func`.
 
@@ -407,6 +492,7 @@ def func(
             element_time=element_time,
             post_execution_hook=post_execution_hook,
             output_picker=output_picker,
+            scope=scope,
         )
 
     return wrap

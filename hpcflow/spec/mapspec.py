@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hpcflow.errors import SpecError
+from hpcflow.spec.scopes import is_name
 
 __all__ = ["ArraySpec", "MapSpec"]
 
@@ -40,8 +41,11 @@ class ArraySpec:
     axes: tuple[str | None, ...]
 
     def __post_init__(self) -> None:
-        if not _IDENT.fullmatch(self.name):
-            raise SpecError(f"array name {self.name!r} is not a Python identifier")
+        if not is_name(self.name):
+            raise SpecError(
+                f"array name {self.name!r} is not a Python identifier or a scoped name "
+                "such as 'foo.x'"
+            )
         if not self.axes:
             raise SpecError(f"array {self.name!r} needs at least one axis, e.g. '{self.name}[i]'")
         named = [a for a in self.axes if a is not None]
@@ -306,6 +310,14 @@ class _Parser:
     def array(self, *, allow_reduce: bool) -> ArraySpec:
         start = self.pos
         name = self.ident("an array name")
+        if self.peek("."):
+            # a scoped name, 'foo.x[i]': no space around the dot, as in Python
+            self.pos += 1
+            m = _IDENT.match(self.text, self.pos)
+            if m is None:
+                raise self.fail(f"expected a name after the scope '{name}.'")
+            self.pos = m.end()
+            name = f"{name}.{m.group()}"
         self.ws()
         if not self.peek("["):
             raise self.fail(

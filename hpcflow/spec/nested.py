@@ -17,6 +17,7 @@ from hpcflow.errors import SpecError
 from hpcflow.spec.func import Func
 from hpcflow.spec.mapspec import ArraySpec, MapSpec
 from hpcflow.spec.resources import ResourcesLike
+from hpcflow.spec.scopes import disk_name
 
 __all__ = ["NestedCall", "nested_func"]
 
@@ -39,14 +40,20 @@ class NestedCall:
                 if p in produced or p in params:
                     continue
                 default = defaults.get(p, inspect.Parameter.empty)
-                params[p] = inspect.Parameter(p, inspect.Parameter.KEYWORD_ONLY, default=default)
+                # a scoped name is no Python parameter name: 'foo.a' is 'foo__a' here,
+                # and the nested Func renames it back
+                params[p] = inspect.Parameter(
+                    disk_name(p), inspect.Parameter.KEYWORD_ONLY, default=default
+                )
+        #: ``{python parameter name: pipeline name}``
+        self.pipeline_names = {q.name: p for p, q in params.items()}
         # keyword-only parameters may mix with and without defaults, in any order
         self.__signature__ = inspect.Signature(list(params.values()))
         self.__name__ = "nested_" + "_".join(f.name for f in funcs)
         self.__qualname__ = self.__name__
 
     def __call__(self, **kwargs: Any) -> Any:
-        values = dict(kwargs)
+        values = {self.pipeline_names.get(k, k): v for k, v in kwargs.items()}
         for f in self.funcs:
             defaults = f.defaults
             call = {p: values[p] if p in values else defaults[p] for p in f.parameters}
@@ -139,6 +146,7 @@ def nested_func(
         call,
         outs[0] if len(outs) == 1 else outs,
         mapspec=spec,
+        renames={q: p for q, p in call.pipeline_names.items() if q != p},
         resources=_resources(funcs, resources, names),
     )
 
@@ -180,7 +188,7 @@ def _mapspec(
         for arr in s.inputs:
             if None in arr.axes:
                 raise SpecError(f"cannot nest {names}: mapspec '{s}' reduces {arr}{way_out}")
-            if arr.name in call.__signature__.parameters:
+            if arr.name in call.pipeline_names.values():
                 inputs.setdefault(arr.name, arr)
     return MapSpec(tuple(inputs.values()), tuple(ArraySpec(o, out_axes) for o in outs))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import graphlib
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from hpcflow.errors import PipelineError
 from hpcflow.spec.axes import check_axis_renames, independent_axes, rename_func_axes
@@ -13,6 +13,7 @@ from hpcflow.spec.mapspec import ArraySpec, MapSpec
 from hpcflow.spec.nested import nested_func
 from hpcflow.spec.pipeline_func import PipelineFunc
 from hpcflow.spec.resources import Resources
+from hpcflow.spec.scopes import check_disk_names, check_scope, scoped
 from hpcflow.spec.typecheck import check_type_annotations
 
 if TYPE_CHECKING:
@@ -48,6 +49,9 @@ class Pipeline:
     post_execution_hook
         ``hook(func, result, kwargs)`` for every func that has no hook of its own (see
         `Func`): called after each element, in `map`, direct calls and on compute nodes.
+    scope
+        Put every parameter and output of every func in this scope (``x`` ->
+        ``foo.x``), as `update_scope` with ``inputs="*", outputs="*"`` on each func.
 
     Examples
     --------
@@ -70,6 +74,7 @@ class Pipeline:
         default_resources: Any = None,
         validate_type_annotations: bool = True,
         post_execution_hook: Callable[[Func, Any, dict[str, Any]], Any] | None = None,
+        scope: str | None = None,
     ) -> None:
         funcs = list(funcs)
         for f in funcs:
@@ -80,6 +85,8 @@ class Pipeline:
                 )
         if not funcs:
             raise PipelineError("a Pipeline needs at least one func")
+        if check_scope(scope, "Pipeline") is not None:
+            funcs = [f.update_scope(scope, inputs="*", outputs="*") for f in funcs]
         if post_execution_hook is not None:
             if not callable(post_execution_hook):
                 raise PipelineError(
@@ -104,6 +111,8 @@ class Pipeline:
                         "each output name must be unique (use renames=...)"
                     )
                 self.output_to_func[o] = f
+        # a scoped name becomes 'foo__x' in a run folder: refuse names it could collide with
+        check_disk_names({n for f in funcs for n in (*f.parameters, *f.output_names)})
         self.funcs: tuple[Func, ...] = tuple(self._autogen_mapspecs(funcs))
         self.output_to_func = {o: f for f in self.funcs for o in f.output_names}
         self._order = self._toposort()
@@ -466,6 +475,54 @@ class Pipeline:
         funcs = [rename_func_axes(f, renames) for f in self.funcs]
         return self._derive(funcs)
 
+    def update_scope(
+        self,
+        scope: str | None,
+        inputs: Iterable[str] | Literal["*"] | None = None,
+        outputs: Iterable[str] | Literal["*"] | None = None,
+        exclude: Iterable[str] | None = None,
+    ) -> Pipeline:
+        """A new pipeline with some root inputs and outputs put in ``scope``.
+
+        A name is changed in every func that has it, so a renamed output still feeds its
+        consumers. The names are the pipeline's names as they are now.
+
+        Parameters
+        ----------
+        scope
+            The new scope, an identifier (``x`` -> ``foo.x``, ``bar.x`` -> ``foo.x``);
+            ``None`` removes the scope of those names.
+        inputs
+            ``"*"`` for every root input (`root_args`), or the names to change.
+        outputs
+            ``"*"`` for every output, or the names to change.
+        exclude
+            Names to leave as they are.
+
+        Examples
+        --------
+        >>> from hpcflow import Func
+        >>> p = Pipeline([Func(lambda x: x + 1, "y", mapspec="x[i] -> y[i]")])
+        >>> q = p.update_scope("foo", inputs="*", outputs="*")
+        >>> q.root_args(), str(q.funcs[0].mapspec)
+        (('foo.x',), 'foo.x[i] -> foo.y[i]')
+        >>> p.root_args()
+        ('x',)
+        """
+        check_scope(scope, repr(self))
+        chosen = _chosen(inputs, self.root_args(), "inputs") | _chosen(
+            outputs, tuple(self.output_to_func), "outputs"
+        )
+        chosen -= set(exclude or ())
+        mapping = {n: scoped(scope, n) for n in chosen}
+        funcs = [
+            f._rename_names(
+                {n: mapping[n] for n in (*f.parameters, *f.output_names) if n in mapping}
+            )
+            for f in self.funcs
+        ]
+        return self._derive(funcs)
+
     def _known_axes(self, funcs: dict[Func, Func], name: str) -> tuple[str | None, ...]:
         producer = self.output_to_func.get(name)
         if producer is None:
@@ -585,6 +642,25 @@ class Pipeline:
 
     def __repr__(self) -> str:
         return f"Pipeline([{', '.join(f.name for f in self._order)}])"
+
+
+def _chosen(
+    which: Iterable[str] | Literal["*"] | None, names: Iterable[str], label: str
+) -> set[str]:
+    """The names ``which`` selects among ``names``; unknown ones are a `PipelineError`."""
+    names = set(names)
+    if which is None:
+        return set()
+    if which == "*":
+        return names
+    chosen = {which} if isinstance(which, str) else set(which)
+    unknown = sorted(chosen - names)
+    if unknown:
+        raise PipelineError(
+            f"update_scope: {label} {unknown} are not among the pipeline's {label} "
+            f"{sorted(names)} (use the names as they are now, or '*' for all)"
+        )
+    return chosen
 
 
 def _add_axis(f: Func, name: str, axis: str, producer_axes: tuple[str | None, ...]) -> Func:

@@ -24,6 +24,7 @@ from hpcflow.errors import InputError, StorageError
 from hpcflow.runfolder.layout import MARKERS, OUTPUTS, RunFolder
 from hpcflow.runfolder.markers import read_marked_errors
 from hpcflow.spec.pipeline import Pipeline
+from hpcflow.spec.scopes import disk_name
 from hpcflow.storage.base import StorageBase
 
 __all__ = ["replace_pipeline", "retire_errors"]
@@ -54,7 +55,7 @@ def retire_errors(orun: OpenRun, folder: RunFolder, to: Path) -> dict[str, int]:
         for o in f.output_names:
             st = orun.arrays[o]
             assert isinstance(st, StorageBase)
-            st.retire(bad, to / OUTPUTS / o)
+            st.retire(bad, to / OUTPUTS / disk_name(o))
             moved[o] = len(bad)
         for path in markers:
             _drop_from_marker(path, bad, to / MARKERS / path.parent.name)
