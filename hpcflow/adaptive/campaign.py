@@ -42,7 +42,6 @@ from hpcflow.schedulers.base import (
     ArrayRequest,
     JobDependency,
     Scheduler,
-    TaskState,
     get_scheduler,
     scheduler_ref,
 )
@@ -55,7 +54,6 @@ __all__ = ["Campaign", "CampaignStatus", "advance", "resume", "submit"]
 # A follow-up job finding its round still running (the round's own retries) submits
 # itself again after the round's current jobs, at most this many times.
 _MAX_REQUEUES = 20
-_LIVE = (TaskState.PENDING, TaskState.RUNNING)
 
 
 def submit(
@@ -274,10 +272,7 @@ def _tell(folder: CampaignFolder, s: Setup, k: int) -> tuple[int, list[Any]]:
 
 def _live(sched: Scheduler, job_ids: list[str]) -> list[str]:
     """The jobs of ``job_ids`` the scheduler says are queued or running (one query)."""
-    if not job_ids:
-        return []
-    states = sched.states(job_ids)
-    return [j for j, tasks in states.items() if any(t.state in _LIVE for t in tasks.values())]
+    return [j for j, n in sched.live_tasks(job_ids).items() if n]
 
 
 @dataclass

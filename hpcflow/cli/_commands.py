@@ -19,7 +19,6 @@ from hpcflow.cli._views import status_json, tasks_table
 from hpcflow.errors import InputError
 from hpcflow.runfolder.lock import clear_lock, holder_alive, lock_holder
 from hpcflow.runfolder.records import read_submissions
-from hpcflow.schedulers.base import TaskState
 from hpcflow.submission.handle import Run
 from hpcflow.submission.locate import func_key, locate_element
 
@@ -95,13 +94,7 @@ def wait(args: argparse.Namespace) -> int:
 def cancel(args: argparse.Namespace) -> int:
     run = Run.open(args.run_folder)
     ids = run.job_ids()
-    states = run.scheduler.states(ids) if ids else {}
-    live = sum(
-        1
-        for per_task in states.values()
-        for ts in per_task.values()
-        if ts.state in (TaskState.PENDING, TaskState.RUNNING)
-    )
+    live = run.live_tasks()
     already = run.folder.cancelled_path.exists()
     run.cancel()
     if live:

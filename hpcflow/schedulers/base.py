@@ -309,6 +309,15 @@ class Scheduler(ABC):
         """
         return Capacity(None, None, "unknown for this scheduler")
 
+    def live_tasks(self, job_ids: Sequence[str]) -> dict[str, int]:
+        """How many tasks of each job are queued or running, in one `states` query
+        (none asked when ``job_ids`` is empty)."""
+        if not job_ids:
+            return {}
+        states = self.states(job_ids)
+        live = (TaskState.PENDING, TaskState.RUNNING)
+        return {j: sum(ts.state in live for ts in states.get(j, {}).values()) for j in job_ids}
+
     def accounting(self, job_ids: Sequence[str]) -> dict[str, dict[int, TaskAccounting]]:
         """What each array task of these jobs used, by job id and array index, in one
         batched query (for ``hpcflow report``). Default: nothing is known (``{}``)."""

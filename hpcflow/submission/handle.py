@@ -16,7 +16,7 @@ from hpcflow.runfolder.lock import run_lock
 from hpcflow.runfolder.markers import read_marked_errors
 from hpcflow.runfolder.records import read_settings, read_submissions
 from hpcflow.runfolder.results import load_outputs, open_storage
-from hpcflow.schedulers.base import Scheduler, TaskState, get_scheduler
+from hpcflow.schedulers.base import Scheduler, get_scheduler
 from hpcflow.spec.pipeline import Pipeline
 from hpcflow.submission.resume import resume_run
 from hpcflow.submission.status import RunStatus, read_status, unravel
@@ -145,7 +145,7 @@ class Run:
                     if now < settled_by:
                         next_ask = now + _FIRST_POLL
                         continue
-                if status.finished and not self._live_tasks():
+                if status.finished and not self.live_tasks():
                     return status
                 if status.finished:
                     # Every element is stored, but a task is still alive (a worker that
@@ -171,14 +171,9 @@ class Run:
                 raise TimeoutError(f"run {self.path} still active after {timeout} s:\n{status}")
             time.sleep(1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic())))
 
-    def _live_tasks(self) -> int:
+    def live_tasks(self) -> int:
         """Tasks of the run the scheduler says are queued or running (one query)."""
-        ids = self.job_ids()
-        if not ids:
-            return 0
-        live = (TaskState.PENDING, TaskState.RUNNING)
-        states = self.scheduler.states(ids)
-        return sum(ts.state in live for per_task in states.values() for ts in per_task.values())
+        return sum(self.scheduler.live_tasks(self.job_ids()).values())
 
     # ---------------------------------------------------------------- cancel
     def cancel(self) -> None:

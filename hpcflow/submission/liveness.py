@@ -15,11 +15,9 @@ from pathlib import Path
 from hpcflow.errors import LiveRunError, RunFolderError, SchedulerError
 from hpcflow.runfolder.layout import RunFolder
 from hpcflow.runfolder.records import read_settings, read_submissions
-from hpcflow.schedulers.base import TaskState, get_scheduler
+from hpcflow.schedulers.base import get_scheduler
 
 __all__ = ["live_jobs", "refuse_if_live"]
-
-_LIVE = (TaskState.PENDING, TaskState.RUNNING)
 
 
 def live_jobs(run_folder: str | Path) -> list[str]:
@@ -46,7 +44,7 @@ def live_jobs(run_folder: str | Path) -> list[str]:
         return []
     try:
         sched = get_scheduler(settings["scheduler"], settings["scheduler_options"])
-        states = sched.states(ids)
+        live = sched.live_tasks(ids)
     except (SchedulerError, KeyError, TypeError, ValueError) as e:
         raise RunFolderError(
             f"run_folder {folder.path} holds a run submitted to "
@@ -54,7 +52,7 @@ def live_jobs(run_folder: str | Path) -> list[str]:
             f"jobs {ids} still run ({e}); replacing the run now could mix two runs: cancel "
             "those jobs where the scheduler runs (hpcflow cancel FOLDER), or use a new folder"
         ) from e
-    return [j for j in ids if any(ts.state in _LIVE for ts in states.get(j, {}).values())]
+    return [j for j in ids if live.get(j)]
 
 
 def refuse_if_live(run_folder: str | Path) -> None:
