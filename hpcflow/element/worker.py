@@ -18,7 +18,6 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from functools import partial
 from types import FrameType
 
 from hpcflow.element.execute import execute_chunk
@@ -74,13 +73,13 @@ def run_task(
     size = stages[0].chunksize
     orun = OpenRun.reopen(folder, pipeline, only=funcs, chunk_size=lambda _f, _n: size)
     n = 0
+    guard = None if run_id is None else folder.run_id_guard(run_id)
     for stage, f in zip(stages, funcs, strict=True):
         ftask = orun.prepare(f)
         if ftask is None:
             continue  # a single value computed by an earlier attempt
         ftask.job_id, ftask.attempt = job_id, attempt
-        if run_id is not None:
-            ftask.guard = partial(folder.check_run_id, run_id)
+        ftask.guard = guard
         n += execute_chunk(ftask, stage.task_elements(folder, task)).n_computed
     return n
 

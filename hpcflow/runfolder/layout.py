@@ -28,7 +28,7 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -201,6 +201,25 @@ class RunFolder:
                 f"{run_id}; nothing written (the folder was reused while this run was "
                 "still running: cancel a run before replacing it)"
             )
+
+    def run_id_guard(self, run_id: str) -> Callable[[], None]:
+        """`check_run_id` for a task's every store, reading ``run.json`` again only when
+        it changed: a replacement is a new file (atomic rename: a new inode), so a
+        ``stat`` tells, and an element-by-element store costs no read and parse."""
+        verified: tuple[int, int, int] | None = None
+
+        def guard() -> None:
+            nonlocal verified
+            try:
+                st = self.run_json.stat()
+                key = (st.st_ino, st.st_mtime_ns, st.st_size)
+            except OSError:
+                key = None
+            if key is None or key != verified:
+                self.check_run_id(run_id)  # raises unless it still names this run
+                verified = key
+
+        return guard
 
     def set_aside(self) -> Path:
         """Move what hpcflow wrote of the run in this folder into a new aside folder (the

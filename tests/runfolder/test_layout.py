@@ -121,3 +121,21 @@ def test_clearing_removes_only_what_hpcflow_names_and_the_folders_left_empty(
     for emptied in ("markers/y-z", "stages/1", "logs/follow-up-1", "superseded/1"):
         assert not (folder / emptied).exists()
     assert not (folder / "outputs" / "y").exists()  # the storage's folder is its own
+
+
+def test_the_run_id_guard_notices_a_replaced_run_json(tmp_path: Path) -> None:
+    from hpcflow._atomic import atomic_write_json
+    from hpcflow.errors import RunReplacedError
+
+    folder = RunFolder(tmp_path / "run")
+    folder.path.mkdir()
+    atomic_write_json(folder.run_json, {"run_id": "aaaa"})
+    guard = folder.run_id_guard("aaaa")
+    guard()
+    guard()  # unchanged: still this run's
+    atomic_write_json(folder.run_json, {"run_id": "bbbb"})  # a new run took the folder
+    with pytest.raises(RunReplacedError, match="now holds run bbbb"):
+        guard()
+    folder.run_json.unlink()
+    with pytest.raises(RunReplacedError, match="run.json is gone"):
+        guard()
