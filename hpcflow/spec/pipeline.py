@@ -10,11 +10,8 @@ from hpcflow.errors import PipelineError
 from hpcflow.spec.axes import check_axis_renames, independent_axes, rename_func_axes
 from hpcflow.spec.func import Func
 from hpcflow.spec.mapspec import ArraySpec, MapSpec
-from hpcflow.spec.nested import nested_func
-from hpcflow.spec.pipeline_func import PipelineFunc
 from hpcflow.spec.resources import Resources
 from hpcflow.spec.scopes import check_disk_names, check_scope, scoped
-from hpcflow.spec.typecheck import check_type_annotations
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -23,6 +20,7 @@ if TYPE_CHECKING:
     from hpcflow.element.snapshots import ErrorSnapshot
     from hpcflow.report.svg import SvgImage
     from hpcflow.runfolder.results import ResultDict
+    from hpcflow.spec.pipeline_func import PipelineFunc
     from hpcflow.submission.handle import Run
     from hpcflow.submission.submit import SubmissionPlan
 
@@ -120,6 +118,9 @@ class Pipeline:
         self._check_defaults()
         self.validate_type_annotations = bool(validate_type_annotations)
         if self.validate_type_annotations:
+            # imported here: a compute node unpickles pipelines and never builds one
+            from hpcflow.spec.typecheck import check_type_annotations
+
             check_type_annotations(self._order, self.output_to_func)
         self._error_snapshot: ErrorSnapshot | None = None
 
@@ -180,6 +181,8 @@ class Pipeline:
         >>> p.func("z")(x=1), p.func("y").root_args
         (4, ('x',))
         """
+        from hpcflow.spec.pipeline_func import PipelineFunc
+
         return PipelineFunc(self, output_name)
 
     def ancestors(self, output_names: Iterable[str]) -> list[Func]:
@@ -370,6 +373,8 @@ class Pipeline:
             produced = [o for f in self._order if f in group for o in f.output_names]
             inside = {p for f in group for p in f.parameters}
             new_output_name = tuple(o for o in produced if o in needed_outside or o not in inside)
+        from hpcflow.spec.nested import nested_func
+
         nested = nested_func(
             [f for f in self._order if f in group], new_output_name,
             mapspec=mapspec, resources=resources,

@@ -112,6 +112,11 @@ JOB_SIDE_NEVER_IMPORTS = (
     "zarr",
     "multiprocessing.managers",
     "concurrent.futures.process",
+    # building-time spec helpers: a compute node unpickles a pipeline, it never builds one
+    "hpcflow.spec.typecheck",
+    "hpcflow.spec.nested",
+    "hpcflow.spec.pipeline_func",
+    "hpcflow.report",
 )
 
 
