@@ -120,7 +120,8 @@ class MapSpec:
             if out.axes != first.axes:
                 raise SpecError(
                     f"all outputs of a mapspec need the same axes, but {first} and {out} "
-                    f"differ (mapspec '{self}')"
+                    f"differ (mapspec '{self}'); return one container output instead and "
+                    "add one func per part that picks it, each with its own axes"
                 )
         out_axes = set(first.indices)
         for inp in self.inputs:

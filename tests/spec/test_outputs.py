@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pydantic
 import pytest
@@ -64,3 +65,52 @@ def test_outputs_consumed_with_different_axes_are_refused_with_the_way_out() -> 
     results = Pipeline([both, a, b, c, d]).map({"n": 2}, parallel=False)
     assert results["c"].output.tolist() == [0, 10]
     assert results["d"].output.tolist() == [0, 1, 2]
+
+
+@dataclasses.dataclass
+class Status:
+    complete: list[int]
+    incomplete: list[int]
+
+
+def get_status(done: list[int], todo: list[int]) -> Status:
+    return Status(list(done), list(todo))
+
+
+def _faq_recipe() -> Pipeline:
+    """The reference FAQ's recipe for outputs of different lengths from one function."""
+    return Pipeline([
+        Func(get_status, "status"),
+        Func(lambda status: status.complete, "complete"),
+        Func(lambda status: status.incomplete, "incomplete"),
+        Func(lambda complete: complete, "loaded", mapspec="complete[i] -> loaded[i]"),
+        Func(lambda incomplete: 10 * incomplete, "executed", mapspec="incomplete[j] -> executed[j]"),
+        Func(lambda loaded, executed: [*loaded, *executed], "result"),
+    ])  # fmt: skip
+
+
+@pytest.mark.parametrize("internal_shapes", [None, {"complete": ("?",), "incomplete": ("?",)}])
+@pytest.mark.parametrize("storage", ["dict", "file_array"])
+def test_the_faq_recipe_for_outputs_of_different_shapes_runs_unchanged(
+    tmp_path: Path, internal_shapes: dict[str, tuple[str]] | None, storage: str
+) -> None:
+    # one container output, then one unmapped func per part: each part gets its own axis
+    results = _faq_recipe().map(
+        {"done": [0], "todo": [1, 2, 3]}, tmp_path / "run",
+        internal_shapes=internal_shapes, storage=storage, parallel=False,
+    )  # fmt: skip
+    assert results["loaded"].output.shape == (1,)
+    assert results["executed"].output.shape == (3,)
+    assert results["result"].output == [0, 10, 20, 30]
+
+
+def test_the_faq_recipe_for_outputs_of_different_shapes_runs_submitted(tmp_path: Path) -> None:
+    # the parts' lengths are known only after 'status' ran: a follow-up job submits the rest
+    run = _faq_recipe().submit(
+        {"done": [4, 5], "todo": [1]}, tmp_path / "run",
+        scheduler="local", state_dir=str(tmp_path / "queue"),
+    )  # fmt: skip
+    status = run.wait(timeout=300)
+    assert status.complete, status
+    assert run.load_outputs("executed").tolist() == [10]
+    assert run.load_outputs("result") == [4, 5, 10]
