@@ -28,6 +28,7 @@ import runpy
 import shlex
 import subprocess
 import sys
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -320,7 +321,11 @@ def _call(argv: list[str]) -> int:
     try:
         if argv[1] == "-m":
             sys.argv = [argv[2], *argv[3:]]
-            runpy.run_module(argv[2], run_name="__main__", alter_sys=True)
+            with warnings.catch_warnings():
+                # runpy warns when the module is imported already (hpcflow.worker is, in
+                # any test session); it is run afresh as __main__, which is what a task does
+                warnings.filterwarnings("ignore", "'.*' found in sys.modules", RuntimeWarning)
+                runpy.run_module(argv[2], run_name="__main__", alter_sys=True)
         else:
             sys.argv = ["-c", *argv[3:]]
             exec(compile(argv[2], "<string>", "exec"), {"__name__": "__main__"})

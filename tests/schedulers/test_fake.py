@@ -104,3 +104,17 @@ def test_registration_is_explicit_and_shares_the_instance() -> None:
     assert get_scheduler("fake").max_array_size() == 5
     with pytest.raises(InputError, match="max_array_size"):
         FakeScheduler(max_array_size=0)
+
+
+def test_run_all_inline_runs_a_module_that_is_already_imported(tmp_path: Path) -> None:
+    # runpy warns (an error under -W error) when the module is in sys.modules already,
+    # which is the normal case for hpcflow.worker inside a test session
+    import hpcflow.worker  # noqa: F401
+    from hpcflow import Func, Pipeline, Run
+
+    fake = FakeScheduler()
+    double = Func(lambda x: 2 * x, "y", mapspec="x[i] -> y[i]")
+    run = Pipeline([double]).submit({"x": [1, 2]}, tmp_path / "run", scheduler=fake)
+    assert fake.run_all("inline") >= 1
+    assert run.status().complete, fake.task_log(tmp_path / "run" / "logs" / "y", "1", 0)
+    assert Run.open(tmp_path / "run").load_outputs("y").tolist() == [2, 4]
