@@ -1,6 +1,11 @@
 """The ``hpcflow.map`` namespace: running pipelines locally and reading their outputs."""
 
-from hpcflow.element.local import AsyncMap, run_map, run_map_async
+import functools
+import typing as _typing
+from typing import Any as _Any
+
+from hpcflow.element import local as _local
+from hpcflow.element.local import AsyncMap
 from hpcflow.element.snapshots import ErrorSnapshot, PropagatedErrorSnapshot
 from hpcflow.runfolder.frames import dataframe_from_results, xarray_dataset_from_results
 from hpcflow.runfolder.loading import load_dataframe, load_xarray_dataset
@@ -18,6 +23,29 @@ from hpcflow.storage import (
     register_storage,
     storage_registry,
 )
+
+if _typing.TYPE_CHECKING:
+    from hpcflow.spec.pipeline import Pipeline
+
+
+# The engine (hpcflow.element) sits below the submission layer, so it cannot ask whether
+# a run folder's submitted jobs are still alive; these entry points go through
+# Pipeline.map, which does, and which records the error snapshot.
+@functools.wraps(_local.run_map)
+def run_map(
+    pipeline: "Pipeline", inputs: dict[str, _Any], run_folder: _Any = None,
+    internal_shapes: _Any = None, **kw: _Any,
+) -> ResultDict:  # fmt: skip
+    return pipeline.map(inputs, run_folder, internal_shapes, **kw)
+
+
+@functools.wraps(_local.run_map_async)
+def run_map_async(
+    pipeline: "Pipeline", inputs: dict[str, _Any], run_folder: _Any = None,
+    internal_shapes: _Any = None, **kw: _Any,
+) -> AsyncMap:  # fmt: skip
+    return pipeline.map_async(inputs, run_folder, internal_shapes, **kw)
+
 
 __all__ = [
     "AsyncMap",

@@ -11,6 +11,7 @@ import cloudpickle
 import pytest
 
 import hpcflow
+import hpcflow.map
 from hpcflow import Pipeline, Run, func
 from hpcflow.errors import LiveRunError, RunFolderError
 from hpcflow.submission.liveness import live_jobs
@@ -45,6 +46,11 @@ def test_a_live_submitted_run_is_not_replaced_by_submit_or_map(tmp_path: Path) -
         assert str(ids) in message and "hpcflow cancel" in message and ".cancel()" in message
         with pytest.raises(LiveRunError, match="hpcflow cancel"):
             new.map({"x": [7], "gate": str(gate)}, folder, parallel=False)
+        # the engine's own entry points too, called directly
+        with pytest.raises(LiveRunError, match="hpcflow cancel"):
+            hpcflow.map.run_map(new, {"x": [7], "gate": str(gate)}, folder, parallel=False)
+        with pytest.raises(LiveRunError, match="hpcflow cancel"):
+            hpcflow.map.run_map_async(new, {"x": [7], "gate": str(gate)}, folder)
         # the old run is untouched: same id, its tasks still write into it
         assert json.loads((folder / "submit.json").read_text())["run_id"] == old.run_id
         assert json.loads((folder / "run.json").read_text())["run_id"] == old.run_id
