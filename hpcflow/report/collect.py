@@ -14,6 +14,7 @@ What comes from where:
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -103,16 +104,18 @@ def _task_rows(
             for a in stage.arrays:
                 for i in range(a.n_tasks):
                     acc = accounting.get(a.job_id or "", {}).get(i)
-                    row = TaskRow(
+                    used = {} if acc is None else _usage(acc)
+                    rows.append(TaskRow(
                         func=name, stage=stage.name, task=a.first_task + i, job_id=a.job_id,
                         array_index=i, state=str(acc.state if acc else TaskState.UNKNOWN),
-                    )  # fmt: skip
-                    if acc is not None:
-                        row.submit, row.start, row.end = acc.submit, acc.start, acc.end
-                        row.elapsed_s, row.max_rss_bytes = acc.elapsed_s, acc.max_rss_bytes
-                        row.total_cpu_s, row.cpus = acc.total_cpu_s, acc.cpus
-                    rows.append(row)
+                        **used,
+                    ))  # fmt: skip
     return rows
+
+
+def _usage(acc: TaskAccounting) -> dict[str, Any]:
+    """The accounting's numbers, by the names `TaskRow` shares with `TaskAccounting`."""
+    return {f.name: getattr(acc, f.name) for f in dataclasses.fields(acc) if f.name != "state"}
 
 
 def _requested(stages: Sequence[StageRecord], margin: float) -> dict[str, Any]:

@@ -85,3 +85,13 @@ def test_suggestions_round_to_units_a_site_accepts() -> None:
     many = [1.0] * 99 + [1000.0]
     assert stats.suggest_walltime(many) == 60
     assert stats.suggest_walltime([1.0] * 5 + [1000.0]) == 1500  # few: the maximum
+
+
+def test_a_task_row_carries_every_number_the_accounting_has() -> None:
+    # the report copies accounting by field name: a new accounting field must reach it
+    import dataclasses
+
+    from hpcflow.schedulers.base import TaskAccounting
+
+    row = {f.name for f in dataclasses.fields(TaskRow)}
+    assert {f.name for f in dataclasses.fields(TaskAccounting)} <= row
