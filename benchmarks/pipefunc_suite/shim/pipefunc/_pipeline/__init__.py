@@ -1,0 +1,1 @@
+"""pipefunc's pipeline internals."""

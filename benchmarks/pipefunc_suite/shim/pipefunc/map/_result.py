@@ -1,0 +1,5 @@
+"""``pipefunc.map._result`` -> ``hpcflow.map``."""
+
+from hpcflow.map import Result, ResultDict
+
+__all__ = ["Result", "ResultDict"]

@@ -1,0 +1,1 @@
+"""``pipefunc.map._storage_array`` -> ``hpcflow.storage``."""

@@ -1,0 +1,5 @@
+"""``FileArray`` -> ``hpcflow.storage``."""
+
+from hpcflow.storage import FileArray
+
+__all__ = ["FileArray"]
