@@ -23,7 +23,7 @@ EXPECTED_MAP = {
     "load_outputs", "register_storage", "run_map", "run_map_async", "storage_registry",
     "SharedMemoryDictArray", "load_dataframe", "load_xarray_dataset",
     "ZarrFileArray", "ZarrMemoryArray", "ZarrSharedMemoryArray",
-    "dataframe_from_results", "xarray_dataset_from_results",
+    "dataframe_from_results", "xarray_dataset_from_results", "MapShapes", "map_shapes",
 }  # fmt: skip
 
 EXPECTED_ADAPTIVE = {

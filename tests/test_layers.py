@@ -2,7 +2,7 @@
 
 The order is drawn in ``docs/architecture.md``. Imports inside ``if TYPE_CHECKING:`` are
 for annotations only and not counted. The one upward import allowed is the facade:
-`Pipeline.map`, ``.map_async``, ``.submit``, ``.plan`` and ``.run`` import the engine or the
+`Pipeline.map`, ``.map_async``, ``.submit``, ``.plan``, ``.run`` and ``.shapes`` import the engine or the
 submission layer inside the method, when called; ``Pipeline.visualize`` and
 ``Run.report`` / ``Run.plot_timeline`` import the report layer the same way.
 """
@@ -44,7 +44,8 @@ LAYERS = [
 # schedulers know nothing of pipelines, storage or run folders (spec and errors only)
 SCHEDULERS_MAY_IMPORT = {"base", "spec", "schedulers"}
 FACADE = {
-    ("hpcflow.spec.pipeline", m) for m in ("map", "map_async", "submit", "plan", "run", "visualize")
+    ("hpcflow.spec.pipeline", m)
+    for m in ("map", "map_async", "submit", "plan", "run", "shapes", "visualize")
 }
 # Run.report() and Run.plot_timeline() import the report layer, above submission, when called
 FACADE |= {("hpcflow.submission.handle", m) for m in ("report", "plot_timeline")}

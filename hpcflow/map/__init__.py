@@ -6,6 +6,7 @@ from typing import Any as _Any
 
 from hpcflow.element import local as _local
 from hpcflow.element.local import AsyncMap
+from hpcflow.element.preview import MapShapes, map_shapes
 from hpcflow.element.snapshots import ErrorSnapshot, PropagatedErrorSnapshot
 from hpcflow.runfolder.frames import dataframe_from_results, xarray_dataset_from_results
 from hpcflow.runfolder.loading import load_dataframe, load_xarray_dataset
@@ -53,6 +54,7 @@ __all__ = [
     "ErrorSnapshot",
     "ChunkedFileArray",
     "FileArray",
+    "MapShapes",
     "SharedMemoryDictArray",
     "MapSpec",
     "PropagatedErrorSnapshot",
@@ -67,6 +69,7 @@ __all__ = [
     "load_dataframe",
     "load_outputs",
     "load_xarray_dataset",
+    "map_shapes",
     "register_storage",
     "run_map",
     "run_map_async",

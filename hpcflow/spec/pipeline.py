@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from hpcflow.element.local import AsyncMap
+    from hpcflow.element.preview import MapShapes
     from hpcflow.element.snapshots import ErrorSnapshot
     from hpcflow.report.svg import SvgImage
     from hpcflow.runfolder.results import ResultDict
@@ -564,6 +565,25 @@ class Pipeline:
         return run_direct(
             self, output_name, kwargs or {}, full_output=full_output, allow_unused=allow_unused
         )
+
+    def shapes(self, inputs: dict[str, Any], internal_shapes: Any = None) -> MapShapes:
+        """Preview the shapes `map` would give these inputs, without running anything.
+
+        ``(shapes, masks)``: each mapped input's and mapspec output's full shape
+        (``"?"`` for a length only a run learns) and, per axis, ``True`` if the inputs
+        map over it, ``False`` if the func generates it. See
+        `hpcflow.element.preview.map_shapes`.
+
+        Examples
+        --------
+        >>> from hpcflow import Func
+        >>> p = Pipeline([Func(lambda x: [x, x], "y", mapspec="x[i] -> y[i, j]")])
+        >>> p.shapes({"x": [1, 2, 3]}, {"y": 2})
+        MapShapes(shapes={'x': (3,), 'y': (3, 2)}, masks={'x': (True,), 'y': (True, False)})
+        """
+        from hpcflow.element.preview import map_shapes
+
+        return map_shapes(self, inputs, internal_shapes)
 
     def __call__(self, output_name: str | tuple[str, ...] | None = None, /, **kwargs: Any) -> Any:
         """``pipeline("y", x=1)``: `run` with keyword arguments as the inputs."""
