@@ -198,12 +198,16 @@ def to_dataframe(
 
     One row per combination of all the axes involved, one column per axis (the index
     along it), per coordinate and per output; an output with fewer axes repeats along
-    the others. Outputs without axes are left out.
+    the others. Outputs without axes are left out, unless no selected output has axes:
+    then the table is one row, one column per computed single value, each cell the
+    value as the func returned it.
     """
     if backend not in ("pandas", "polars"):
         raise InputError(f"backend={backend!r} is not valid; use 'pandas' or 'polars'")
     lib = _require(backend, backend, "a DataFrame")
     tables = _tables(source, source.select(names, load_intermediate), load_intermediate)
+    if not tables.mapped and tables.singles:
+        return _one_row(lib, backend, tables.singles)
     dims: list[str] = []
     sizes: dict[str, int] = {}
     for axes, values in tables.mapped.values():
@@ -221,6 +225,22 @@ def to_dataframe(
             {k: list(v) if v.dtype == object else v for k, v in columns.items()}, strict=False
         )
     return lib.DataFrame(columns)
+
+
+def _one_row(lib: ModuleType, backend: Backend, singles: Mapping[str, Any]) -> Any:
+    """Single values as a one-row table; a cell holds its value unchanged (a list stays
+    a list, not split into rows or columns)."""
+    if backend == "polars":
+        # an Object column keeps the value as it is; inferring a dtype would convert it
+        return lib.DataFrame(
+            [lib.Series(name, [value], dtype=lib.Object) for name, value in singles.items()]
+        )
+    cells = {}
+    for name, value in singles.items():
+        cell = np.empty(1, dtype=object)
+        cell[0] = value  # a list or array value is one cell, not one row per item
+        cells[name] = cell
+    return lib.DataFrame(cells)
 
 
 # ------------------------------------------------------------------ in memory

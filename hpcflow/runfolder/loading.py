@@ -88,7 +88,8 @@ def load_dataframe(
 
     One row per combination of all the axes involved, one column per axis (the index
     along it), per coordinate and per output; an output with fewer axes repeats along
-    the others. Outputs without axes are left out (read them with ``load_outputs``).
+    the others. Outputs without axes are left out (read them with ``load_outputs``),
+    unless no selected output has axes: then it is one row of the single values.
     """
     source = folder_source(run_folder)
     return to_dataframe(source, output_name, load_intermediate=load_intermediate, backend=backend)

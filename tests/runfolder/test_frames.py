@@ -82,3 +82,21 @@ def test_unknown_output_and_foreign_pipeline_are_named() -> None:
     other = Pipeline([Func(lambda q: q, "r")])
     with pytest.raises(InputError, match="no func of .* produces"):
         xarray_dataset_from_results(inputs(2), results, other)
+
+
+def test_only_single_values_make_one_row(tmp_path: Path) -> None:
+    pairs = Func(lambda x: (x, 2 * x), "pair", mapspec="x[i] -> pair[i]")
+    listed = Func(lambda pair: [tuple(p) for p in pair], "listed")
+    p = Pipeline([pairs, listed, Func(lambda: [1, 2, 3], "plain")])
+    results = p.map({"x": [1, 2]}, tmp_path, parallel=False)
+    for df in (
+        load_dataframe("listed", "plain", run_folder=tmp_path),
+        results.to_dataframe("listed", "plain"),
+    ):
+        assert len(df) == 1
+        assert df["listed"].iloc[0] == [(1, 2), (2, 4)]  # the value as returned, one cell
+        assert df["plain"].iloc[0] == [1, 2, 3]
+    polars = load_dataframe("plain", run_folder=tmp_path, backend="polars")
+    assert polars.shape == (1, 1) and polars["plain"][0] == [1, 2, 3]
+    # with a mapped output among them, single values still stay out of the long table
+    assert list(load_dataframe("pair", "plain", run_folder=tmp_path).columns) == ["i", "x", "pair"]
