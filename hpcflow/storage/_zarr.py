@@ -13,6 +13,10 @@ cloudpickled bytes, one per element.
 
 An element counts as done only once a marker for its run of elements exists, written
 after the values, so a writer killed mid-chunk leaves nothing counted as done.
+
+The in-memory backends, given a folder (a run folder's ``outputs/<name>/``), persist
+their done elements into one file there (``persist``, called when a func finishes)
+and a later instance for that folder starts from it, as ``dict`` storage does.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from typing import Any, ClassVar
 import cloudpickle
 import numpy as np
 
-from hpcflow._atomic import atomic_write_bytes
+from hpcflow._atomic import atomic_write_bytes, atomic_write_pickle, read_pickle
 from hpcflow.errors import StorageError
 from hpcflow.storage._spans import consecutive_runs, in_spans, shared_manager, spans_to_arrays
 from hpcflow.storage.base import MISSING, StorageBase, register_builtin
@@ -42,6 +46,12 @@ __all__ = ["ZarrFileArray", "ZarrMemoryArray", "ZarrSharedMemoryArray"]
 _OBJECT = "cloudpickle"
 _SPAN = re.compile(r"(\d+)-(\d+)")
 _DEFAULT_CHUNK = 1000
+# the in-memory backends' values, persisted into their folder (one file per output)
+_PERSIST_NAME = "zarr_memory.cloudpickle"
+# all of an output's values are in this one file, so none of them can be kept
+_PERSIST_WAY_OUT = (
+    "delete the file, and resume the run to compute every element of this output again"
+)
 
 
 def _zarr() -> Any:
@@ -320,15 +330,53 @@ class ZarrFileArray(_ZarrBase):
 
 
 class ZarrMemoryArray(_ZarrBase):
-    """zarr in this process's memory; worker processes send values back to the driver."""
+    """zarr in this process's memory; worker processes send values back to the driver.
+
+    With a ``folder``, `persist` writes the done elements to one file there, and a
+    later instance for the same folder starts from them (how loaders and ``resume``
+    see them). The stored chunk size and dtype win over new ones, as on disk.
+    """
 
     storage_id: ClassVar[str] = "zarr_memory"
+    # persisted by `persist`; the local engine calls it when each func finishes
+    saves_to_folder: ClassVar[bool] = True
 
     def __init__(self, folder: str | Path | None, *args: Any, **kwargs: Any) -> None:
         self._meta: MutableMapping[str, Any] = {}
         self._spans: MutableSequence[tuple[int, int]] = []
         self._dict: Any = {}
         super().__init__(folder, *args, **kwargs)
+        self._restore()
+
+    def _restore(self) -> None:
+        """Start from the persisted file, if ``folder`` has one for this size."""
+        path = None if self.folder is None else self.folder / _PERSIST_NAME
+        if path is None or not path.exists():
+            return
+        stored = read_pickle(path, way_out=_PERSIST_WAY_OUT)
+        if not isinstance(stored, dict) or stored.get("size") != self.size:
+            return  # another run's array (a changed shape): start empty, as a new one
+        # the stored layout wins, as a zarr_file_array's does on resume
+        self._meta.clear()
+        self._meta.update(stored["meta"])
+        self.chunk_size = int(stored["meta"]["chunk_size"])
+        if stored["blocks"]:
+            arr = self._open()
+            for start, stop, block in stored["blocks"]:
+                arr[start:stop] = block
+                self._mark_done(start, stop)
+
+    def persist(self) -> None:
+        """Write the done elements (raw, as zarr holds them) to one file in ``folder``."""
+        if self.folder is None:
+            return
+        arr = self._open()
+        blocks = [] if arr is None else [(s, e, arr[s:e]) for s, e in self._done_spans()]
+        self.folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_pickle(
+            self.folder / _PERSIST_NAME,
+            {"size": self.size, "meta": dict(self._meta.items()), "blocks": blocks},
+        )
 
     def _store(self) -> Any:
         from zarr.storage import MemoryStore
@@ -349,7 +397,10 @@ class ZarrMemoryArray(_ZarrBase):
 
 
 class ZarrSharedMemoryArray(ZarrMemoryArray):
-    """zarr in a manager process's memory, written directly by worker processes."""
+    """zarr in a manager process's memory, written directly by worker processes.
+
+    Persisted to and restored from a ``folder`` as `ZarrMemoryArray` is.
+    """
 
     storage_id: ClassVar[str] = "zarr_shared_memory"
     dump_in_subprocess: ClassVar[bool] = True
@@ -360,6 +411,7 @@ class ZarrSharedMemoryArray(ZarrMemoryArray):
         self._spans = m.list()
         self._dict = m.dict()
         _ZarrBase.__init__(self, folder, *args, **kwargs)
+        self._restore()
 
     def _meta_decide(self, key: str, value: Any) -> Any:
         return self._meta.setdefault(key, value)  # atomic in the manager process

@@ -70,7 +70,7 @@ MODES: list[dict[str, Any]] = [
     ],
 )
 def test_three_stage_sweep(mode: dict[str, Any], storage: str, tmp_path: Path) -> None:
-    # in-memory zarr keeps nothing in a run folder, so it runs without one
+    # every built-in backend (in-memory ones persist when each func ends) takes a folder
     folder = tmp_path / "run" if get_storage_class(storage).saves_to_folder else None
     r = three_stage().map(inputs(4), folder, storage=storage, **mode)
     assert np.array_equal(np.asarray(r["e"].output, dtype=int), expected_three_stage(4))
@@ -434,33 +434,64 @@ def test_fixed_axis_under_a_whole_array_consumer_is_rejected(
     assert r["y"].output[1] == 4
 
 
-@pytest.mark.parametrize("storage", ["zarr_memory", "zarr_shared_memory"])
-def test_in_memory_storage_with_run_folder_is_refused(storage: str, tmp_path: Path) -> None:
-    # their values never reach the folder: load_outputs used to give [None, None, None]
+@pytest.mark.parametrize(
+    ("storage", "parallel"),
+    [("zarr_memory", False), ("zarr_shared_memory", False), ("zarr_shared_memory", True)],
+)
+def test_in_memory_zarr_is_persisted_into_the_run_folder(
+    storage: str, parallel: bool, tmp_path: Path
+) -> None:
+    # it used to be refused with a run_folder; now its values are written there when
+    # each func finishes, so loaders and resume find them as for 'dict'
+    calls: list[int] = []
+
+    def double(x: int) -> int:
+        calls.append(x)
+        return 2 * x
+
+    y = Func(double, "y", mapspec="x[i] -> y[i]")
+    p = Pipeline([y, Func(lambda y: [str(y)], "s", mapspec="y[i] -> s[i, j]")])
+    folder = tmp_path / "run"
+    kw: dict[str, Any] = {"storage": storage, "internal_shapes": {"s": 1}}
+    r = p.map({"x": [1, 2, 3]}, folder, parallel=parallel, **kw)
+    assert r["y"].output.tolist() == [2, 4, 6]
+    assert load_outputs("y", run_folder=folder).tolist() == [2, 4, 6]  # numbers, int dtype
+    assert load_outputs("s", run_folder=folder).tolist() == [["2"], ["4"], ["6"]]  # objects
+    assert load_all_outputs(folder)["s"].shape == (3, 1)
+    assert (folder / "outputs" / "y" / "zarr_memory.cloudpickle").is_file()
+    calls.clear()
+    again = p.map({"x": [1, 2, 3]}, folder, parallel=False, resume=True, **kw)
+    assert calls == []  # nothing computed again: the resume read the persisted values
+    assert again["s"].output.tolist() == [["2"], ["4"], ["6"]]
+
+
+class _MemoryOnly(hpcflow.map.DictArray):
+    """A backend of a user's that keeps nothing in a run folder."""
+
+    storage_id = "memory_only_for_test"
+    saves_to_folder = False
+
+    def persist(self) -> None:
+        pass
+
+
+def test_a_backend_that_saves_nothing_to_the_folder_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(hpcflow.map.storage_registry, _MemoryOnly.storage_id, _MemoryOnly)
     p = Pipeline([Func(lambda x: 2 * x, "y", mapspec="x[i] -> y[i]")])
     with pytest.raises(InputError) as info:
-        p.map({"x": [1, 2, 3]}, tmp_path / "run", storage={"y": storage}, parallel=False)
-    msg = str(info.value)
-    assert "'y'" in msg and repr(storage) in msg
-    assert all(s in msg for s in ("zarr_file_array", "'file_array'", "chunked_file_array"))
+        p.map({"x": [1, 2, 3]}, tmp_path / "run", storage={"y": _MemoryOnly.storage_id})
+    assert "'y'" in str(info.value) and "memory_only_for_test" in str(info.value)
     assert not (tmp_path / "run").exists()
-    assert p.map({"x": [1, 2, 3]}, storage=storage, parallel=False)["y"].output.tolist() == [
-        2, 4, 6,
-    ]  # fmt: skip
-
-
-@pytest.mark.parametrize("storage", ["zarr_memory", "zarr_shared_memory"])
-def test_loading_in_memory_storage_from_a_folder_raises(storage: str, tmp_path: Path) -> None:
-    # a folder written before such storage was refused says so instead of returning Nones
-    folder = tmp_path / "run"
-    Pipeline([Func(lambda x: 2 * x, "y", mapspec="x[i] -> y[i]")]).map(
-        {"x": [1, 2, 3]}, folder, parallel=False
-    )
+    # a folder whose run.json names such a backend says so instead of returning Nones
+    folder = tmp_path / "old"
+    p.map({"x": [1, 2, 3]}, folder, parallel=False)
     meta = RunFolder(folder).read_meta()
-    meta["storage"]["y"] = meta["arrays"]["y"]["storage"] = storage
+    meta["storage"]["y"] = meta["arrays"]["y"]["storage"] = _MemoryOnly.storage_id
     (folder / "run.json").write_text(json.dumps(meta))
     for load in (lambda: load_outputs("y", run_folder=folder), lambda: load_all_outputs(folder)):
-        with pytest.raises(RunFolderError, match=f"'y'.*{storage}.*in memory only"):
+        with pytest.raises(RunFolderError, match="'y'.*memory_only_for_test.*in memory only"):
             load()
 
 

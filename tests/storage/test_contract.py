@@ -260,4 +260,24 @@ def test_saves_to_folder_capability() -> None:
     saved = {name for name, cls in storage_registry.items() if cls.saves_to_folder}
     assert saved >= {"dict", "shared_memory_dict", "file_array", "chunked_file_array"}
     assert "zarr_file_array" in saved
-    assert not saved & {"zarr_memory", "zarr_shared_memory"}
+    # the in-memory zarr backends persist into their folder, as 'dict' does
+    assert {"zarr_memory", "zarr_shared_memory"} <= saved
+
+
+@pytest.mark.parametrize("storage", ["zarr_memory", "zarr_shared_memory"])
+def test_in_memory_zarr_restores_its_layout_and_ignores_another_size(
+    storage: str, tmp_path: Path
+) -> None:
+    from hpcflow.storage.base import get_storage_class
+
+    cls = get_storage_class(storage)
+    arr = cls(tmp_path / "y", (5,), chunk_size=2)
+    arr.dump_chunk([0, 1], [1.5, 2.5])
+    arr.dump_chunk([4], [4.5])
+    arr.persist()
+    again = cls(tmp_path / "y", (5,), chunk_size=5)
+    assert again.chunk_size == 2 and again.dtype == "float64"  # the stored layout wins
+    assert again.done_mask().tolist() == [True, True, False, False, True]
+    assert [again.get_linear(i) for i in (0, 1, 4)] == [1.5, 2.5, 4.5]
+    other = cls(tmp_path / "y", (7,), chunk_size=5)  # another run's shape: a fresh array
+    assert other.chunk_size == 5 and not other.done_mask().any()
