@@ -122,6 +122,13 @@ def _numeric(arr: np.ndarray) -> np.ndarray:
     missing elements as None.
     """
     mask = np.ma.getmaskarray(arr)
+    if arr.dtype.kind in "biufc":  # already numeric (e.g. type_cast): keep its dtype
+        data = np.ma.getdata(arr)
+        if not mask.any():
+            return data
+        out = np.full(data.shape, np.nan, dtype=np.result_type(data.dtype, np.float64))
+        out[~mask] = data[~mask]
+        return out
     data = np.asarray(np.ma.getdata(arr), dtype=object)
     present = data[~mask]
     if present.size and all(isinstance(v, numbers.Number) for v in present):

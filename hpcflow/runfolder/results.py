@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -18,6 +20,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Result", "ResultDict", "array_output", "load_all_outputs", "load_outputs"]
 
+# a repr longer than this (characters) is cut, with a warning that says how to see it all
+MAX_REPR_LENGTH = 10_000
+
 
 @dataclass
 class Result:
@@ -32,11 +37,91 @@ class ResultDict(dict[str, Result]):
     """Output name -> `Result`.
 
     The ``ResultDict`` that ``map`` returns also knows the run's ``inputs`` and
-    ``pipeline``, so `to_xarray` and `to_dataframe` need no run folder.
+    ``pipeline``, so `to_xarray`, `to_dataframe` and `type_cast` need no run folder.
     """
 
     inputs: dict[str, Any] | None = None
     pipeline: Pipeline | None = None
+
+    def __repr__(self) -> str:
+        text = super().__repr__()
+        if len(text) <= MAX_REPR_LENGTH:
+            return text
+        warnings.warn(
+            f"the repr of this ResultDict has {len(text):,} characters; showing the first "
+            f"{MAX_REPR_LENGTH:,}. See one output whole with results[name].output, or "
+            "everything with print(dict(results))",
+            UserWarning,
+            stacklevel=2,
+        )
+        return text[:MAX_REPR_LENGTH] + "..."
+
+    def type_cast(self) -> ResultDict:
+        """A new ``ResultDict`` with mapped outputs cast to their annotated dtype.
+
+        A mapped output is an object array. When its function is annotated to return
+        ``int``, ``float``, ``bool``, ``complex`` or a numpy scalar type (one element's
+        type; ``list[T]`` for a generated axis), the new ``ResultDict`` holds it as an
+        array of that dtype (``int`` -> ``int64``, ``float`` -> ``float64``); missing
+        elements stay masked. Other outputs, and this ``ResultDict``, are unchanged.
+
+        Warns
+        -----
+        UserWarning
+            An output's values do not fit its annotation (e.g. a tuple where ``int`` is
+            annotated, or ``2**40`` for ``np.int32``); it stays an object array.
+
+        Raises
+        ------
+        InputError
+            This ``ResultDict`` does not know the pipeline of its run (it was not
+            returned by ``map``).
+
+        Examples
+        --------
+        >>> from hpcflow import Pipeline, func
+        >>> @func("y", mapspec="x[i] -> y[i]")
+        ... def half(x: int) -> float:
+        ...     return x / 2
+        >>> results = Pipeline([half]).map({"x": [1, 2]}, parallel=False)
+        >>> results["y"].output.dtype, results.type_cast()["y"].output.dtype
+        (dtype('O'), dtype('float64'))
+        """
+        from hpcflow.runfolder.typecast import annotation_dtype, cast_to_dtype
+        from hpcflow.spec.typecheck import output_annotations
+
+        if self.pipeline is None:
+            raise InputError(
+                "this ResultDict does not know the pipeline of its run, so type_cast() "
+                "cannot read the annotations; call it on the ResultDict that map returns"
+            )
+        out = type(self)(self)
+        out.inputs, out.pipeline = self.inputs, self.pipeline
+        for f in self.pipeline.funcs:
+            if f.mapspec is None:
+                continue
+            for name, annotation in output_annotations(f).items():
+                result = self.get(name)
+                dtype = annotation_dtype(annotation)
+                if result is None or dtype is None:
+                    continue
+                value = result.output
+                if not isinstance(value, np.ndarray) or value.dtype != object:
+                    continue
+                cast, problem = cast_to_dtype(value, dtype)
+                if cast is None:
+                    shown = annotation.__name__ if isinstance(annotation, type) else annotation
+                    warnings.warn(
+                        f"output {name!r} stays an object array: {problem}, but "
+                        f"{f.name!r} is annotated to return {shown} (a {dtype} "
+                        "array); fix the annotation or the function, or pass "
+                        "type_cast=False",
+                        UserWarning,
+                        stacklevel=2,
+                    )
+                    continue
+                out[name] = dataclasses.replace(result, output=cast)
+        return out
 
     def _run(self, method: str, function: str) -> tuple[dict[str, Any], Pipeline]:
         if self.inputs is None or self.pipeline is None:
@@ -47,8 +132,13 @@ class ResultDict(dict[str, Result]):
             )
         return self.inputs, self.pipeline
 
-    def to_xarray(self, *output_name: str, load_intermediate: bool = True) -> Any:
+    def to_xarray(
+        self, *output_name: str, load_intermediate: bool = True, type_cast: bool = True
+    ) -> Any:
         """These results as an ``xarray.Dataset`` (see `xarray_dataset_from_results`).
+
+        With ``type_cast`` (the default) mapped outputs have their annotated dtype
+        (see `type_cast`); with ``type_cast=False`` they are object arrays.
 
         Examples
         --------
@@ -61,8 +151,9 @@ class ResultDict(dict[str, Result]):
         from hpcflow.runfolder.frames import xarray_dataset_from_results
 
         inputs, pipeline = self._run("to_xarray", "xarray_dataset_from_results")
+        results = self.type_cast() if type_cast else self
         return xarray_dataset_from_results(
-            inputs, self, pipeline, *output_name, load_intermediate=load_intermediate
+            inputs, results, pipeline, *output_name, load_intermediate=load_intermediate
         )
 
     def to_dataframe(
@@ -70,8 +161,11 @@ class ResultDict(dict[str, Result]):
         *output_name: str,
         load_intermediate: bool = True,
         backend: Literal["pandas", "polars"] = "pandas",
+        type_cast: bool = True,
     ) -> Any:
         """These results as a long-format DataFrame (see `dataframe_from_results`).
+
+        ``type_cast`` as for `to_xarray`.
 
         Examples
         --------
@@ -84,8 +178,9 @@ class ResultDict(dict[str, Result]):
         from hpcflow.runfolder.frames import dataframe_from_results
 
         inputs, pipeline = self._run("to_dataframe", "dataframe_from_results")
+        results = self.type_cast() if type_cast else self
         return dataframe_from_results(
-            inputs, self, pipeline, *output_name, load_intermediate=load_intermediate,
+            inputs, results, pipeline, *output_name, load_intermediate=load_intermediate,
             backend=backend,
         )  # fmt: skip
 

@@ -11,15 +11,18 @@ that some input provides).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 
 from hpcflow.errors import SpecError
 from hpcflow.spec.scopes import is_name
 
-__all__ = ["ArraySpec", "MapSpec"]
+__all__ = ["ArraySpec", "MapSpec", "trace_dependencies"]
+
+ShapeDim = int | Literal["?"]
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -68,6 +71,67 @@ class ArraySpec:
     def ndim(self) -> int:
         """Number of axes, reduced ones included."""
         return len(self.axes)
+
+    @property
+    def rank(self) -> int:
+        """Number of axes, reduced ones included (the same as `ndim`).
+
+        Examples
+        --------
+        >>> ArraySpec("a", ("i", None, "j")).rank
+        3
+        """
+        return len(self.axes)
+
+    def validate(self, shape: tuple[ShapeDim, ...]) -> None:
+        """Raise `SpecError` if an array of ``shape`` cannot be indexed like this one.
+
+        The array needs at least `rank` axes; axes after those belong to each element
+        (a ``(3, 4)`` array indexed ``x[i]`` has 3 elements, rows of 4), as ``map`` treats
+        numpy inputs.
+
+        Examples
+        --------
+        >>> ArraySpec("a", ("i", "j")).validate((3, 4, 5))
+        >>> ArraySpec("a", ("i", "j")).validate((3,))
+        Traceback (most recent call last):
+        ...
+        hpcflow.errors.SpecError: a[i, j] indexes 2 axes but the array 'a' has shape (3,);...
+        """
+        if len(shape) < self.rank:
+            raise SpecError(
+                f"{self} indexes {self.rank} axes but the array {self.name!r} has shape "
+                f"{tuple(shape)}; pass an array with at least {self.rank} axes or index "
+                f"fewer axes in the mapspec"
+            )
+
+    def add_axes(self, *axes: str | None) -> ArraySpec:
+        """A new `ArraySpec` with ``axes`` appended (``None`` for ``:``).
+
+        Examples
+        --------
+        >>> str(ArraySpec("a", ("i", None)).add_axes("k", None))
+        'a[i, :, k, :]'
+        """
+        taken = [a for a in axes if a is not None and a in self.axes]
+        if taken:
+            raise SpecError(
+                f"cannot add axis {taken[0]!r} to {self}: it has that axis already; "
+                "pick a new axis name"
+            )
+        return ArraySpec(self.name, (*self.axes, *axes))
+
+    def rename_axes(self, renames: Mapping[str, str]) -> ArraySpec:
+        """A new `ArraySpec` with axes renamed (``{old: new}``; others kept).
+
+        Examples
+        --------
+        >>> str(ArraySpec("a", ("i", None, "j")).rename_axes({"i": "x"}))
+        'a[x, :, j]'
+        """
+        return ArraySpec(
+            self.name, tuple(None if a is None else renames.get(a, a) for a in self.axes)
+        )
 
 
 @dataclass(frozen=True)
@@ -151,6 +215,16 @@ class MapSpec:
     def __str__(self) -> str:
         ins = ", ".join(map(str, self.inputs)) if self.inputs else "..."
         return f"{ins} -> {', '.join(map(str, self.outputs))}"
+
+    def to_string(self) -> str:
+        """The mapspec as text that `from_string` parses back to an equal `MapSpec`.
+
+        Examples
+        --------
+        >>> MapSpec.from_string("a[i, :],b[j]->c[i,j]").to_string()
+        'a[i, :], b[j] -> c[i, j]'
+        """
+        return str(self)
 
     # --------------------------------------------------------------- properties
     @property
@@ -260,14 +334,202 @@ class MapSpec:
         'a[x, y], b[x, y] -> c[x, y]'
         """
 
-        def ren(a: ArraySpec) -> ArraySpec:
-            return ArraySpec(
-                a.name, tuple(None if x is None else renames.get(x, x) for x in a.axes)
-            )
-
         return MapSpec(
-            tuple(map(ren, self.inputs)), tuple(map(ren, self.outputs)), self.is_generated
+            tuple(a.rename_axes(renames) for a in self.inputs),
+            tuple(a.rename_axes(renames) for a in self.outputs),
+            self.is_generated,
         )
+
+    def add_axes(self, *axes: str | None) -> MapSpec:
+        """A new `MapSpec` with ``axes`` appended to every input and output.
+
+        ``None`` (``:``) is refused, since outputs cannot reduce.
+
+        Examples
+        --------
+        >>> str(MapSpec.from_string("a[i], b[j] -> c[i, j]").add_axes("k"))
+        'a[i, k], b[j, k] -> c[i, j, k]'
+        """
+        return MapSpec(
+            tuple(a.add_axes(*axes) for a in self.inputs),
+            tuple(a.add_axes(*axes) for a in self.outputs),
+            self.is_generated,
+        )
+
+    # ------------------------------------------------------------------ shapes
+    def shape(
+        self,
+        input_shapes: Mapping[str, tuple[ShapeDim, ...]],
+        internal_shapes: Mapping[str, Any] | None = None,
+    ) -> tuple[tuple[ShapeDim, ...], tuple[bool, ...]]:
+        """The outputs' shape, and which of its axes are external (come from inputs).
+
+        Parameters
+        ----------
+        input_shapes
+            The shape of every mapped input (`input_names`), by name; ``"?"`` for a
+            length not known yet. Axes beyond an input's `ArraySpec.rank` belong to its
+            elements and are ignored.
+        internal_shapes
+            For outputs with axes no input has (`internal_indices`): their lengths, by
+            output name, as for ``map(internal_shapes=...)`` (an int, ``"?"`` or a tuple
+            of those). A length not given is ``"?"``.
+
+        Returns
+        -------
+        shape, mask
+            ``shape`` has one length per output axis; ``mask[k]`` is ``True`` when axis
+            ``k`` is external, ``False`` when the function generates it.
+
+        Raises
+        ------
+        SpecError
+            An input is missing or not in the mapspec, inputs sharing an axis disagree on
+            its length, or ``internal_shapes`` names another array, is malformed or too
+            short.
+
+        Examples
+        --------
+        >>> spec = MapSpec.from_string("x[i], y[j] -> z[i, j, k]")
+        >>> spec.shape({"x": (2,), "y": (3,)}, {"z": (4,)})
+        ((2, 3, 4), (True, True, False))
+        >>> MapSpec.from_string("... -> b[j]").shape({})
+        (('?',), (False,))
+        """
+        given, wanted = set(input_shapes), set(self.input_names)
+        if given - wanted:
+            raise SpecError(
+                f"input_shapes names {sorted(given - wanted)}, which mapspec '{self}' does "
+                f"not map; its inputs are {list(self.input_names)}"
+            )
+        if wanted - given:
+            raise SpecError(
+                f"input_shapes lacks {sorted(wanted - given)} of mapspec '{self}'; give the "
+                "shape of every mapped input"
+            )
+        lengths: dict[str, tuple[ShapeDim, str]] = {}
+        for inp in self.inputs:
+            shape = tuple(input_shapes[inp.name])
+            inp.validate(shape)
+            for axis, n in zip(inp.axes, shape, strict=False):
+                if axis is None or n == "?":
+                    continue
+                old = lengths.setdefault(axis, (n, inp.name))
+                if old[0] != n:
+                    raise SpecError(
+                        f"axis {axis!r} has length {old[0]} in {old[1]!r} but {n} in "
+                        f"{inp.name!r} (mapspec '{self}'); arrays that share an axis need "
+                        "equal lengths along it"
+                    )
+        internal = self._internal_shape(internal_shapes)
+        out: list[ShapeDim] = []
+        external = self.input_indices
+        for axis in self.output_indices:
+            if axis in external:
+                out.append(lengths[axis][0] if axis in lengths else "?")
+            else:
+                out.append(internal.pop(0) if internal else "?")
+        mask = tuple(a in external for a in self.output_indices)
+        return tuple(out), mask
+
+    def _internal_shape(self, internal_shapes: Mapping[str, Any] | None) -> list[ShapeDim]:
+        """The internal lengths ``internal_shapes`` gives this mapspec's outputs."""
+        from hpcflow.spec.func import normalize_internal_shape  # func imports this module
+
+        dims: list[ShapeDim] = []
+        for name, value in (internal_shapes or {}).items():
+            if name not in self.output_names:
+                raise SpecError(
+                    f"internal_shapes names {name!r}, which is not an output of mapspec "
+                    f"'{self}'; its outputs are {list(self.output_names)}"
+                )
+            if not self.internal_indices:
+                continue  # no axis reads it
+            shape = normalize_internal_shape(value, f"internal_shapes[{name!r}]")
+            assert shape is not None
+            if len(shape) < len(self.internal_indices):
+                raise SpecError(
+                    f"internal_shapes[{name!r}]={value!r} is too short: mapspec '{self}' "
+                    f"generates {len(self.internal_indices)} axes "
+                    f"{self.internal_indices}; give one length (or '?') per axis"
+                )
+            if dims and dims != list(shape):
+                raise SpecError(
+                    f"internal_shapes gives the outputs of mapspec '{self}' different "
+                    f"shapes ({tuple(dims)} and {shape} for {name!r}); they share their axes, "
+                    "so give them the same one"
+                )
+            dims = list(shape)
+        return dims
+
+
+def trace_dependencies(mapspecs: Sequence[MapSpec]) -> dict[str, dict[str, tuple[str, ...]]]:
+    """Which root arrays each mapped output's axes come from, through the whole chain.
+
+    A root array is one no mapspec with inputs produces: a pipeline input, or the output
+    of a func that generates its axes (``... -> x[i]``). An axis an output gets from an
+    intermediate array is traced back (by position) to the root arrays that give it;
+    axes a function generates itself, and axes reduced away with ``:``, come from no
+    root.
+
+    Parameters
+    ----------
+    mapspecs
+        The mapspecs of a pipeline (e.g. ``pipeline.mapspecs``), in any order.
+
+    Returns
+    -------
+    dict
+        ``{output: {root array: axes of the output it gives}}``, the axes in the
+        output's order, for every output of a mapspec with inputs.
+
+    Raises
+    ------
+    SpecError
+        The mapspecs form a cycle.
+
+    Examples
+    --------
+    >>> specs = [
+    ...     MapSpec.from_string("a[i], b[j] -> x[i, j]"),
+    ...     MapSpec.from_string("x[i, :], c[k] -> y[k, i]"),
+    ... ]
+    >>> trace_dependencies(specs)
+    {'x': {'a': ('i',), 'b': ('j',)}, 'y': {'c': ('k',), 'a': ('i',)}}
+    """
+    producer = {name: s for s in mapspecs if s.inputs for name in s.output_names}
+    roots_of: dict[str, list[set[str]]] = {}  # per output axis position: its root arrays
+
+    def trace(name: str, path: tuple[str, ...]) -> list[set[str]]:
+        if name in roots_of:
+            return roots_of[name]
+        if name in path:
+            raise SpecError(
+                f"mapspecs form a cycle: {' -> '.join((*path, name))}; a pipeline's "
+                "arrays cannot depend on themselves"
+            )
+        spec = producer[name]
+        per_axis: dict[str, set[str]] = {a: set() for a in spec.output_indices}
+        for inp in spec.inputs:
+            inner = trace(inp.name, (*path, name)) if inp.name in producer else None
+            for pos, axis in enumerate(inp.axes):
+                if axis is None:
+                    continue
+                if inner is None:
+                    per_axis[axis].add(inp.name)
+                elif pos < len(inner):
+                    per_axis[axis] |= inner[pos]
+        roots_of[name] = [per_axis[a] for a in spec.output_indices]
+        return roots_of[name]
+
+    out: dict[str, dict[str, tuple[str, ...]]] = {}
+    for name, spec in producer.items():
+        deps: dict[str, list[str]] = {}
+        for axis, roots in zip(spec.output_indices, trace(name, ()), strict=True):
+            for root in sorted(roots):
+                deps.setdefault(root, []).append(axis)
+        out[name] = {root: tuple(axes) for root, axes in deps.items()}
+    return out
 
 
 class _Parser:

@@ -41,7 +41,7 @@ from hpcflow.errors import SpecError
 if TYPE_CHECKING:
     from hpcflow.spec.func import Func
 
-__all__ = ["Array", "check_type_annotations", "is_type_compatible"]
+__all__ = ["Array", "check_type_annotations", "is_type_compatible", "output_annotations"]
 
 T = TypeVar("T")
 
@@ -195,6 +195,30 @@ def _output_types(f: Func) -> dict[str, Any]:
         # the function returns the whole generated sequence: its element is one output
         types_ = {n: _sequence_element(t) for n, t in types_.items()}
     return types_
+
+
+def output_annotations(f: Func) -> dict[str, Any]:
+    """The annotated type of each output of ``f``: of one element, for mapped outputs.
+
+    The same types the pipeline's checks use (see the module docstring); outputs whose
+    type cannot be told (no annotation, an ``output_picker``, a generated axis not
+    annotated ``list[T]``) are left out.
+
+    Examples
+    --------
+    >>> from hpcflow import Func
+    >>> def gen(n) -> list[float]:
+    ...     return [0.5] * n
+    >>> output_annotations(Func(gen, "x", mapspec="... -> x[i]"))
+    {'x': <class 'float'>}
+    >>> output_annotations(Func(lambda a: a, "y"))
+    {}
+    """
+    return {
+        name: tp
+        for name, tp in _output_types(f).items()
+        if tp is not _UNCHECKABLE and tp is not inspect.Parameter.empty
+    }
 
 
 def _sequence_element(tp: Any) -> Any:

@@ -152,3 +152,108 @@ def test_property_keys_match_brute_force_loop(spec: MapSpec, data: st.DataObject
         }
         assert spec.input_keys(shape, linear) == expected
         assert np.ravel_multi_index(combo, shape) == linear
+
+
+# ------------------------------------------------------------ ArraySpec / MapSpec helpers
+def test_arrayspec_rank_validate_add_and_rename_axes() -> None:
+    a = ArraySpec("a", ("i", None, "j"))
+    assert a.rank == 3
+    a.validate((2, 3, 4))
+    a.validate((2, 3, 4, 5))  # trailing axes belong to the elements, as in map
+    with pytest.raises(SpecError, match=r"a\[i, :, j\] indexes 3 axes .* shape \(2, 3\)"):
+        a.validate((2, 3))
+    assert str(a.add_axes("k", None)) == "a[i, :, j, k, :]"
+    with pytest.raises(SpecError, match="cannot add axis 'j' to a"):
+        a.add_axes("j")
+    renamed = a.rename_axes({"i": "x", "z": "w"})
+    assert renamed == ArraySpec("a", ("x", None, "j"))
+    assert a.axes == ("i", None, "j")  # frozen: a new spec, this one unchanged
+
+
+def test_mapspec_add_axes_and_to_string() -> None:
+    spec = MapSpec.from_string("a[i], b[j] -> c[i, j]")
+    new = spec.add_axes("k")
+    assert new.to_string() == "a[i, k], b[j, k] -> c[i, j, k]"
+    assert MapSpec.from_string(new.to_string()) == new
+    assert spec.to_string() == "a[i], b[j] -> c[i, j]"
+    with pytest.raises(SpecError, match="cannot add axis 'i'"):
+        spec.add_axes("i")
+    with pytest.raises(SpecError, match="output c.* uses ':'"):
+        spec.add_axes(None)
+
+
+@pytest.mark.parametrize(
+    ("text", "inputs", "internal", "shape", "mask"),
+    [
+        ("a[i], b[i] -> q[i]", {"a": (3,), "b": (3,)}, None, (3,), (True,)),
+        ("... -> b[j]", {}, {"b": (3,)}, (3,), (False,)),
+        ("... -> b[j]", {}, {"b": 3}, (3,), (False,)),
+        ("... -> b[j]", {}, None, ("?",), (False,)),
+        ("x[i, j], y[j, k] -> z[i, j, k, l]", {"x": (2, 3), "y": (3, 4)}, {"z": (5,)},
+         (2, 3, 4, 5), (True, True, True, False)),
+        ("a[j] -> b[i, j, k, l]", {"a": (2,)}, {"b": (3, 4, 5)}, (3, 2, 4, 5),
+         (False, True, False, False)),
+        ("a[i, :] -> b[i]", {"a": (2, 7)}, None, (2,), (True,)),
+        ("a[i], b[j] -> c[i, j]", {"a": ("?",), "b": (4,)}, None, ("?", 4), (True, True)),
+        ("a[i] -> c[i]", {"a": (3, 9)}, None, (3,), (True,)),  # (3, 9): rows of 9
+    ],
+)  # fmt: skip
+def test_mapspec_shape(
+    text: str, inputs: dict, internal: dict | None, shape: tuple, mask: tuple
+) -> None:
+    assert MapSpec.from_string(text).shape(inputs, internal) == (shape, mask)
+
+
+@pytest.mark.parametrize(
+    ("text", "inputs", "internal", "error"),
+    [
+        ("a[i] -> b[i, j]", {"a": (3,), "extra": (3,)}, None, r"names \['extra'\], which"),
+        ("a[i], b[j] -> c[i, j]", {"a": (3,)}, None, r"lacks \['b'\]"),
+        ("a[i, j], b[j] -> c[i, j]", {"a": (2, 3), "b": (4,)}, None,
+         "axis 'j' has length 3 in 'a' but 4 in 'b'"),
+        ("a[i, j] -> b[i, j, k]", {"a": (2, 3)}, {"b": ()}, r"internal_shapes\['b'\]=\(\) is too short"),
+        ("a[i] -> b[i, j]", {"a": (3,)}, {"extra": (3,)}, "names 'extra', which is not an output"),
+        ("a[i] -> c[i, k]", {"a": (3,)}, {"c": (object(),)}, "each dimension must be an int"),
+        ("a[i, j] -> c[i, j]", {"a": (3,)}, None, r"indexes 2 axes but the array 'a' has shape \(3,\)"),
+        ("a[i] -> b[i, k], c[i, k]", {"a": (3,)}, {"b": (2,), "c": (5,)}, "different shapes"),
+    ],
+)  # fmt: skip
+def test_mapspec_shape_errors_name_the_problem(
+    text: str, inputs: dict, internal: dict | None, error: str
+) -> None:
+    with pytest.raises(SpecError, match=error):
+        MapSpec.from_string(text).shape(inputs, internal)
+
+
+def test_trace_dependencies_follows_axes_to_root_arrays() -> None:
+    from hpcflow.spec.mapspec import trace_dependencies
+
+    specs = [
+        MapSpec.from_string(t)
+        for t in (
+            "... -> g[i]",  # generated: a root array
+            "g[i], b[j] -> x[i, j]",
+            "x[i, j], c[k] -> y[i, j, k]",
+            "y[i, :, k] -> z[k, i]",  # ':' drops j (and so b)
+            "n[j] -> w[i, j]",  # i is generated inside, from no root
+            "w[:, j], x[:, j] -> s[j]",
+        )
+    ]
+    assert trace_dependencies(specs) == {
+        "x": {"g": ("i",), "b": ("j",)},
+        "y": {"g": ("i",), "b": ("j",), "c": ("k",)},
+        "z": {"c": ("k",), "g": ("i",)},
+        "w": {"n": ("j",)},
+        "s": {"b": ("j",), "n": ("j",)},
+    }
+    # traced by position, so a consumer may call an axis by another name
+    renamed = [MapSpec.from_string("a[i] -> x[i]"), MapSpec.from_string("x[k] -> y[k]")]
+    assert trace_dependencies(renamed) == {"x": {"a": ("i",)}, "y": {"a": ("k",)}}
+
+
+def test_trace_dependencies_refuses_a_cycle() -> None:
+    from hpcflow.spec.mapspec import trace_dependencies
+
+    cycle = [MapSpec.from_string("y[i] -> x[i]"), MapSpec.from_string("x[i] -> y[i]")]
+    with pytest.raises(SpecError, match="cycle: x -> y -> x"):
+        trace_dependencies(cycle)
