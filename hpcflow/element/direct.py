@@ -25,14 +25,7 @@ __all__ = ["run_direct"]
 
 def _target(pipeline: Pipeline, output_name: str | tuple[str, ...] | None) -> tuple[str, ...]:
     if output_name is None:
-        consumed = {p for f in pipeline.funcs for p in f.parameters}
-        leaves = [o for f in pipeline.sorted_funcs for o in f.output_names if o not in consumed]
-        if len(leaves) != 1:
-            raise PipelineError(
-                f"the pipeline has {len(leaves)} final outputs {leaves}; name the one to "
-                f"compute, e.g. pipeline({leaves[0]!r}, ...)"
-            )
-        return (leaves[0],)
+        return (pipeline.output_name,)
     names = (output_name,) if isinstance(output_name, str) else tuple(output_name)
     for name in names:
         pipeline.func_for(name)  # names the outputs there are

@@ -38,7 +38,7 @@ from hpcflow.storage.base import StorageBase
 
 __all__ = ["AsyncMap", "LocalMap", "run_map", "run_map_async"]
 
-ExecutorArg = Executor | Mapping[Any, Executor] | None
+ExecutorArg = Executor | Mapping[Any, Executor | None] | None
 
 
 def run_map(
@@ -83,8 +83,9 @@ def run_map(
         in this process.
     executor
         A `concurrent.futures.Executor` for all funcs, or a dict from output name (or
-        a multi-output func's tuple) to executor with ``""`` as the default; funcs
-        without an entry run in this process.
+        a multi-output func's tuple) to executor with ``""`` as the default. In a dict,
+        ``None`` runs that func in this process; a func with no entry and no ``""``
+        default is an `InputError` before anything runs.
     chunksizes
         Elements per task: ``None`` (automatic), an int, or a dict like ``executor``
         whose values are ints or callables of the element count.
@@ -264,7 +265,7 @@ class LocalMap:
             key = f.output_names
             ex: Executor | None
             if isinstance(executor, Mapping):
-                ex = executor.get(key[0]) or executor.get(key) or executor.get("")
+                ex = _executor_entry(executor, key)
             elif executor is not None:
                 ex = executor
             elif parallel:
@@ -367,6 +368,25 @@ class LocalMap:
             store = self.run.arrays.get(name)
             if isinstance(store, StorageBase):
                 store.persist()
+
+
+def _executor_entry(
+    executor: Mapping[Any, Executor | None], key: tuple[str, ...]
+) -> Executor | None:
+    """The executor a dict ``executor=`` gives the func with outputs ``key``.
+
+    Looked up by output name, then the func's tuple of names, then ``""``; ``None`` is
+    this process. A func with no entry is refused: it would otherwise run in this
+    process unnoticed (a misspelt key, a forgotten func).
+    """
+    for k in (*key, key, ""):
+        if k in executor:
+            return executor[k]
+    shown = key[0] if len(key) == 1 else key
+    raise InputError(
+        f"executor has no entry for output {shown!r} (its keys are {list(executor)}); "
+        f"add one for {shown!r}, or a default under '' (None runs it in this process)"
+    )
 
 
 def _default_pool(*, threads: bool) -> ProcessPoolExecutor:

@@ -7,6 +7,7 @@ return new objects (the originals are untouched).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from keyword import iskeyword
 from typing import TYPE_CHECKING
 
 from hpcflow.errors import SpecError
@@ -15,7 +16,31 @@ if TYPE_CHECKING:
     from hpcflow.spec.func import Func
     from hpcflow.spec.pipeline import Pipeline
 
-__all__ = ["check_axis_renames", "independent_axes", "rename_func_axes"]
+__all__ = ["check_axis_renames", "independent_axes", "parse_axes", "rename_func_axes"]
+
+
+def parse_axes(axis: str, where: str) -> tuple[str, ...]:
+    """The axis names in ``axis``: one name, or several separated by commas.
+
+    Examples
+    --------
+    >>> parse_axes("k, l", "add_mapspec_axis")
+    ('k', 'l')
+    >>> parse_axes("k l", "add_mapspec_axis")
+    Traceback (most recent call last):
+    ...
+    hpcflow.errors.SpecError: add_mapspec_axis: axis='k l' must be an axis name such as 'i', or several separated by commas such as 'i, j'
+    """
+    names = tuple(a.strip() for a in axis.split(",")) if isinstance(axis, str) else ()
+    if not names or any(not a.isidentifier() or iskeyword(a) for a in names):
+        raise SpecError(
+            f"{where}: axis={axis!r} must be an axis name such as 'i', or several "
+            "separated by commas such as 'i, j'"
+        )
+    twice = sorted({a for a in names if names.count(a) > 1})
+    if twice:
+        raise SpecError(f"{where}: axis={axis!r} names {twice} more than once; give each once")
+    return names
 
 
 def check_axis_renames(renames: Mapping[str, str], known: Iterable[str], where: str) -> None:

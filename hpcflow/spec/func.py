@@ -176,6 +176,14 @@ class Func:
                     f"mapspec '{spec}' of {name!r} has outputs {list(spec.output_names)} but "
                     f"the function's output_name is {list(outs)}"
                 )
+            if spec.output_names != outs:
+                # the function returns its outputs in output_name's order; a mapspec
+                # listing them otherwise reads as if it meant another order
+                raise SpecError(
+                    f"mapspec '{spec}' of {name!r} lists its outputs as "
+                    f"{list(spec.output_names)} but output_name is {list(outs)}; list them "
+                    "in the same order in both"
+                )
             bad = [n for n in spec.input_names if n not in renamed or n in (bound or {})]
             if bad:
                 raise SpecError(

@@ -538,6 +538,13 @@ class _Parser:
     def __init__(self, text: str) -> None:
         if not isinstance(text, str):
             raise SpecError(f"a mapspec must be a string, got {type(text).__name__}: {text!r}")
+        stripped = text.strip()
+        if len(stripped) > 1 and stripped[0] == stripped[-1] and stripped[0] in "'\"":
+            # a copy-pasted repr, e.g. mapspec="'x[i] -> y[i]'": quotes are not mapspec syntax
+            raise SpecError(
+                f"mapspec {text!r} is wrapped in quotes; pass it without them: "
+                f"mapspec={stripped[1:-1]!r}"
+            )
         self.text = text
         self.pos = 0
 

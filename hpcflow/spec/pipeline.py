@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import graphlib
+import inspect
+import keyword
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from hpcflow.errors import PipelineError
-from hpcflow.spec.axes import check_axis_renames, independent_axes, rename_func_axes
+from hpcflow.spec.axes import (
+    check_axis_renames,
+    independent_axes,
+    parse_axes,
+    rename_func_axes,
+)
 from hpcflow.spec.func import Func
 from hpcflow.spec.mapspec import ArraySpec, MapSpec
 from hpcflow.spec.resources import Resources
@@ -34,12 +41,15 @@ class Pipeline:
     """A pipeline of functions, wired by name: an output feeds every parameter of that name.
 
     The pipeline itself is never modified after construction; methods that change it
-    (`add_mapspec_axis`, `subpipeline`) return a new pipeline.
+    (`add_mapspec_axis`, `subpipeline`) return a new pipeline. That new pipeline is of
+    the same class: a subclass keeps its own methods, and is made as
+    ``cls(funcs, default_resources=..., validate_type_annotations=...)``.
 
     Parameters
     ----------
     funcs
-        The `Func` objects (made with :func:`hpcflow.func`).
+        The `Func` objects (made with :func:`hpcflow.func`). A plain named function
+        ``def f(...)`` is taken as ``Func(f, "f")``: its output is named after it.
     default_resources
         Resources every func gets unless it sets the field itself.
     validate_type_annotations
@@ -64,6 +74,13 @@ class Pipeline:
     >>> p = Pipeline([double, add])
     >>> p.root_args(), [f.name for f in p.sorted_funcs]
     (('x',), ['double', 'add'])
+
+    A plain function is a func whose output is named after it:
+
+    >>> def total_squared(total):
+    ...     return total**2
+    >>> Pipeline([double, add, total_squared]).output_name
+    'total_squared'
     """
 
     def __init__(
@@ -75,13 +92,7 @@ class Pipeline:
         post_execution_hook: Callable[[Func, Any, dict[str, Any]], Any] | None = None,
         scope: str | None = None,
     ) -> None:
-        funcs = list(funcs)
-        for f in funcs:
-            if not isinstance(f, Func):
-                raise PipelineError(
-                    f"Pipeline takes hpcflow.Func objects; got {f!r}. Decorate it with "
-                    "@hpcflow.func('output_name') or wrap it as hpcflow.Func(fn, 'output_name')"
-                )
+        funcs = [_as_func(f) for f in funcs]
         if not funcs:
             raise PipelineError("a Pipeline needs at least one func")
         if check_scope(scope, "Pipeline") is not None:
@@ -126,8 +137,8 @@ class Pipeline:
         self._error_snapshot: ErrorSnapshot | None = None
 
     def _derive(self, funcs: Sequence[Func]) -> Pipeline:
-        """A pipeline of other ``funcs`` with this one's options."""
-        return Pipeline(
+        """A pipeline of other ``funcs`` with this one's options, of this one's class."""
+        return type(self)(
             funcs,
             default_resources=self.default_resources,
             validate_type_annotations=self.validate_type_annotations,
@@ -172,19 +183,84 @@ class Pipeline:
                 f"no func produces {output_name!r}; outputs are {sorted(self.output_to_func)}"
             ) from None
 
-    def func(self, output_name: str | tuple[str, ...]) -> PipelineFunc:
+    @property
+    def final_outputs(self) -> tuple[str, ...]:
+        """Outputs that no func of the pipeline consumes, in topological order.
+
+        Examples
+        --------
+        >>> from hpcflow import Func
+        >>> p = Pipeline([Func(lambda x: (x, -x), ("lo", "hi")), Func(lambda lo: 2 * lo, "z")])
+        >>> p.final_outputs
+        ('hi', 'z')
+        """
+        consumed = {p for f in self.funcs for p in f.parameters}
+        return tuple(o for f in self._order for o in f.output_names if o not in consumed)
+
+    @property
+    def output_name(self) -> str:
+        """The pipeline's one final output: what ``pipeline()``, ``pipeline.run()`` and
+        ``pipeline.func()`` compute when no output is named.
+
+        Raises
+        ------
+        PipelineError
+            If the pipeline has several `final_outputs`, naming them.
+
+        Examples
+        --------
+        >>> from hpcflow import Func
+        >>> Pipeline([Func(lambda x: x + 1, "y"), Func(lambda y: 2 * y, "z")]).output_name
+        'z'
+        """
+        leaves = self.final_outputs
+        if len(leaves) != 1:
+            raise PipelineError(
+                f"the pipeline has {len(leaves)} final outputs {list(leaves)}, so it has no "
+                f"single output_name; name the one to compute, e.g. pipeline({leaves[0]!r}, "
+                f"...) or pipeline.func({leaves[0]!r})"
+            )
+        return leaves[0]
+
+    def func(self, output_name: str | tuple[str, ...] | None = None) -> PipelineFunc:
         """A function computing ``output_name`` from its root inputs (`PipelineFunc`).
+
+        ``None`` is the pipeline's one final output (`output_name`).
 
         Examples
         --------
         >>> from hpcflow import Func
         >>> p = Pipeline([Func(lambda x: x + 1, "y"), Func(lambda y: 2 * y, "z")])
-        >>> p.func("z")(x=1), p.func("y").root_args
-        (4, ('x',))
+        >>> p.func("z")(x=1), p.func("y").root_args, p.func()(x=1)
+        (4, ('x',), 4)
         """
         from hpcflow.spec.pipeline_func import PipelineFunc
 
-        return PipelineFunc(self, output_name)
+        return PipelineFunc(self, self.output_name if output_name is None else output_name)
+
+    def split_disconnected(self) -> list[Pipeline]:
+        """The pipeline's independent parts: one pipeline per connected component.
+
+        Two funcs are connected when one consumes the other's output or when both take
+        the same root input (so their sweeps share that input's axes). A connected
+        pipeline gives a list of itself alone. The parts keep this pipeline's options;
+        they come in the order of their first func in `funcs`.
+
+        Examples
+        --------
+        >>> from hpcflow import Func
+        >>> p = Pipeline([
+        ...     Func(lambda a: a + 1, "b", mapspec="a[i] -> b[i]"),
+        ...     Func(lambda x: 2 * x, "y", mapspec="x[i] -> y[i]"),
+        ...     Func(lambda b: sum(b), "total"),
+        ... ])
+        >>> [q.final_outputs for q in p.split_disconnected()]
+        [('total',), ('y',)]
+        """
+        groups = _connected_groups(self.funcs)
+        if len(groups) == 1:
+            return [self]
+        return [self._derive(g) for g in groups]
 
     def ancestors(self, output_names: Iterable[str]) -> list[Func]:
         """Funcs needed to compute ``output_names``, in topological order."""
@@ -396,7 +472,9 @@ class Pipeline:
 
         Every func that takes one of ``names`` maps over it, and the axis propagates to
         everything downstream. Downstream funcs that received a whole array now receive
-        it per element of the new axis (its other axes passed with ``:``).
+        it per element of the new axis (its other axes passed with ``:``). An axis the
+        pipeline already has zips ``names`` with it. ``axis="k, l"`` adds several axes
+        at once, in that order (as adding ``k``, then ``l``).
 
         Examples
         --------
@@ -410,22 +488,25 @@ class Pipeline:
         >>> p = Pipeline([f, g]).add_mapspec_axis("x", axis="i")
         >>> [str(f.mapspec) for f in p.sorted_funcs]
         ['x[i] -> y[i]', 'y[i] -> z[i]']
+        >>> str(p.add_mapspec_axis("x", axis="k, l").func_for("z").mapspec)
+        'y[i, k, l] -> z[i, k, l]'
         """
         funcs = {f: f for f in self.funcs}  # original -> current version
-        pending = list(names)
-        done: set[str] = set()
-        while pending:
-            name = pending.pop(0)
-            if name in done:
-                continue
-            done.add(name)
-            for orig in self._order:
-                f = funcs[orig]
-                if name not in f.parameters:
+        for one in parse_axes(axis, "add_mapspec_axis"):
+            pending = list(names)
+            done: set[str] = set()
+            while pending:
+                name = pending.pop(0)
+                if name in done:
                     continue
-                new = _add_axis(f, name, axis, self._known_axes(funcs, name))
-                funcs[orig] = new
-                pending.extend(new.output_names)
+                done.add(name)
+                for orig in self._order:
+                    f = funcs[orig]
+                    if name not in f.parameters:
+                        continue
+                    new = _add_axis(f, name, one, self._known_axes(funcs, name))
+                    funcs[orig] = new
+                    pending.extend(new.output_names)
         return self._derive([funcs[f] for f in self.funcs])
 
     @property
@@ -667,6 +748,48 @@ class Pipeline:
 
     def __repr__(self) -> str:
         return f"Pipeline([{', '.join(f.name for f in self._order)}])"
+
+
+def _as_func(f: Any) -> Func:
+    """``f`` as a `Func`: a plain named function's output is named after the function."""
+    if isinstance(f, Func):
+        return f
+    name = getattr(f, "__name__", None)
+    if (
+        callable(f)
+        and isinstance(name, str)
+        and name.isidentifier()
+        and not keyword.iskeyword(name)
+        and inspect.isroutine(f)
+    ):
+        return Func(f, name)
+    # a lambda, a partial or a callable object has no name to give its output
+    raise PipelineError(
+        f"Pipeline takes hpcflow.Func objects or named functions; got {f!r}, which has no "
+        "name for its output. Decorate it with @hpcflow.func('output_name') or wrap it "
+        "as hpcflow.Func(fn, 'output_name')"
+    )
+
+
+def _connected_groups(funcs: Sequence[Func]) -> list[list[Func]]:
+    """``funcs`` grouped by the names (parameters, outputs) that link them, in order."""
+    parent = list(range(len(funcs)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first_with: dict[str, int] = {}
+    for i, f in enumerate(funcs):
+        for name in (*f.parameters, *f.output_names):
+            j = first_with.setdefault(name, i)
+            parent[root(i)] = root(j)
+    groups: dict[int, list[Func]] = {}
+    for i, f in enumerate(funcs):
+        groups.setdefault(root(i), []).append(f)
+    return list(groups.values())
 
 
 def _chosen(

@@ -216,7 +216,7 @@ def test_lambdas_closures_and_main_functions_work_in_a_process_pool(tmp_path: Pa
 def test_executor_dict_with_default(tmp_path: Path) -> None:
     threads = ThreadPoolExecutor(2)
     r = three_stage().map(
-        inputs(3), executor={"d": threads}, chunksizes={"": 2, "d": lambda n: n // 3}
+        inputs(3), executor={"d": threads, "": None}, chunksizes={"": 2, "d": lambda n: n // 3}
     )
     assert np.array_equal(np.asarray(r["e"].output, dtype=int), expected_three_stage(3))
 
@@ -674,3 +674,20 @@ def test_the_lock_is_released_when_map_returns_or_raises(tmp_path: Path) -> None
 
     assert asyncio.run(in_a_loop()) == [6]
     assert not lock.exists()
+
+
+def test_executor_dict_without_an_entry_for_a_func_is_refused_before_anything_runs(
+    tmp_path: Path,
+) -> None:
+    called: list[int] = []
+    f = Func(lambda x: (called.append(x), (x, -x))[1], ("y1", "y2"), mapspec="x[i] -> y1[i], y2[i]")
+    g = Func(lambda x: x, "z", mapspec="x[i] -> z[i]")
+    folder = tmp_path / "run"
+    with ThreadPoolExecutor(1) as threads:
+        with pytest.raises(InputError, match=r"executor has no entry for output \('y1', 'y2'\)"):
+            Pipeline([f, g]).map({"x": [1, 2]}, folder, executor={"z": threads})
+        assert called == [] and not folder.exists()
+        # a default, a name of the func, or None (this process) each give it one
+        for executor in ({"z": threads, "": None}, {"y2": None, "z": threads}):
+            r = Pipeline([f, g]).map({"x": [1, 2]}, executor=executor)
+            assert r["y1"].output.tolist() == [1, 2]

@@ -54,3 +54,66 @@ def test_func_update_mapspec_axes() -> None:
     assert str(f.mapspec) == "a[i] -> b[i]"
     with pytest.raises(SpecError, match=r"renames axes \['j'\]"):
         f.update_mapspec_axes({"j": "k"})
+
+
+# ------------------------------------------------------------ several axes at once
+def test_add_mapspec_axis_with_several_axes_to_an_unmapped_func() -> None:
+    p = Pipeline([Func(lambda a: a, "x")])
+    q = p.add_mapspec_axis("a", axis="i, j")
+    assert str(q.func_for("x").mapspec) == "a[i, j] -> x[i, j]"
+    assert q.map({"a": [[1, 2], [3, 4]]}, parallel=False)["x"].output.tolist() == [[1, 2], [3, 4]]
+    assert p.func_for("x").mapspec is None
+
+
+@pytest.mark.parametrize(
+    ("mapspec", "param", "expected"),
+    [
+        ("a[i] -> r[i]", "a", "a[i, k, l] -> r[i, k, l]"),
+        ("a[i, j] -> r[i, j]", "a", "a[i, j, k, l] -> r[i, j, k, l]"),
+        ("a[i], b[j] -> r[i, j]", "b", "a[i], b[j, k, l] -> r[i, j, k, l]"),
+    ],
+)
+def test_add_mapspec_axis_with_several_axes_extends_existing_ones(
+    mapspec: str, param: str, expected: str
+) -> None:
+    f = Func(lambda a, b=0: a, "r", mapspec=mapspec)
+    q = Pipeline([f]).add_mapspec_axis(param, axis="k, l")
+    assert str(q.func_for("r").mapspec) == expected
+
+
+def test_several_axes_propagate_through_a_generated_axis() -> None:
+    gen = Func(lambda a: [a, a, a], "c", mapspec="... -> c[i]")
+    other = Func(lambda b: b, "d", mapspec="b[j] -> d[j]")
+    both = Func(lambda c, d: c + d, "e", mapspec="c[i], d[j] -> e[i, j]")
+    q = Pipeline([gen, other, both]).add_mapspec_axis("a", axis="k, l")
+    assert [str(s) for s in q.mapspecs] == [
+        "a[k, l] -> c[i, k, l]",
+        "b[j] -> d[j]",
+        "c[i, k, l], d[j] -> e[i, j, k, l]",
+    ]
+    out = q.map({"a": [[1]], "b": [1, 2]}, parallel=False)["e"].output
+    assert out.shape == (3, 2, 1, 1)
+    assert out.tolist() == [[[[2]], [[3]]]] * 3
+
+
+def test_several_axes_equal_adding_them_one_by_one() -> None:
+    p = Pipeline([Func(lambda a, b: a + b, "c"), Func(lambda c, b: c * b, "d")])
+    at_once = p.add_mapspec_axis("a", "b", axis="i, j")
+    in_turn = p.add_mapspec_axis("a", "b", axis="i").add_mapspec_axis("a", "b", axis="j")
+    assert [str(s) for s in at_once.mapspecs] == [str(s) for s in in_turn.mapspecs]
+
+
+@pytest.mark.parametrize(
+    ("axis", "fragment"),
+    [
+        ("", "must be an axis name"),
+        ("k l", "must be an axis name"),
+        ("k,", "must be an axis name"),
+        ("k, for", "must be an axis name"),
+        ("k, l, k", r"names \['k'\] more than once"),
+    ],
+)
+def test_bad_axis_names_are_refused(axis: str, fragment: str) -> None:
+    p = Pipeline([Func(lambda a: a, "x")])
+    with pytest.raises(SpecError, match=rf"add_mapspec_axis: axis={axis!r} {fragment}"):
+        p.add_mapspec_axis("a", axis=axis)

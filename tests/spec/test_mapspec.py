@@ -72,6 +72,16 @@ def test_non_string_is_rejected() -> None:
         MapSpec.from_string(42)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("quote", ["'", '"'])
+def test_mapspec_wrapped_in_quotes_is_refused_with_the_unquoted_one(quote: str) -> None:
+    text = f" {quote}a[i], b[j] -> c[i, j]{quote}"
+    with pytest.raises(
+        SpecError,
+        match=r"wrapped in quotes; pass it without them: mapspec='a\[i\], b\[j\] -> c\[i, j\]'",
+    ):
+        MapSpec.from_string(text)
+
+
 def test_properties() -> None:
     spec = MapSpec.from_string("x[i, :], y[j] -> z[i, j, k]")
     assert spec.input_names == ("x", "y")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from hpcflow import Func, Pipeline, PipelineError, Resources, SpecError, func
@@ -137,3 +139,102 @@ def test_decorator_builds_func() -> None:
 
     assert isinstance(split, Func)
     assert split.output_names == ("a", "b")
+
+
+# ------------------------------------------------------------ plain functions
+def test_plain_named_function_is_a_func_named_after_it() -> None:
+    def c(a, b):  # type: ignore[no-untyped-def]
+        return a + b
+
+    def d(c, k=2):  # type: ignore[no-untyped-def]
+        return c * k
+
+    p = Pipeline([c, Func(lambda d: -d, "e"), d])
+    assert [f.output_name for f in p.sorted_funcs] == ["c", "d", "e"]
+    assert p.func_for("c").function is c
+    assert p("e", a=1, b=2) == -6
+    r = p.add_mapspec_axis("a", axis="i").map({"a": [1, 2], "b": 1}, parallel=False)
+    assert r["e"].output.tolist() == [-4, -6]
+
+
+class _Callable:
+    def __call__(self, x):  # type: ignore[no-untyped-def]
+        return x
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [lambda x: x, functools.partial(lambda x, y: x, y=1), _Callable(), 42],
+    ids=["lambda", "partial", "callable-object", "not-callable"],
+)
+def test_unnamed_callable_is_refused_with_the_fix(bad: object) -> None:
+    with pytest.raises(
+        PipelineError, match=r"no name for its output.*hpcflow\.func\('output_name'\)"
+    ):
+        Pipeline([bad])  # type: ignore[list-item]
+
+
+# ------------------------------------------------------------ final outputs
+def test_output_name_is_the_one_final_output() -> None:
+    p = Pipeline([Func(lambda a, b: a + b, "c"), Func(lambda c: 2 * c, "d")])
+    assert p.final_outputs == ("d",)
+    assert p.output_name == "d"
+    assert p.func()(a=1, b=2) == 6
+    assert p.func("c")(a=1, b=2) == 3
+    assert p.nest_funcs(["c", "d"], new_output_name="d").output_name == "d"
+
+
+def test_output_name_of_several_final_outputs_names_them() -> None:
+    p = Pipeline([Func(lambda x: (x, -x), ("lo", "hi")), Func(lambda lo: 2 * lo, "z")])
+    assert p.final_outputs == ("hi", "z")
+    with pytest.raises(
+        PipelineError, match=r"2 final outputs \['hi', 'z'\].*pipeline\.func\('hi'\)"
+    ):
+        p.output_name
+    with pytest.raises(PipelineError, match="2 final outputs"):
+        p.func()
+
+
+# ------------------------------------------------------------ split_disconnected
+def test_split_disconnected_gives_one_pipeline_per_component() -> None:
+    f = Func(lambda a, b: a + b, "c", mapspec="a[i], b[i] -> c[i]")
+    g = Func(lambda x, y: x + y, "z", mapspec="x[i], y[i] -> z[i]")
+    h = Func(lambda c: sum(c), "s")  # noqa: PLW0108 (sum is positional-only)
+    shares_input = Func(lambda b, q: b * q, "w")  # joined to f by the root input b
+    p = Pipeline([f, g, h, shares_input], validate_type_annotations=False)
+    parts = p.split_disconnected()
+    assert [sorted(q.output_to_func) for q in parts] == [["c", "s", "w"], ["z"]]
+    assert all(type(q) is Pipeline and not q.validate_type_annotations for q in parts)
+    assert parts[1].map({"x": [1, 2], "y": [3, 4]}, parallel=False)["z"].output.tolist() == [4, 6]
+    assert len(p.funcs) == 4  # the original is untouched
+
+
+def test_split_disconnected_of_a_connected_pipeline_is_itself() -> None:
+    p = Pipeline([Func(lambda a: a, "b"), Func(lambda b: b, "c")])
+    assert p.split_disconnected() == [p]
+
+
+def test_derived_pipelines_keep_a_subclass() -> None:
+    class Named(Pipeline):
+        def names(self) -> list[str]:
+            return [f.name for f in self.sorted_funcs]
+
+    p = Named([Func(lambda a: a, "b"), Func(lambda x: x, "y")])
+    derived = [
+        p.add_mapspec_axis("a", axis="i"),
+        p.subpipeline((), ["b"]),
+        p.update_scope("s", inputs="*"),
+        *p.split_disconnected(),
+    ]
+    assert all(isinstance(q, Named) for q in derived)
+    assert derived[1].names() == ["<lambda>"]
+
+
+# ------------------------------------------------------------ output order
+def test_mapspec_outputs_in_another_order_than_output_name_are_refused() -> None:
+    with pytest.raises(
+        SpecError, match=r"lists its outputs as \['hi', 'lo'\] but output_name is \['lo', 'hi'\]"
+    ):
+        Func(lambda a: (a, -a), ("lo", "hi"), mapspec="a[i] -> hi[i], lo[i]")
+    ok = Func(lambda a: (a, -a), ("lo", "hi"), mapspec="a[i] -> lo[i], hi[i]")
+    assert ok.mapspec is not None and ok.mapspec.output_names == ("lo", "hi")
