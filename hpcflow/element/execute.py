@@ -19,6 +19,7 @@ import cloudpickle
 import numpy as np
 
 from hpcflow._atomic import atomic_write_pickle
+from hpcflow.element.sendback import sendable
 from hpcflow.element.snapshots import ErrorSnapshot, PropagatedErrorSnapshot, is_error
 from hpcflow.element.task import ChunkReport, FuncTask
 from hpcflow.element.unpicklable import Pairs, replace_unpicklable
@@ -257,7 +258,15 @@ def execute_payload(payload: bytes, token: bytes, indices: range) -> bytes:
     if task is None:
         _TASK_CACHE.clear()
         task = _TASK_CACHE[token] = cloudpickle.loads(payload)
-    report = execute_chunk(task, indices)
+    try:
+        report = execute_chunk(task, indices)
+    except Exception as e:
+        # the pool pickles it back with plain pickle: a local exception class would
+        # turn into a pickling error there
+        out = sendable(e)
+        if out is e:
+            raise
+        raise out.with_traceback(e.__traceback__) from None
     try:
         return bytes(cloudpickle.dumps(report))
     except Exception:
