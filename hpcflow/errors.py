@@ -7,7 +7,8 @@ working for callers that do not know hpcflow::
     ├── SpecError(ValueError)            a mapspec, resources or func spec is malformed
     ├── PipelineError(ValueError)        the pipeline graph is invalid (cycles, duplicates, axes)
     ├── InputError(ValueError)           inputs do not fit the pipeline (missing, bad shapes)
-    │   └── NothingToRerunError          ``rerun`` asked for an element that did not fail
+    │   ├── NothingToRerunError          ``rerun`` asked for an element that did not fail
+    │   └── FixedIndexError(IndexError)  a ``fixed_indices`` index is outside its axis
     ├── StorageError                     a storage backend cannot do what was asked
     │   ├── UnknownStorageError(KeyError)
     │   └── CorruptDataError             a stored file cannot be read back (damaged on disk)
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 __all__ = [
     "CorruptDataError",
+    "FixedIndexError",
     "HpcflowError",
     "InputError",
     "LiveRunError",
@@ -71,6 +73,14 @@ class NothingToRerunError(InputError):
     def __init__(self, message: str, upstream: tuple[tuple[str, tuple[int, ...]], ...] = ()):
         super().__init__(message)
         self.upstream = upstream
+
+
+class FixedIndexError(InputError, IndexError):
+    """A ``fixed_indices`` index lies outside its axis.
+
+    An `InputError` like every other refused input, and an `IndexError` because that is
+    what an out-of-range index is in Python.
+    """
 
 
 class StorageError(HpcflowError):

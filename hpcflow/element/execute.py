@@ -23,7 +23,7 @@ from hpcflow.element.sendback import sendable
 from hpcflow.element.snapshots import ErrorSnapshot, PropagatedErrorSnapshot, is_error
 from hpcflow.element.task import ChunkReport, FuncTask
 from hpcflow.element.unpicklable import Pairs, replace_unpicklable
-from hpcflow.errors import HpcflowError
+from hpcflow.errors import HpcflowError, PipelineError
 from hpcflow.runfolder.markers import write_marker
 from hpcflow.spec.func import Func
 from hpcflow.storage.base import StorageBase
@@ -307,7 +307,7 @@ def _split(result: Any, f: Func) -> tuple[Any, ...]:
         return tuple(f.output_picker(result, name) for name in f.original_output_names)
     n = len(f.output_names)
     if not isinstance(result, tuple | list) or len(result) != n:
-        raise HpcflowError(
+        raise PipelineError(
             f"{f.name!r} has {n} outputs {f.output_names} and must return a tuple of {n} "
             f"values, but returned {type(result).__name__} (or give it an output_picker)"
         )
@@ -318,9 +318,13 @@ def _check_internal_shape(outs: tuple[Any, ...], shape: tuple[int, ...], f: Func
     for name, v in zip(f.output_names, outs, strict=True):
         got = shape_of(v, len(shape))
         if got != shape:
-            raise HpcflowError(
+            # the shape may have been learned from the first element ("?"): then the
+            # elements disagree, and no other internal_shapes value would help
+            raise PipelineError(
                 f"{f.name!r} returned {name!r} with shape {got}, but its internal shape is "
-                f"{shape}; fix the function or pass internal_shapes={{{name!r}: {got}}}"
+                f"{shape} (given, or learned from its first element); every element must "
+                "return that shape (ragged outputs are not stored): fix the function, or "
+                f"if all its elements return {got}, pass internal_shapes={{{name!r}: {got}}}"
             )
 
 
