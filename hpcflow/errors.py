@@ -10,7 +10,7 @@ working for callers that do not know hpcflow::
     │   ├── NothingToRerunError          ``rerun`` asked for an element that did not fail
     │   └── FixedIndexError(IndexError)  a ``fixed_indices`` index is outside its axis
     ├── StorageError                     a storage backend cannot do what was asked
-    │   ├── UnknownStorageError(KeyError)
+    │   ├── UnknownStorageError(KeyError, ValueError)
     │   └── CorruptDataError             a stored file cannot be read back (damaged on disk)
     ├── ResumeError(ValueError)          a run folder cannot be resumed with these inputs
     ├── RunFolderError                   a run folder is missing, foreign or corrupt
@@ -87,8 +87,12 @@ class StorageError(HpcflowError):
     """A storage backend failed or was asked for something it cannot do."""
 
 
-class UnknownStorageError(StorageError, KeyError):
-    """No storage backend is registered under the requested name."""
+class UnknownStorageError(StorageError, KeyError, ValueError):
+    """No storage backend is registered under the requested name.
+
+    A `KeyError` as a failed registry lookup, and a `ValueError` as a bad ``storage=``
+    argument of ``map``/``submit``.
+    """
 
     def __str__(self) -> str:
         # KeyError.__str__ repr()s its argument, which would quote the whole message.

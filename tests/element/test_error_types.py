@@ -52,3 +52,12 @@ def test_a_wrong_number_of_outputs_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="must return a tuple of 2") as info:
         Pipeline([f]).map({"a": [1]}, parallel=False)
     assert isinstance(info.value, PipelineError)
+
+
+def test_an_unknown_storage_is_a_value_error_and_a_key_error() -> None:
+    # a bad storage= argument is a ValueError; a failed registry lookup a KeyError
+    p = Pipeline([Func(lambda x: x, "y")])
+    with pytest.raises(ValueError, match="unknown storage 'invalid'") as info:
+        p.map({"x": 1}, storage="invalid", parallel=False)
+    assert isinstance(info.value, KeyError)
+    assert "register_storage" in str(info.value)
