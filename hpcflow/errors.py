@@ -7,9 +7,10 @@ working for callers that do not know hpcflow::
     ├── SpecError(ValueError)            a mapspec, resources or func spec is malformed
     ├── PipelineError(ValueError)        the pipeline graph is invalid (cycles, duplicates, axes)
     ├── InputError(ValueError)           inputs do not fit the pipeline (missing, bad shapes)
-    │   └── NothingToRerunError          ``rerun`` asked for an element that did not fail
+    │   ├── NothingToRerunError          ``rerun`` asked for an element that did not fail
+    │   └── FixedIndexError(IndexError)  a ``fixed_indices`` index is outside its axis
     ├── StorageError                     a storage backend cannot do what was asked
-    │   ├── UnknownStorageError(KeyError)
+    │   ├── UnknownStorageError(KeyError, ValueError)
     │   └── CorruptDataError             a stored file cannot be read back (damaged on disk)
     ├── ResumeError(ValueError)          a run folder cannot be resumed with these inputs
     ├── RunFolderError                   a run folder is missing, foreign or corrupt
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 __all__ = [
     "CorruptDataError",
+    "FixedIndexError",
     "HpcflowError",
     "InputError",
     "LiveRunError",
@@ -73,12 +75,24 @@ class NothingToRerunError(InputError):
         self.upstream = upstream
 
 
+class FixedIndexError(InputError, IndexError):
+    """A ``fixed_indices`` index lies outside its axis.
+
+    An `InputError` like every other refused input, and an `IndexError` because that is
+    what an out-of-range index is in Python.
+    """
+
+
 class StorageError(HpcflowError):
     """A storage backend failed or was asked for something it cannot do."""
 
 
-class UnknownStorageError(StorageError, KeyError):
-    """No storage backend is registered under the requested name."""
+class UnknownStorageError(StorageError, KeyError, ValueError):
+    """No storage backend is registered under the requested name.
+
+    A `KeyError` as a failed registry lookup, and a `ValueError` as a bad ``storage=``
+    argument of ``map``/``submit``.
+    """
 
     def __str__(self) -> str:
         # KeyError.__str__ repr()s its argument, which would quote the whole message.

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from hpcflow.errors import InputError
+from hpcflow.errors import FixedIndexError, InputError
 from hpcflow.plan.shapes import AxisLengths
 from hpcflow.spec.func import normalize_internal_shape
 from hpcflow.spec.pipeline import Pipeline
@@ -143,12 +143,19 @@ def check_saved_to_folder(storage_ids: Mapping[str, str]) -> None:
 
 
 def check_fixed_range(axis: str, value: int | slice, n: int) -> None:
-    """Raise `InputError` if ``fixed_indices[axis]=value`` selects nothing of ``n``."""
+    """Raise `InputError` if ``fixed_indices[axis]=value`` selects nothing of ``n``.
+
+    An int outside the axis raises `FixedIndexError` (also an `IndexError`).
+    """
     if isinstance(value, slice):
         if len(range(*value.indices(n))) == 0:
             raise InputError(f"fixed_indices[{axis!r}]={value} selects nothing of axis length {n}")
     elif not -n <= int(value) < n:
-        raise InputError(f"fixed_indices[{axis!r}]={value} is out of range for axis length {n}")
+        way_out = f"use an index from {-n} to {n - 1}, or a slice" if n else "drop it"
+        raise FixedIndexError(
+            f"fixed_indices[{axis!r}]={value} is out of range for axis {axis!r} of length {n}; "
+            f"{way_out}"
+        )
 
 
 def check_choice(name: str, value: Any, valid: tuple[str, ...]) -> None:

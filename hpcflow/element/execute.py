@@ -19,10 +19,11 @@ import cloudpickle
 import numpy as np
 
 from hpcflow._atomic import atomic_write_pickle
+from hpcflow.element.sendback import sendable
 from hpcflow.element.snapshots import ErrorSnapshot, PropagatedErrorSnapshot, is_error
 from hpcflow.element.task import ChunkReport, FuncTask
 from hpcflow.element.unpicklable import Pairs, replace_unpicklable
-from hpcflow.errors import HpcflowError
+from hpcflow.errors import HpcflowError, PipelineError
 from hpcflow.runfolder.markers import write_marker
 from hpcflow.spec.func import Func
 from hpcflow.storage.base import StorageBase
@@ -257,7 +258,15 @@ def execute_payload(payload: bytes, token: bytes, indices: range) -> bytes:
     if task is None:
         _TASK_CACHE.clear()
         task = _TASK_CACHE[token] = cloudpickle.loads(payload)
-    report = execute_chunk(task, indices)
+    try:
+        report = execute_chunk(task, indices)
+    except Exception as e:
+        # the pool pickles it back with plain pickle: a local exception class would
+        # turn into a pickling error there
+        out = sendable(e)
+        if out is e:
+            raise
+        raise out.with_traceback(e.__traceback__) from None
     try:
         return bytes(cloudpickle.dumps(report))
     except Exception:
@@ -298,7 +307,7 @@ def _split(result: Any, f: Func) -> tuple[Any, ...]:
         return tuple(f.output_picker(result, name) for name in f.original_output_names)
     n = len(f.output_names)
     if not isinstance(result, tuple | list) or len(result) != n:
-        raise HpcflowError(
+        raise PipelineError(
             f"{f.name!r} has {n} outputs {f.output_names} and must return a tuple of {n} "
             f"values, but returned {type(result).__name__} (or give it an output_picker)"
         )
@@ -309,9 +318,13 @@ def _check_internal_shape(outs: tuple[Any, ...], shape: tuple[int, ...], f: Func
     for name, v in zip(f.output_names, outs, strict=True):
         got = shape_of(v, len(shape))
         if got != shape:
-            raise HpcflowError(
+            # the shape may have been learned from the first element ("?"): then the
+            # elements disagree, and no other internal_shapes value would help
+            raise PipelineError(
                 f"{f.name!r} returned {name!r} with shape {got}, but its internal shape is "
-                f"{shape}; fix the function or pass internal_shapes={{{name!r}: {got}}}"
+                f"{shape} (given, or learned from its first element); every element must "
+                "return that shape (ragged outputs are not stored): fix the function, or "
+                f"if all its elements return {got}, pass internal_shapes={{{name!r}: {got}}}"
             )
 
 

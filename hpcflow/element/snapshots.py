@@ -7,10 +7,12 @@ import getpass
 import os
 import platform
 import traceback
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar
 
 __all__ = ["ErrorSnapshot", "PropagatedErrorSnapshot", "is_error"]
+
+_S = TypeVar("_S")
 
 
 @dataclass
@@ -80,6 +82,10 @@ class ErrorSnapshot:
         """Call the function again with the recorded inputs."""
         return self.function(**self.kwargs)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle through cloudpickle, also under plain `pickle`; see `_cloudpickled`."""
+        return _cloudpickled(self)
+
     def __str__(self) -> str:
         name = getattr(self.function, "__name__", repr(self.function))
         return (
@@ -108,6 +114,10 @@ class PropagatedErrorSnapshot:
         """Nothing to reproduce here; follow ``errors`` to the original failure."""
         raise RuntimeError(f"{self}; reproduce the upstream ErrorSnapshot instead")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle through cloudpickle, also under plain `pickle`; see `_cloudpickled`."""
+        return _cloudpickled(self)
+
 
 def is_error(value: Any) -> bool:
     """True for error snapshots (propagated or not)."""
@@ -122,3 +132,25 @@ def _picklable(exc: BaseException) -> BaseException | None:
     except Exception:
         return None
     return exc.with_traceback(None)
+
+
+def _cloudpickled(snapshot: Any) -> tuple[Any, ...]:
+    """``__reduce__`` of a snapshot: its fields as one cloudpickled blob.
+
+    A snapshot holds the user's function and inputs, which may be a closure or a
+    function defined in ``__main__`` or in a test. Plain `pickle` refuses those, and
+    plain pickle is what carries an exception (and the snapshot riding on it) back
+    from a `concurrent.futures.ProcessPoolExecutor` worker: the pickling error would
+    then replace the user's exception. Cloudpickle serialises them by value.
+    """
+    import cloudpickle
+
+    state = {f.name: getattr(snapshot, f.name) for f in fields(snapshot)}
+    return (_restore, (type(snapshot), cloudpickle.dumps(state)))
+
+
+def _restore(cls: type[_S], data: bytes) -> _S:
+    """Rebuild a snapshot pickled by `_cloudpickled`."""
+    import cloudpickle
+
+    return cls(**cloudpickle.loads(data))
