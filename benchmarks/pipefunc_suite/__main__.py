@@ -141,8 +141,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write counts and per-test outcomes here")
     parser.add_argument("--files", nargs="+", default=list(SUITE_FILES),
                         help="test files, relative to the sdist root")  # fmt: skip
+    parser.add_argument(
+        "--in-place", action="store_true",
+        help="let the shim rebind a pipeline to the new one that hpcflow's "
+        "add_mapspec_axis/update_mapspec_axes/update_scope return (pipefunc edits in place)",
+    )  # fmt: skip
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = parser.parse_args(argv)
+    if args.in_place:
+        os.environ["HPCFLOW_SHIM_IN_PLACE"] = "1"  # read by shim/pipefunc/_pipeline_cls.py
     if args.tests is not None:
         return run(tests_root(args.tests), args.files, args.json, args.pytest_args)
     with tempfile.TemporaryDirectory(prefix="pipefunc-sdist-") as tmp:

@@ -364,6 +364,10 @@ class Func:
             bound={mapping.get(k, k): v for k, v in self.bound.items()},
         )
 
+    def copy(self, **changes: Any) -> Func:
+        """The same as `replace`: a new func with some constructor arguments changed."""
+        return self.replace(**changes)
+
     def replace(self, **changes: Any) -> Func:
         """A copy with some constructor arguments changed (the original is untouched)."""
         inverse = {new: old for old, new in self.renames.items()}

@@ -144,6 +144,37 @@ class Pipeline:
             validate_type_annotations=self.validate_type_annotations,
         )
 
+    def copy(self, **changes: Any) -> Pipeline:
+        """A new pipeline with the same funcs and options, except those in ``changes``.
+
+        ``changes`` are constructor arguments: ``funcs``, ``default_resources``,
+        ``validate_type_annotations``, ``post_execution_hook``, ``scope``. This one is
+        left as it is.
+
+        Examples
+        --------
+        >>> from hpcflow import Func
+        >>> p = Pipeline([Func(lambda x: 2 * x, "y")])
+        >>> q = p.copy(default_resources={"cpus": 2})
+        >>> q.default_resources.cpus, p.default_resources
+        (2, None)
+        """
+        known = ("funcs", "default_resources", "validate_type_annotations",
+                 "post_execution_hook", "scope")  # fmt: skip
+        unknown = sorted(set(changes) - set(known))
+        if unknown:
+            raise PipelineError(
+                f"Pipeline.copy() got {unknown}, which are not Pipeline options; "
+                f"it takes {list(known)}"
+            )
+        args: dict[str, Any] = {
+            "funcs": self.funcs,
+            "default_resources": self.default_resources,
+            "validate_type_annotations": self.validate_type_annotations,
+            **changes,
+        }
+        return type(self)(args.pop("funcs"), **args)
+
     # ------------------------------------------------------------ structure
     def _deps(self, f: Func) -> set[Func]:
         return {self.output_to_func[p] for p in f.parameters if p in self.output_to_func}
@@ -520,6 +551,18 @@ class Pipeline:
         {'z': ('i', 'j'), 'x': ('i',), 'y': ('j',)}
         """
         return dict(self.array_axes)
+
+    @property
+    def mapspec_names(self) -> set[str]:
+        """The names of every input and output that some mapspec indexes.
+
+        Examples
+        --------
+        >>> from hpcflow import Func
+        >>> sorted(Pipeline([Func(lambda x, n: x * n, "z", mapspec="x[i] -> z[i]")]).mapspec_names)
+        ['x', 'z']
+        """
+        return set(self.array_axes)
 
     @property
     def mapspec_dimensions(self) -> dict[str, int]:

@@ -238,3 +238,29 @@ def test_mapspec_outputs_in_another_order_than_output_name_are_refused() -> None
         Func(lambda a: (a, -a), ("lo", "hi"), mapspec="a[i] -> hi[i], lo[i]")
     ok = Func(lambda a: (a, -a), ("lo", "hi"), mapspec="a[i] -> lo[i], hi[i]")
     assert ok.mapspec is not None and ok.mapspec.output_names == ("lo", "hi")
+
+
+def test_copy_changes_only_what_it_is_given() -> None:
+    double = Func(lambda x: 2 * x, "y", mapspec="x[i] -> y[i]")
+    p = Pipeline([double], default_resources={"cpus": 2})
+    same = p.copy()
+    assert same is not p and same.funcs == p.funcs
+    assert same.default_resources == p.default_resources
+    assert p.copy(validate_type_annotations=False).validate_type_annotations is False
+    scoped = p.copy(scope="run1")
+    assert scoped.func_for("run1.y").parameters == ("run1.x",)
+    assert p.func_for("y").parameters == ("x",)  # the original is untouched
+    with pytest.raises(PipelineError, match=r"\['cpus'\].*default_resources"):
+        p.copy(cpus=4)
+
+
+def test_func_copy_is_replace() -> None:
+    f = Func(lambda x: 2 * x, "y", mapspec="x[i] -> y[i]")
+    g = f.copy(mapspec=None)
+    assert g.mapspec is None and f.mapspec is not None
+
+
+def test_mapspec_names_are_the_arrays_some_mapspec_indexes() -> None:
+    f = Func(lambda x, n: x * n, "y", mapspec="x[i] -> y[i]")
+    g = Func(lambda y: sum(y), "total")
+    assert Pipeline([f, g]).mapspec_names == {"x", "y"}

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import hpcflow
 from pipefunc._missing import refuse_options
+
+# pipefunc edits a pipeline in place where hpcflow returns a new one; with --in-place the
+# shim rebinds the pipeline to hpcflow's result (a calling convention, not a feature)
+IN_PLACE = os.environ.get("HPCFLOW_SHIM_IN_PLACE") == "1"
 
 # pipefunc-only options with their defaults; ``debug`` and ``print_error`` only print,
 # so they are accepted and dropped
@@ -76,3 +81,22 @@ class Pipeline(hpcflow.Pipeline):
     def __getitem__(self, output_name: str | tuple[str, ...]) -> hpcflow.Func:
         """pipefunc's ``pipeline[output_name]``: hpcflow's ``func_for``."""
         return self.func_for(output_name)
+
+    def _adopt(self, new: hpcflow.Pipeline) -> Any:
+        if not IN_PLACE:
+            return new
+        self.__dict__.clear()
+        self.__dict__.update(new.__dict__)
+        return None
+
+    def add_mapspec_axis(self, *names: str, axis: str) -> Any:
+        """hpcflow's ``add_mapspec_axis``; in place with ``--in-place``."""
+        return self._adopt(super().add_mapspec_axis(*names, axis=axis))
+
+    def update_mapspec_axes(self, renames: dict[str, str]) -> Any:
+        """hpcflow's ``update_mapspec_axes``; in place with ``--in-place``."""
+        return self._adopt(super().update_mapspec_axes(renames))
+
+    def update_scope(self, *args: Any, **kwargs: Any) -> Any:
+        """hpcflow's ``update_scope``; in place with ``--in-place``."""
+        return self._adopt(super().update_scope(*args, **kwargs))
