@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "hpcflow"
 
 # lowest first; a module may import its own layer and any layer below it
 LAYERS = [
-    ("base", ["hpcflow.errors", "hpcflow._atomic"]),
+    ("base", ["hpcflow.errors", "hpcflow._atomic", "hpcflow._warn"]),
     ("spec", ["hpcflow.spec"]),
     ("storage", ["hpcflow.storage"]),
     ("plan", ["hpcflow.plan"]),

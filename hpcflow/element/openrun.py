@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from hpcflow._warn import warn_user
 from hpcflow.element.checks import (
     check_choice,
     check_fixed,
@@ -134,6 +135,20 @@ class OpenRun:
             get_storage_class(s).requires_serialization for s in self.storage_ids.values()
         ):
             run_folder = tempfile.mkdtemp(prefix="hpcflow-run-")
+            on_disk = sorted(
+                {
+                    s
+                    for s in self.storage_ids.values()
+                    if get_storage_class(s).requires_serialization
+                }
+            )
+            # the user asked for files but not where: say where they went, and that they stay
+            warn_user(
+                f"storage {', '.join(map(repr, on_disk))} keeps its values in files and no "
+                f"run_folder was given, so this run is written to {run_folder}, which is "
+                "not removed afterwards; pass run_folder=... to choose the folder, or "
+                "storage='dict' to keep the values in memory"
+            )
         self.folder = None if run_folder is None else RunFolder(run_folder)
         resuming = (resume or reopened) and self.folder is not None and self.folder.exists()
         if resuming:

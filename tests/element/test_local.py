@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import multiprocessing
+import shutil
 import threading
+import warnings
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -691,3 +693,19 @@ def test_executor_dict_without_an_entry_for_a_func_is_refused_before_anything_ru
         for executor in ({"z": threads, "": None}, {"y2": None, "z": threads}):
             r = Pipeline([f, g]).map({"x": [1, 2]}, executor=executor)
             assert r["y1"].output.tolist() == [1, 2]
+
+
+def test_file_storage_without_a_run_folder_warns_where_the_files_went(tmp_path: Path) -> None:
+    double = Func(lambda x: 2 * x, "y", mapspec="x[i] -> y[i]")
+    with pytest.warns(UserWarning, match="no run_folder was given") as caught:
+        results = Pipeline([double]).map({"x": [1, 2]}, storage="file_array", parallel=False)
+    assert results["y"].output.tolist() == [2, 4]
+    (warning,) = caught
+    assert warning.filename == __file__  # the caller's line, not hpcflow's
+    folder = Path(str(warning.message).split("written to ")[1].split(",")[0])
+    assert (folder / "outputs" / "y").is_dir()
+    shutil.rmtree(folder)
+    # the default without a folder is in memory, and says nothing
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Pipeline([double]).map({"x": [1, 2]}, parallel=False)

@@ -262,5 +262,5 @@ def test_func_copy_is_replace() -> None:
 
 def test_mapspec_names_are_the_arrays_some_mapspec_indexes() -> None:
     f = Func(lambda x, n: x * n, "y", mapspec="x[i] -> y[i]")
-    g = Func(lambda y: sum(y), "total")
+    g = Func(lambda y: y.sum(), "total")
     assert Pipeline([f, g]).mapspec_names == {"x", "y"}
