@@ -49,7 +49,9 @@ def test_the_readme_first_example_runs(tmp_path: Path) -> None:
 
 def test_the_quickstart_examples_run(tmp_path: Path) -> None:
     for module in ("xarray", "pandas", "polars"):
-        pytest.importorskip(module, reason='the loaders need the test extra: pip install -e ".[test]"')
+        pytest.importorskip(
+            module, reason='the loaders need the test extra: pip install -e ".[test]"'
+        )
     blocks = python_blocks(ROOT / "docs" / "quickstart.md")
     assert len(blocks) >= 4, "the quickstart lost its examples"
     out = run_blocks([*blocks, 'print("summary:", results["summary"].output)'], tmp_path)
