@@ -182,6 +182,38 @@ def test_failures_lists_the_element_its_inputs_error_and_log(project: Path) -> N
     assert out_of_range.returncode == 2 and "has shape (7,)" in out_of_range.stderr
 
 
+KILLED = textwrap.dedent("""
+    import os, signal
+    import hpcflow
+
+    @hpcflow.func("y", mapspec="x[i] -> y[i]")
+    def dies(x):
+        if x == 3:
+            os.kill(os.getpid(), signal.SIGKILL)  # the task dies: no function raised
+        return x
+
+    pipeline = hpcflow.Pipeline([dies])
+""")
+
+
+def test_failures_of_a_run_whose_task_died_points_at_the_lost_elements(project: Path) -> None:
+    # "no failed elements" alone, after status said FAILED, sent a newcomer nowhere: the
+    # elements were lost with their task, which failures does not list.
+    (project / "killed.py").write_text(KILLED)
+    folder = project / "run"
+    _cli(
+        "submit", f"{project / 'killed.py'}:pipeline", "--inputs", project / "inputs.json",
+        "--run-folder", folder, "--scheduler", "local", "--chunksize", "2",
+    )  # fmt: skip
+    assert _cli("wait", folder, check=False).returncode == 1
+    out = _cli("failures", folder, check=False)
+    assert out.returncode == 0  # no function raised (the documented exit code)
+    assert "no failed elements" in out.stdout
+    assert "2 elements were lost with their tasks (FAILED: 2)" in out.stdout, out.stdout
+    assert f"hpcflow status {folder} --tasks" in out.stdout.replace("'", "")
+    assert f"hpcflow resume {folder}" in out.stdout.replace("'", "")
+
+
 def test_a_traceback_names_the_users_file_and_line(project: Path) -> None:
     folder = project / "run"
     _submit_file(project, "pipeline", folder)

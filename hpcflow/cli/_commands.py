@@ -8,6 +8,7 @@ import json
 import shlex
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -175,9 +176,28 @@ def failures(args: argparse.Namespace) -> int:
             f"no failed elements in run {run.run_id}"
             + (f" for {args.output}" if args.output else "")
         )
+        _print_lost(run, names)
         return ExitCode.OK
     print(f"{total} failed elements")
     return ExitCode.FAILED
+
+
+def _print_lost(run: Run, names: list[str]) -> None:
+    """Say where elements lost with their tasks are, which `failures` does not list.
+
+    Without it "no failed elements" after a status of FAILED reads as "nothing wrong".
+    """
+    lost: Counter[str] = Counter()
+    for name, out in run.status().outputs.items():
+        if name in names:
+            lost.update(out.lost)
+    if not lost:
+        return
+    reasons = ", ".join(f"{reason}: {n}" for reason, n in lost.most_common())
+    where = quote(run.path)
+    print(f"but {lost.total()} elements were lost with their tasks ({reasons}):")
+    print(f"    the tasks and their logs: hpcflow status {where} --tasks")
+    print(f"    compute them again:       hpcflow resume {where}")
 
 
 def logs(args: argparse.Namespace) -> int:

@@ -33,7 +33,7 @@ from hpcflow.runfolder.records import write_settings
 from hpcflow.schedulers._format import format_duration
 from hpcflow.schedulers.base import Scheduler, get_scheduler, scheduler_ref
 from hpcflow.spec.pipeline import Pipeline
-from hpcflow.spec.resources import parse_walltime
+from hpcflow.spec.resources import Resources, format_bytes, format_seconds, parse_walltime
 from hpcflow.spec.retry import Retry, RetryLike
 from hpcflow.storage.base import get_storage_class
 from hpcflow.submission.chunking import ChunkChooser
@@ -64,7 +64,7 @@ class SubmissionPlan:
         lines = [f"dry run: {len(self.arrays)} arrays for {self.scheduler} in {self.run_folder}"]
         lines += [f"note: {n}" for n in self.notes]
         for a in self.arrays:
-            res = {k: v for k, v in a.resources.to_dict().items() if v not in (None, {}, ())}
+            res = describe_resources(a.resources)
             deps = ", ".join(a.dependencies) or "none"
             lines += [
                 "",
@@ -86,6 +86,21 @@ class SubmissionPlan:
         if self.deferred:
             lines += ["", f"deferred until their shapes are known: {self.deferred}"]
         return "\n".join(lines)
+
+
+def describe_resources(resources: Resources) -> str:
+    """The fields that are set, in the units people read (``""`` when none is).
+
+    Examples
+    --------
+    >>> describe_resources(Resources(cpus=2, memory="200MB", walltime=600))
+    'cpus=2, memory=200 MiB, walltime=0:10:00'
+    """
+    units = {"memory": format_bytes, "walltime": format_seconds}
+    return ", ".join(
+        f"{name}={units[name](value) if name in units else value}"
+        for name, value in resources.to_dict().items()
+    )
 
 
 def submit(

@@ -240,6 +240,21 @@ def test_dry_run_writes_and_submits_nothing(tmp_path: Path) -> None:
     assert "hpcflow.worker" in text and "memory" in text and "waits for: <y[0]>" in text
 
 
+def test_dry_run_shows_resources_in_human_units(tmp_path: Path) -> None:
+    # The dry run printed the raw dict ({'memory': 209715200, 'walltime': 600}), bytes
+    # and seconds a reader has to convert, while every other view shows units.
+    res = Resources(cpus=2, memory="200MB", walltime="0:10:00", partition="debug")
+    dry = Pipeline([double], default_resources=res).plan(
+        {"x": [1, 2]}, tmp_path / "run", **_local(tmp_path)
+    )
+    text = str(dry)
+    line = "resources per element: cpus=2, memory=200 MiB, walltime=0:10:00, partition=debug"
+    assert line in text, text
+    assert "209715200" not in text
+    bare = Pipeline([double]).plan({"x": [1, 2]}, tmp_path / "bare", **_local(tmp_path))
+    assert "resources per element: scheduler defaults" in str(bare)
+
+
 def test_bad_input_fails_before_anything_is_written(tmp_path: Path) -> None:
     p = Pipeline([double])
     folder = tmp_path / "run"
