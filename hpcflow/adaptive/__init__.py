@@ -6,7 +6,7 @@ learner the results, until a goal (``loss_goal``, ``max_points``, ``max_rounds``
 reached. `run` does it in this process; `submit` does it on a batch system with no
 process kept alive: each round is a job array, followed by a 1-CPU job that tells the
 learner and submits the next round. Needs the ``adaptive`` extra
-(``pip install 'hpcflow[adaptive]'``); see ``docs/adaptive.md``. `for_adaptive_scheduler`
+(``pip install -e '.[adaptive]'`` in the hpcflow checkout); see ``docs/adaptive.md``. `for_adaptive_scheduler`
 turns a pipeline into learners for adaptive-scheduler's live run manager instead.
 
 >>> import math, adaptive, hpcflow

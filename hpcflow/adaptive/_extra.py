@@ -17,5 +17,6 @@ def require_adaptive() -> ModuleType:
     except ImportError as e:
         raise InputError(
             f"hpcflow.adaptive needs the python-adaptive package ({e}); install it with "
-            "pip install 'hpcflow[adaptive]'"
+            "pip install 'adaptive>=1,<2' (hpcflow's 'adaptive' extra: pip install -e '.[adaptive]' in "
+            "the hpcflow checkout)"
         ) from None

@@ -71,7 +71,7 @@ class AdaptiveSchedulerSetup:
         except ImportError as e:
             raise InputError(
                 f"run_manager needs adaptive-scheduler ({e}); install it with "
-                "pip install 'hpcflow[adaptive-scheduler]'"
+                "pip install 'adaptive-scheduler>=2,<3' (hpcflow's 'adaptive-scheduler' extra)"
             ) from None
         cls = scheduler_cls or asched.SLURM
         scheduler = cls(**{**self.scheduler_kwargs, **scheduler_kwargs})

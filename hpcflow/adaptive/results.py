@@ -30,13 +30,13 @@ def load_dataframe(run_folder: str | Path) -> Any:
     Columns: the learned input names, ``learner`` (the index in a ``BalancingLearner``,
     else 0), the per-learner inputs of a ``BalancingLearner`` given them, ``round``, every output of the rounds' runs (a failed element holds its
     `hpcflow.ErrorSnapshot`), and ``failed``. Points never computed (a round cancelled
-    half-way) are left out. Needs pandas (``pip install 'hpcflow[pandas]'``).
+    half-way) are left out. Needs pandas (``pip install pandas``).
     """
     try:
         import pandas as pd
     except ImportError:
         raise InputError(
-            "load_dataframe needs pandas; install it with pip install 'hpcflow[pandas]'"
+            "load_dataframe needs pandas; install it with pip install pandas"
         ) from None
     folder = CampaignFolder(run_folder)
     record = folder.read()

@@ -123,7 +123,10 @@ def main(argv: Sequence[str] | None = None, *, job_id: str | None = None, attemp
         print(f"hpcflow worker: interrupted ({e}) after {time.time() - t0:.2f} s; elements "
               "computed so far are stored", flush=True)  # fmt: skip
         return INTERRUPTED_EXIT
-    print(f"hpcflow worker: computed {n} elements in {time.time() - t0:.2f} s", flush=True)
+    print(
+        f"hpcflow worker: computed {n} element{'' if n == 1 else 's'} in {time.time() - t0:.2f} s",
+        flush=True,
+    )
     return 0
 
 

@@ -283,7 +283,10 @@ def choose_chunksize(inputs: ChunkInputs) -> ChunkDecision:
     tasks = min(n, max(preferred, forced))
     chunksize = math.ceil(n / tasks)
     n_tasks = math.ceil(n / chunksize)
-    result = f"{n_tasks:,} tasks of {chunksize:,} elements"
+    result = (
+        f"{n_tasks:,} task{'' if n_tasks == 1 else 's'} of "
+        f"{chunksize:,} element{'' if chunksize == 1 else 's'}"
+    )
     if c is not None:
         result += f" ({_dur(chunksize * c)} each)"
     return ChunkDecision(chunksize, n_tasks, "; ".join(parts) + " -> " + result)

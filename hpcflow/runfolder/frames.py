@@ -111,7 +111,7 @@ def _require(module: str, extra: str, what: str) -> ModuleType:
     except ImportError:
         raise ImportError(
             f"{what} needs {module}, which is not installed; install it with "
-            f"pip install 'hpcflow[{extra}]' (or pip install {module})"
+            f"pip install {module} (hpcflow's {extra!r} extra)"
         ) from None
 
 

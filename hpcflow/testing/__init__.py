@@ -1,6 +1,6 @@
 """Test suites and fakes shipped with hpcflow, for its own backends and for users'.
 
-Needs pytest (``pip install hpcflow[test]``). `FakeScheduler` stands in for a batch
+Needs pytest (``pip install -e '.[test]'`` in the hpcflow checkout). `FakeScheduler` stands in for a batch
 system in a user's tests; `SchedulerContract` and `StorageContract` are the suites a
 backend subclasses.
 """

@@ -202,5 +202,5 @@ def test_a_used_folder_is_refused(tmp_path: Path) -> None:
 
 def test_without_adaptive_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "adaptive", None)  # import adaptive now fails
-    with pytest.raises(InputError, match=r"pip install 'hpcflow\[adaptive\]'"):
+    with pytest.raises(InputError, match=r"pip install 'adaptive>=1,<2'"):
         ha.run(Pipeline([tanh]), learner=object(), learn={"x": "y"}, max_points=3)

@@ -68,7 +68,7 @@ def test_sigterm_stores_finished_elements_and_a_rerun_computes_only_the_rest(
         [sys.executable, "-m", "hpcflow.worker", str(folder), "y", "0"],
         capture_output=True, text=True, check=True, timeout=120,
     )  # fmt: skip
-    assert f"computed {10 - y.done} elements" in again.stdout
+    assert f"computed {10 - y.done} element" in again.stdout
     assert run.load_outputs("y").tolist() == [x * 10 for x in range(10)]
     computed_twice = len(list(trace.iterdir())) - 10
     assert computed_twice <= len(first) - y.done  # only the element in flight, if any

@@ -83,7 +83,7 @@ def test_missing_extra_names_the_install(finished: Path, monkeypatch: pytest.Mon
         return real(name, *args)
 
     monkeypatch.setattr(importlib, "import_module", fake)
-    with pytest.raises(ImportError, match=r"hpcflow\[xarray\]"):
+    with pytest.raises(ImportError, match=r"pip install xarray \(hpcflow's 'xarray' extra\)"):
         load_xarray_dataset(run_folder=finished)
 
 
