@@ -7,10 +7,14 @@ Three measurements:
    run sequentially: time and number of files written, per backend.
 2. Loading a finished 100,000-element output.
 3. Finding the missing elements of a 1,000,000-element ``chunked_file_array`` output.
+4. ``map(resume=True)`` of a finished 100,000-element ``file_array`` run: with the damage
+   check (the default) and without it (``resume_validation="skip"``), best of 3.
 
 Run (pipefunc only in the benchmark environment)::
 
     .bench-venv/bin/python benchmarks/storage.py --folder /tmp/hpcflow-bench
+
+``--only resume`` runs measurement 4 alone (it needs no pipefunc).
 """
 
 from __future__ import annotations
@@ -147,19 +151,52 @@ def bench_missing(root: Path, size: int, chunk: int) -> None:
     print(f"   {len(missing)} missing of {size} found in {t:.3f}s from {count_files(folder)} files")
 
 
+def _ident(x: int) -> int:
+    return x
+
+
+def bench_resume(root: Path, size: int) -> None:
+    print(f"\n4. resume of a finished {size}-element file_array run (nothing to compute)")
+    import hpcflow
+
+    folder = root / "resume-file_array"
+    p = hpcflow.Pipeline([hpcflow.Func(_ident, "y", mapspec="x[i] -> y[i]")])
+    x = list(range(size))
+    p.map({"x": x}, folder, parallel=False, storage="file_array", return_results=False)
+    for mode in ("auto", "skip"):
+        best = min(
+            timed(
+                lambda m=mode: p.map(
+                    {"x": x}, folder, parallel=False, storage="file_array", resume=True,
+                    resume_validation=m, return_results=False,
+                )
+            )[0]
+            for _ in range(3)
+        )  # fmt: skip
+        what = "damage check (default)" if mode == "auto" else 'resume_validation="skip"'
+        print(f"   {what:32} {best:8.3f}s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folder", default="/tmp/hpcflow-bench-storage")
     parser.add_argument("--n", type=int, default=20)
     parser.add_argument("--load-size", type=int, default=100_000)
     parser.add_argument("--missing-size", type=int, default=1_000_000)
+    parser.add_argument("--resume-size", type=int, default=100_000)
+    parser.add_argument("--only", choices=["resume"], help="run one measurement alone")
     args = parser.parse_args()
     root = Path(args.folder)
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
+    if args.only == "resume":
+        bench_resume(root, args.resume_size)
+        shutil.rmtree(root, ignore_errors=True)
+        return
     bench_pipeline(root, args.n)
     bench_load(root, args.load_size)
     bench_missing(root, args.missing_size, 1000)
+    bench_resume(root, args.resume_size)
     shutil.rmtree(root, ignore_errors=True)
 
 

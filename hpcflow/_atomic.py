@@ -108,7 +108,7 @@ _PROTO, _FRAME = 0x80, 0x95
 _HEAD = 4096
 
 
-def pickle_looks_whole(path: Path) -> bool:
+def pickle_looks_whole(path: Path | str, *, dir_fd: int | None = None) -> bool:
     """A cheap check, without unpickling, that a pickle file is not truncated or garbage.
 
     It must start with the PROTO opcode and end with STOP, and a first frame (protocol
@@ -116,10 +116,11 @@ def pickle_looks_whole(path: Path) -> bool:
     is caught, and random bytes pass with a chance of about 1 in 65,536. One read of at
     most 4 KiB for small files (a second one at the end of bigger ones), through plain
     file descriptors: resume checks every element file with it.
-    A missing file is not damaged (it is simply not done): True.
+    A missing file is not damaged (it is simply not done): True. With ``dir_fd`` (an
+    open directory), ``path`` is a name in it: no path lookup per file.
     """
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY, dir_fd=dir_fd)
     except FileNotFoundError:
         return True
     try:

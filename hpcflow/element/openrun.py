@@ -434,7 +434,7 @@ class OpenRun:
             aside = self._damaged_dir()
             for o, st in zip(f.output_names, stores, strict=True):
                 assert isinstance(st, StorageBase)
-                st.retire(bad, aside / OUTPUTS / disk_name(o))
+                st.retire_damaged(bad, aside / OUTPUTS / disk_name(o))
                 moved[o] = len(bad)
         if moved:
             warnings.warn(

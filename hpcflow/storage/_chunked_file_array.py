@@ -115,18 +115,19 @@ class ChunkedFileArray(StorageBase):
         return in_spans(np.asarray(indices, dtype=np.int64), self._starts, self._stops)
 
     def damaged_linear(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        # One check per chunk file; indices are looked up only if one fails, so status
+        # of 10^7 elements pays for the files, not for a search per element.
         self._list()
-        idx = np.asarray(indices, dtype=np.int64)
-        pos = self._find(idx)
         assert self.folder is not None
-        damaged = {
-            p
-            for p in np.unique(pos[pos >= 0]).tolist()
-            if not pickle_looks_whole(
-                self.folder / f"{int(self._starts[p])}-{int(self._stops[p])}.pickle"
-            )
-        }  # one check per chunk file
-        return np.isin(pos, list(damaged)) & (pos >= 0)
+        bad = [
+            (s, e)
+            for s, e in zip(self._starts.tolist(), self._stops.tolist(), strict=True)
+            if not pickle_looks_whole(self.folder / f"{s}-{e}.pickle")
+        ]
+        idx = np.asarray(indices, dtype=np.int64)
+        if not bad:
+            return np.zeros(len(idx), dtype=bool)
+        return in_spans(idx, *spans_to_arrays(bad))
 
     def done_mask(self) -> np.ndarray:
         self._list()

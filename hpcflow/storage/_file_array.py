@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -120,22 +120,59 @@ class FileArray(StorageBase):
             self._cache.pop(i, None)
 
     def damaged_linear(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
-        # One small read per file. Threads overlap the file system's latency (the cost
-        # on Lustre and GPFS); values this process wrote or read are whole.
-        from concurrent.futures import ThreadPoolExecutor  # only resume needs it
+        # One small read per stored file, by name within its directory (one listing
+        # and one open directory per thousand files; no path built per element). Threads
+        # overlap the file system's latency (the cost on Lustre and GPFS); values this
+        # process wrote or read are whole.
+        from concurrent.futures import ThreadPoolExecutor  # only resume and status need it
 
-        todo = [i for i in np.asarray(indices, dtype=np.int64).tolist() if i not in self._cache]
-        batches = [todo[k : k + _FANOUT] for k in range(0, len(todo), _FANOUT)]
-        with ThreadPoolExecutor(min(_CHECK_THREADS, max(1, len(batches)))) as pool:
-            bad = {
-                i
-                for found in pool.map(self._damaged_among, batches)
-                for i in found
-            }  # fmt: skip
-        return np.isin(np.asarray(indices, dtype=np.int64), list(bad))
+        idx = np.asarray(indices, dtype=np.int64)
+        groups = list(self._by_directory(idx))
+        with ThreadPoolExecutor(min(_CHECK_THREADS, max(1, len(groups)))) as pool:
+            found = list(
+                pool.map(
+                    self._damaged_among,
+                    [idx[pos] for _, pos in groups],
+                    [folder for folder, _ in groups],
+                )
+            )
+        out = np.zeros(len(idx), dtype=bool)
+        for (_, pos), bad in zip(groups, found, strict=True):
+            out[pos] = bad
+        return out
 
-    def _damaged_among(self, batch: list[int]) -> list[int]:
-        return [i for i in batch if not pickle_looks_whole(self.path(i))]
+    def _damaged_among(self, batch: np.ndarray, folder: Path) -> np.ndarray:
+        bad = np.zeros(len(batch), dtype=bool)
+        names = _listdir(folder)
+        if not names:
+            return bad
+        cached, fmt = self._cache, self.filename_template.format
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            for k, i in enumerate(batch.tolist()):
+                name = fmt(i)
+                if name in names and i not in cached:
+                    bad[k] = not pickle_looks_whole(name, dir_fd=dir_fd)
+        finally:
+            os.close(dir_fd)
+        return bad
+
+    def _by_directory(self, idx: np.ndarray) -> Iterator[tuple[Path, np.ndarray]]:
+        """(directory, positions in ``idx``) of the elements each directory holds."""
+        assert self.folder is not None
+        if self.size <= _FANOUT or not len(idx):
+            yield self.folder, np.arange(len(idx))
+            return
+        keys = idx // _FANOUT  # one directory per thousand elements, at either depth
+        order = np.argsort(keys, kind="stable")
+        sorted_keys = keys[order]
+        cuts = np.flatnonzero(np.diff(sorted_keys)) + 1
+        for part in np.split(order, cuts):
+            k = int(keys[part[0]])
+            if self.size <= _FANOUT**2:
+                yield self.folder / str(k), part
+            else:
+                yield self.folder / str(k // _FANOUT) / str(k % _FANOUT), part
 
     def _remember(self, index: int, value: Any) -> None:
         self._cache[index] = value
@@ -150,15 +187,13 @@ class FileArray(StorageBase):
         idx = np.asarray(indices, dtype=np.int64)
         if len(idx) <= 8:
             return np.fromiter((self.path(int(i)).exists() for i in idx), bool, len(idx))
-        # One listing per directory beats one stat per element for big batches.
-        listings: dict[Path, set[str]] = {}
+        # One listing per directory beats one stat per element for big batches; names
+        # are formatted, never joined into a path per element.
         out = np.empty(len(idx), dtype=bool)
-        for n, i in enumerate(idx):
-            path = self.path(int(i))
-            names = listings.get(path.parent)
-            if names is None:
-                names = listings[path.parent] = _listdir(path.parent)
-            out[n] = path.name in names
+        fmt = self.filename_template.format
+        for folder, pos in self._by_directory(idx):
+            names = _listdir(folder)
+            out[pos] = [fmt(i) in names for i in idx[pos].tolist()] if names else False
         return out
 
 

@@ -37,8 +37,9 @@ import cloudpickle
 import numpy as np
 
 from hpcflow._atomic import atomic_write_bytes, atomic_write_pickle, read_pickle
-from hpcflow.errors import StorageError
+from hpcflow.errors import CorruptDataError, StorageError
 from hpcflow.storage._spans import consecutive_runs, in_spans, shared_manager, spans_to_arrays
+from hpcflow.storage._zstd import zstd_frame_looks_whole
 from hpcflow.storage.base import MISSING, StorageBase, register_builtin
 
 __all__ = ["ZarrFileArray", "ZarrMemoryArray", "ZarrSharedMemoryArray"]
@@ -52,6 +53,8 @@ _PERSIST_NAME = "zarr_memory.cloudpickle"
 _PERSIST_WAY_OUT = (
     "delete the file, and resume the run to compute every element of this output again"
 )
+# what zarr and numcodecs raise for a chunk that cannot be decoded (zstd: RuntimeError)
+_UNDECODABLE = (RuntimeError, ValueError, EOFError, TypeError)
 
 
 def _zarr() -> Any:
@@ -223,7 +226,7 @@ class _ZarrBase(StorageBase):
         if cached is None or not cached[1][offset]:
             lo, hi = b * self.chunk_size, min((b + 1) * self.chunk_size, self.size)
             cached = (
-                self._open()[lo:hi],
+                self._read(lo, hi),
                 self._in_spans(np.arange(lo, hi), self._spans_seen or spans),
             )
             self._blocks[b] = cached
@@ -239,7 +242,12 @@ class _ZarrBase(StorageBase):
         ext = self.external_shape
         if arr is None:  # nothing written yet
             return np.ma.MaskedArray(np.empty(self.shape, dtype=object), mask=True)
-        raw = arr[:]  # one read of the whole array
+        try:
+            raw = arr[:]  # one read of the whole array
+        except _UNDECODABLE:
+            for lo in range(0, self.size, self.chunk_size):  # name the damaged chunk
+                self._read(lo, min(lo + self.chunk_size, self.size))
+            raise
         if self.dtype == _OBJECT:
             data = np.empty(self.size, dtype=object)
             for i in np.flatnonzero(done):
@@ -260,6 +268,23 @@ class _ZarrBase(StorageBase):
         mask = np.broadcast_to(~done.reshape(ext + (1,) * len(self.internal_shape)), full.shape)
         order = _axis_order(self.shape_mask)
         return np.ma.MaskedArray(np.transpose(full, order), mask=np.transpose(mask, order))
+
+    def _read(self, lo: int, hi: int) -> Any:
+        """Raw values ``lo:hi`` (one block); a damaged chunk raises `CorruptDataError`."""
+        try:
+            return self._open()[lo:hi]
+        except _UNDECODABLE as e:
+            where = self._chunk_where(lo // self.chunk_size)
+            raise CorruptDataError(
+                f"{where} is corrupt: zarr cannot decode it ({type(e).__name__}: {e}); "
+                "hpcflow writes whole chunks, so it was damaged afterwards; resume the run "
+                "(map(..., resume=True) or hpcflow resume) to compute its elements again",
+                where,
+            ) from e
+
+    def _chunk_where(self, block: int) -> Any:
+        """What to name as the damaged file of ``block``."""
+        return f"block {block} of the zarr array in {self.folder or 'memory'}"
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_array": None, "_blocks": OrderedDict(), "_spans_seen": None}
@@ -317,6 +342,64 @@ class ZarrFileArray(_ZarrBase):
     def _mark_done(self, start: int, stop: int) -> None:
         assert self.folder is not None
         atomic_write_bytes(self.folder / "done" / f"{start}-{stop}", b"")
+
+    def _chunk_where(self, block: int) -> Path:
+        assert self.folder is not None
+        arr = self._open()
+        key: str = arr.metadata.encode_chunk_key((block, *(0,) * (arr.ndim - 1)))
+        return self.folder / "values" / key
+
+    def _block_damaged(self, block: int) -> bool:
+        path = self._chunk_where(block)
+        if not path.exists():
+            # zarr never writes a chunk of numbers that are all the fill value (0), so
+            # only an object chunk's absence is damage
+            return self.dtype == _OBJECT
+        names = [c.to_dict()["name"] for c in self._open().metadata.codecs]
+        if names[-1:] == ["zstd"] and set(names[:-1]) <= {"bytes", "vlen-bytes"}:
+            return not zstd_frame_looks_whole(path)
+        try:  # another codec (a zarr configuration of the user's): decode the block
+            lo = block * self.chunk_size
+            self._read(lo, min(lo + self.chunk_size, self.size))
+        except CorruptDataError:
+            return True
+        return False
+
+    def damaged_linear(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        # One header walk per stored chunk file (never decompressing); indices are
+        # looked up only if a chunk fails, as for chunked_file_array.
+        idx = np.asarray(indices, dtype=np.int64)
+        spans = self._done_spans()
+        if not spans or self._open() is None:
+            return np.zeros(len(idx), dtype=bool)
+        c = self.chunk_size
+        blocks = sorted({b for s, e in spans for b in range(s // c, (e - 1) // c + 1)})
+        bad = [(b * c, min((b + 1) * c, self.size)) for b in blocks if self._block_damaged(b)]
+        if not bad:
+            return np.zeros(len(idx), dtype=bool)
+        out: np.ndarray = in_spans(idx, *spans_to_arrays(bad)) & in_spans(
+            idx, *spans_to_arrays(spans)
+        )
+        return out
+
+    def retire_damaged(self, indices: Sequence[int] | np.ndarray, to: Path) -> None:
+        # A chunk is one file: its whole block is set aside, with the done markers of
+        # every run of elements in it (those elements are computed again).
+        assert self.folder is not None
+        c = self.chunk_size
+        blocks = set((np.unique(np.asarray(indices, dtype=np.int64)) // c).tolist())
+        (to / "done").mkdir(parents=True, exist_ok=True)
+        for s, e in self._done_spans():
+            if blocks & set(range(s // c, (e - 1) // c + 1)):
+                os.replace(self.folder / "done" / f"{s}-{e}", to / "done" / f"{s}-{e}")
+        for b in sorted(blocks):
+            path = self._chunk_where(b)
+            if path.exists():
+                dest = to / path.relative_to(self.folder)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, dest)
+        self._blocks.clear()
+        self._spans_seen = None
 
     def _done_spans(self) -> list[tuple[int, int]]:
         assert self.folder is not None

@@ -151,6 +151,14 @@ class StorageBase(ABC):
         """
         return np.zeros(len(indices), dtype=bool)
 
+    def retire_damaged(self, indices: Sequence[int] | np.ndarray, to: Path) -> None:
+        """Set aside damaged elements (`damaged_linear`) into ``to``: not done again.
+
+        For ``resume``. The default is `retire`; a backend that stores several elements
+        per file sets the whole file aside (its other elements are computed again).
+        """
+        self.retire(indices, to)
+
     # ------------------------------------------------------------- derived
     def dump_chunk(self, indices: Sequence[int] | np.ndarray, values: Sequence[Any]) -> None:
         """Store ``values[n]`` at linear index ``indices[n]`` (one chunk's results)."""

@@ -46,6 +46,9 @@ class OutputStatus:
     running: int = 0
     pending: int = 0
     lost: Counter[str] = field(default_factory=Counter)  # not done, task ended: by reason
+    # stored, but the file fails the cheap damage check (truncated, overwritten): not
+    # done; resume sets them aside and computes them again
+    damaged: int = 0
     # a few failed elements: (external index, "ExceptionType: message")
     examples: list[tuple[tuple[int, ...], str]] = field(default_factory=list)
 
@@ -123,6 +126,13 @@ class RunStatus:
             more = sum(self.failed_tasks.values()) - len(self.lost_tasks)
             if more > 0 and self.lost_tasks:
                 lines.append(f"    ... and {more} more (hpcflow status --tasks lists every job)")
+        for o in self.outputs.values():
+            if o.damaged:
+                lines.append(
+                    f"  {o.name}: {o.damaged} stored element(s) damaged (truncated or "
+                    "overwritten files); run.resume() / hpcflow resume FOLDER sets them aside "
+                    "and computes them again"
+                )
         for o in self.outputs.values():
             for index, message in o.examples:
                 lines.append(f"  {o.name}{list(index)} failed: {message}")
@@ -276,13 +286,22 @@ def _count_done(
         if o not in stores:
             stores[o] = open_storage(folder, o, meta)
         done &= stores[o].done_linear(elements)
+    # the cheap check resume runs (both ends of each file, never unpickling): a
+    # damaged element is not done, though its file exists
+    bad = np.zeros(len(elements), dtype=bool)
+    for o in stage.outputs:
+        bad |= stores[o].damaged_linear(elements)
+    n_bad = int(np.count_nonzero(bad & done))
+    ok = done & ~bad if n_bad else done
+    st.damaged += n_bad
     marked = read_marked_errors(folder.marker_folder(tuple(stage.outputs)))
     failed, own = marked.any, marked.failed
-    n_failed = int(np.isin(elements[done], failed).sum()) if len(failed) else 0
+    n_failed = int(np.isin(elements[ok], failed).sum()) if len(failed) else 0
     st.failed += n_failed
-    st.done += int(done.sum()) - n_failed
+    st.done += int(ok.sum()) - n_failed
     store = stores[stage.outputs[0]]
-    for li in own[: max(0, _EXAMPLES - len(st.examples))].tolist():
+    shown = np.setdiff1d(own, elements[bad]) if n_bad else own  # never read a damaged file
+    for li in shown[: max(0, _EXAMPLES - len(st.examples))].tolist():
         st.examples.append((unravel(store, li), _describe(store.get_linear(li))))
     return elements[~done] if done.any() else elements  # no copy of 10^7 pending
 

@@ -119,7 +119,7 @@ def inc(x: int) -> int:
     return x + 1
 
 
-@pytest.mark.parametrize("storage", ["file_array", "chunked_file_array"])
+@pytest.mark.parametrize("storage", ["file_array", "chunked_file_array", "zarr_file_array"])
 def test_resume_computes_a_damaged_element_again(
     storage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -127,7 +127,10 @@ def test_resume_computes_a_damaged_element_again(
     p = Pipeline([Func(inc, "y", mapspec="x[i] -> y[i]")])
     folder = tmp_path / "r"
     p.map({"x": [0, 1, 2, 3]}, folder, parallel=False, storage=storage, chunksizes=2)
-    damaged = sorted((folder / "outputs" / "y").rglob("*.pickle"))[-1]  # holds element 3
+    if storage == "zarr_file_array":  # chunks of 2: c/1 holds elements 2 and 3
+        damaged = folder / "outputs" / "y" / "values" / "c" / "1"
+    else:
+        damaged = sorted((folder / "outputs" / "y").rglob("*.pickle"))[-1]  # holds element 3
     damaged.write_bytes(damaged.read_bytes()[:-4])
     with pytest.raises(CorruptDataError, match=str(damaged)):
         load_outputs("y", run_folder=folder)
