@@ -40,6 +40,7 @@ def status_json(run: Run, status: RunStatus) -> dict[str, Any]:
                 "total": o.total,
                 "done": o.done,
                 "failed": o.failed,
+                "damaged": o.damaged,
                 "running": o.running,
                 "pending": o.pending,
                 "lost": dict(sorted(o.lost.items())),

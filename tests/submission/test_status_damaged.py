@@ -62,6 +62,10 @@ def test_status_finds_a_truncated_element_file(storage: str, tmp_path: Path) -> 
     assert not status.complete and status.state == "finished"
     assert y.damaged >= 1 and y.done == 3 - y.damaged and y.failed == 0
     assert "damaged" in str(status) and "resume" in str(status)
+    from hpcflow.cli._views import status_json
+
+    (row,) = status_json(run, status)["outputs"]  # what `hpcflow status --json` prints
+    assert row["damaged"] == y.damaged and row["done"] == y.done
     with pytest.warns(UserWarning, match="damaged stored elements"):
         run.resume()  # sets it aside and submits it again
     fake.run_all()
