@@ -443,8 +443,8 @@ class MapSpec:
                     f"internal_shapes names {name!r}, which is not an output of mapspec "
                     f"'{self}'; its outputs are {list(self.output_names)}"
                 )
-            if not self.internal_indices:
-                continue  # no axis reads it
+            if not self.internal_indices or value is None:
+                continue  # no axis reads it, or None: as if not given
             shape = normalize_internal_shape(value, f"internal_shapes[{name!r}]")
             assert shape is not None
             if len(shape) < len(self.internal_indices):

@@ -709,3 +709,15 @@ def test_file_storage_without_a_run_folder_warns_where_the_files_went(tmp_path: 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Pipeline([double]).map({"x": [1, 2]}, parallel=False)
+
+
+def test_internal_shapes_of_numpy_ints_or_none_are_taken() -> None:
+    # a length from len()/shape arithmetic on arrays is a numpy int; None means not given
+    gen = Func(lambda n: list(range(n)), "g", mapspec="... -> g[j]")
+    p = Pipeline([gen])
+    for given in (np.int64(3), (np.int64(3),), None):
+        got = p.map({"n": 3}, internal_shapes={"g": given}, parallel=False)
+        assert list(got["g"].output) == [0, 1, 2]
+    assert p.shapes({"n": 3}, {"g": np.int64(3)}).shapes["g"] == (3,)
+    assert p.shapes({"n": 3}, {"g": None}).shapes["g"] == ("?",)
+    assert gen.mapspec is not None and gen.mapspec.shape({}, {"g": None}) == (("?",), (False,))
