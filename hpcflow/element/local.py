@@ -29,7 +29,13 @@ from hpcflow.element.openrun import OpenRun
 from hpcflow.element.progress import ProgressTracker, ShowProgress
 from hpcflow.element.task import ChunkReport, FuncTask
 from hpcflow.errors import InputError
-from hpcflow.plan.chunks import ChunkSizes, check_chunksizes, chunk_ranges, resolve_chunksize
+from hpcflow.plan.chunks import (
+    ChunkSizes,
+    check_chunksizes,
+    check_output_keys,
+    chunk_ranges,
+    resolve_chunksize,
+)
 from hpcflow.runfolder.layout import RunFolder
 from hpcflow.runfolder.lock import run_lock
 from hpcflow.runfolder.results import ResultDict
@@ -219,7 +225,11 @@ class LocalMap:
             raise InputError(f"inputs must be a dict of name -> value, got {type(inputs).__name__}")
         self.progress = ProgressTracker(show_progress)
         # against the whole pipeline: a key for an output left out by output_names is fine
-        check_chunksizes(chunksizes, [f.output_names for f in pipeline.funcs])
+        outputs = [f.output_names for f in pipeline.funcs]
+        check_chunksizes(chunksizes, outputs)
+        for arg, value in (("executor", executor), ("storage", storage)):
+            if isinstance(value, Mapping):
+                check_output_keys(arg, value, outputs)
         targets = _flatten_names(output_names)
         if auto_subpipeline:
             pipeline = pipeline.subpipeline(inputs, targets)
