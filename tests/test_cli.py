@@ -338,3 +338,13 @@ def test_a_cluster_option_with_the_local_scheduler_is_ignored_with_a_warning(
     assert "partition" not in sched.options()
     with pytest.raises(InputError, match="bad option for scheduler 'slurm'"):
         get_scheduler("slurm", {"queue": "q"})
+
+
+@pytest.mark.parametrize("command", ["status", "report", "resume", "cancel", "unlock", "rerun"])
+def test_a_run_folder_that_is_a_file_is_one_line_and_exit_2(project: Path, command: str) -> None:
+    (project / "notes.txt").write_text("mine")
+    extra = ["--output", "y", "--index", "0"] if command == "rerun" else []
+    bad = _cli(command, project / "notes.txt", *extra, check=False)
+    assert bad.returncode == 2, bad.stderr
+    assert "is a file, not a folder" in bad.stderr and "Traceback" not in bad.stderr
+    assert (project / "notes.txt").read_text() == "mine"

@@ -18,6 +18,7 @@ from hpcflow.cli._exit import ExitCode, all_done, exit_code
 from hpcflow.cli._load import load_inputs, load_pipeline
 from hpcflow.cli._views import status_json, tasks_table
 from hpcflow.errors import InputError
+from hpcflow.runfolder.layout import RunFolder
 from hpcflow.runfolder.lock import clear_lock, holder_alive, lock_holder
 from hpcflow.runfolder.records import read_submissions
 from hpcflow.submission.handle import Run
@@ -138,6 +139,7 @@ def resume(args: argparse.Namespace) -> int:
 
 def unlock(args: argparse.Namespace) -> int:
     folder = Path(args.run_folder)
+    RunFolder(folder)  # a file (or a path inside one) is refused, naming it
     holder = lock_holder(folder)
     if holder is None:
         print(f"{folder} has no lock; nothing to do")

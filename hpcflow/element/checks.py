@@ -62,7 +62,14 @@ def internal_shapes(
         for o in f.output_names:
             if f.internal_shape is not None:
                 out[o] = f.internal_shape
+    if given is not None and not isinstance(given, Mapping):
+        raise InputError(
+            f"internal_shapes={given!r} must be a dict of output name -> shape, e.g. "
+            "{'y': 3} or {'y': (3, '?')}"
+        )
     for name, value in (given or {}).items():
+        if value is None:
+            continue  # as if not given: the func's own internal_shape, or learned
         if name not in pipeline.output_to_func:
             raise InputError(
                 f"internal_shapes names {name!r}, which is not an output; outputs are "

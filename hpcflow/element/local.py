@@ -28,8 +28,15 @@ from hpcflow.element.execute import execute_chunk, execute_payload, store_report
 from hpcflow.element.openrun import OpenRun
 from hpcflow.element.progress import ProgressTracker, ShowProgress
 from hpcflow.element.task import ChunkReport, FuncTask
-from hpcflow.errors import InputError, RunFolderError
-from hpcflow.plan.chunks import ChunkSizes, check_chunksizes, chunk_ranges, resolve_chunksize
+from hpcflow.errors import InputError
+from hpcflow.plan.chunks import (
+    ChunkSizes,
+    check_chunksizes,
+    check_output_keys,
+    chunk_ranges,
+    resolve_chunksize,
+)
+from hpcflow.runfolder.layout import RunFolder
 from hpcflow.runfolder.lock import run_lock
 from hpcflow.runfolder.results import ResultDict
 from hpcflow.spec.func import Func
@@ -218,7 +225,11 @@ class LocalMap:
             raise InputError(f"inputs must be a dict of name -> value, got {type(inputs).__name__}")
         self.progress = ProgressTracker(show_progress)
         # against the whole pipeline: a key for an output left out by output_names is fine
-        check_chunksizes(chunksizes, [f.output_names for f in pipeline.funcs])
+        outputs = [f.output_names for f in pipeline.funcs]
+        check_chunksizes(chunksizes, outputs)
+        for arg, value in (("executor", executor), ("storage", storage)):
+            if isinstance(value, Mapping):
+                check_output_keys(arg, value, outputs)
         targets = _flatten_names(output_names)
         if auto_subpipeline:
             pipeline = pipeline.subpipeline(inputs, targets)
@@ -409,14 +420,10 @@ def _default_pool(*, threads: bool) -> ProcessPoolExecutor:
 
 
 def _lockable(run_folder: str | Path) -> Path:
-    """``run_folder`` as a path its lock can be made in (a file there is refused)."""
-    path = Path(run_folder).absolute()
-    if path.exists() and not path.is_dir():
-        raise RunFolderError(
-            f"run_folder {path} exists and is not a directory; pass a folder (new or "
-            "holding an hpcflow run)"
-        )
-    return path
+    """``run_folder`` as a path its lock can be made in (a file, or a path inside one, is
+    refused by `RunFolder`).
+    """
+    return RunFolder(run_folder).path
 
 
 def _flatten_names(names: Iterable[str | tuple[str, ...]] | None) -> list[str] | None:

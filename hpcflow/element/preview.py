@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from hpcflow.element.checks import check_inputs, internal_shapes
+from hpcflow.element import checks
 from hpcflow.errors import InputError
 from hpcflow.plan.shapes import AxisLengths, as_input_array
 from hpcflow.spec.func import ShapeDim
@@ -42,7 +42,7 @@ class MapShapes(NamedTuple):
 
 
 def map_shapes(
-    pipeline: Pipeline, inputs: Mapping[str, Any], internal_shapes_given: Any = None
+    pipeline: Pipeline, inputs: Mapping[str, Any], internal_shapes: Any = None
 ) -> MapShapes:
     """Preview the shapes ``pipeline.map(inputs, internal_shapes=...)`` would give.
 
@@ -57,7 +57,7 @@ def map_shapes(
         The pipeline.
     inputs
         Root-parameter values, as for `Pipeline.map` (defaults fill the missing ones).
-    internal_shapes_given
+    internal_shapes
         ``{output: shape}`` of generated axes, as for `Pipeline.map`; ``"?"`` (or a
         missing entry) for a length only a run learns.
 
@@ -87,8 +87,10 @@ def map_shapes(
     >>> map_shapes(p, {"n": 3, "y": [1, 2]}).shapes["z"]
     ('?', 2)
     """
-    values = check_inputs(pipeline, flatten_scoped_inputs(inputs, pipeline.root_args()))
-    internal = internal_shapes(pipeline, internal_shapes_given)
+    if not isinstance(inputs, Mapping):
+        raise InputError(f"inputs must be a dict of name -> value, got {type(inputs).__name__}")
+    values = checks.check_inputs(pipeline, flatten_scoped_inputs(inputs, pipeline.root_args()))
+    internal = checks.internal_shapes(pipeline, internal_shapes)
     lengths = AxisLengths(pipeline.mapspecs)
     shapes: dict[ShapeKey, tuple[ShapeDim, ...]] = {}
     masks: dict[ShapeKey, tuple[bool, ...]] = {}

@@ -12,6 +12,7 @@ from hpcflow.errors import InputError
 __all__ = [
     "ChunkSizes",
     "check_chunksizes",
+    "check_output_keys",
     "chunk_ranges",
     "resolve_chunksize",
     "user_chunksize",
@@ -109,19 +110,50 @@ def check_chunksizes(chunksizes: ChunkSizes, outputs: Iterable[tuple[str, ...]])
     if not isinstance(chunksizes, Mapping):
         _check_size(chunksizes, "chunksizes")
         return
+    check_output_keys("chunksizes", chunksizes, outputs)
+    for key, value in chunksizes.items():
+        if value is not None and not callable(value):
+            _check_size(value, f"chunksizes[{key!r}]")
+
+
+def check_output_keys(
+    arg: str, mapping: Mapping[Any, Any], outputs: Iterable[tuple[str, ...]]
+) -> None:
+    """Refuse a key of a per-output dict (``chunksizes``, ``executor``, ``storage``) that
+    names no output: a misspelt one would silently fall back to the ``""`` default.
+
+    Parameters
+    ----------
+    arg
+        The argument's name, for the message.
+    mapping
+        What the caller passed.
+    outputs
+        The output names of each func of the pipeline (``Func.output_names``).
+
+    Raises
+    ------
+    InputError
+        Naming ``arg``, the bad key and the valid keys.
+
+    Examples
+    --------
+    >>> check_output_keys("storage", {"": "dict", ("a", "b"): "file_array"}, [("a", "b")])
+    >>> check_output_keys("executor", {"yy": None}, [("y",)])
+    Traceback (most recent call last):
+    ...
+    hpcflow.errors.InputError: executor has key 'yy', which is no output of the pipeline; valid keys are ['', 'y']
+    """
     valid: list[Any] = [""]
     for names in outputs:
         valid.extend(names)
         if len(names) > 1:
             valid.append(tuple(names))
-    for key, value in chunksizes.items():
+    for key in mapping:
         if key not in valid:
             raise InputError(
-                f"chunksizes has key {key!r}, which is no output of the pipeline; valid keys "
-                f"are {valid}"
+                f"{arg} has key {key!r}, which is no output of the pipeline; valid keys are {valid}"
             )
-        if value is not None and not callable(value):
-            _check_size(value, f"chunksizes[{key!r}]")
 
 
 def _check_size(value: Any, where: str) -> int:

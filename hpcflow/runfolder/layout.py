@@ -85,11 +85,40 @@ OWNED = (
 )
 
 
+def _check_folder_path(path: Path) -> None:
+    """Refuse a run folder path that is a file, or lies inside one.
+
+    Reading, locking or creating such a folder would otherwise fail deep inside with a
+    bare ``NotADirectoryError`` or ``FileExistsError``.
+    """
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if probe.is_dir():
+        return
+    if probe == path:
+        raise RunFolderError(
+            f"run folder {path} is a file, not a folder; pass the folder that holds the "
+            "run (or, for a new run, a path that does not exist yet)"
+        )
+    raise RunFolderError(
+        f"run folder {path} cannot exist: {probe} is a file, not a folder; pass a path "
+        "whose parents are folders"
+    )
+
+
 class RunFolder:
-    """Paths and metadata of one run folder."""
+    """Paths and metadata of one run folder.
+
+    Raises
+    ------
+    RunFolderError
+        ``path`` is a file, or lies inside one.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).absolute()
+        _check_folder_path(self.path)
 
     # ------------------------------------------------------------------ paths
     @property

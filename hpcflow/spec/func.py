@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
+
 from hpcflow.errors import SpecError
 from hpcflow.spec._source import restore_source, source_file
 from hpcflow.spec.axes import check_axis_renames, rename_func_axes
@@ -36,8 +38,8 @@ def normalize_internal_shape(value: Any, where: str) -> InternalShape | None:
     for d in dims:
         if d == "?":
             out.append("?")
-        elif isinstance(d, int) and not isinstance(d, bool) and d >= 0:
-            out.append(int(d))
+        elif isinstance(d, int | np.integer) and not isinstance(d, bool | np.bool_) and d >= 0:
+            out.append(int(d))  # numpy integers too, as from an array's .shape or len
         else:
             raise SpecError(f"{where}={value!r}: each dimension must be an int >= 0 or '?'")
     return tuple(out)

@@ -49,6 +49,13 @@ class ArraySpec:
                 f"array name {self.name!r} is not a Python identifier or a scoped name "
                 "such as 'foo.x'"
             )
+        given: Any = self.axes  # hostile callers pass a string or a list
+        if isinstance(given, str) or not isinstance(given, tuple | list):
+            raise SpecError(
+                f"axes of array {self.name!r} must be a tuple of axis names (None for ':'), "
+                f"e.g. ('i', 'j'); got {given!r}"
+            )
+        object.__setattr__(self, "axes", tuple(given))  # a list would be unhashable
         if not self.axes:
             raise SpecError(f"array {self.name!r} needs at least one axis, e.g. '{self.name}[i]'")
         named = [a for a in self.axes if a is not None]
@@ -88,7 +95,7 @@ class ArraySpec:
 
         The array needs at least `rank` axes; axes after those belong to each element
         (a ``(3, 4)`` array indexed ``x[i]`` has 3 elements, rows of 4), as ``map`` treats
-        numpy inputs.
+        numpy inputs. Each length is an int >= 0, or ``"?"`` when not known yet.
 
         Examples
         --------
@@ -98,6 +105,20 @@ class ArraySpec:
         ...
         hpcflow.errors.SpecError: a[i, j] indexes 2 axes but the array 'a' has shape (3,);...
         """
+        given: Any = shape  # hostile callers pass an int, a string or None
+        if isinstance(given, str) or not isinstance(given, tuple | list):
+            raise SpecError(
+                f"the shape of array {self.name!r} must be a tuple of lengths, e.g. (3, 4); "
+                f"got {given!r}"
+            )
+        for n in shape:
+            if n != "?" and (
+                not isinstance(n, int | np.integer) or isinstance(n, bool | np.bool_) or n < 0
+            ):
+                raise SpecError(
+                    f"the shape {tuple(shape)!r} of array {self.name!r} has the length {n!r}; "
+                    "each length must be an int >= 0, or '?' when not known yet"
+                )
         if len(shape) < self.rank:
             raise SpecError(
                 f"{self} indexes {self.rank} axes but the array {self.name!r} has shape "
@@ -409,8 +430,8 @@ class MapSpec:
             )
         lengths: dict[str, tuple[ShapeDim, str]] = {}
         for inp in self.inputs:
+            inp.validate(input_shapes[inp.name])
             shape = tuple(input_shapes[inp.name])
-            inp.validate(shape)
             for axis, n in zip(inp.axes, shape, strict=False):
                 if axis is None or n == "?":
                     continue
@@ -443,8 +464,8 @@ class MapSpec:
                     f"internal_shapes names {name!r}, which is not an output of mapspec "
                     f"'{self}'; its outputs are {list(self.output_names)}"
                 )
-            if not self.internal_indices:
-                continue  # no axis reads it
+            if not self.internal_indices or value is None:
+                continue  # no axis reads it, or None: as if not given
             shape = normalize_internal_shape(value, f"internal_shapes[{name!r}]")
             assert shape is not None
             if len(shape) < len(self.internal_indices):

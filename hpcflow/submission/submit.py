@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from hpcflow.element.openrun import OpenRun
 from hpcflow.errors import InputError, RunFolderError, SpecError
-from hpcflow.plan.chunks import ChunkSizes, check_chunksizes
+from hpcflow.plan.chunks import ChunkSizes, check_chunksizes, check_output_keys
 from hpcflow.runfolder.layout import ASIDE_PREFIX, RunFolder
 from hpcflow.runfolder.lock import run_lock
 from hpcflow.runfolder.records import write_settings
@@ -189,7 +189,7 @@ def submit(
         task_margin=task_margin,
     )  # fmt: skip
     folder = RunFolder(run_folder)
-    check_chunksizes(chunksizes, [f.output_names for f in pipeline.funcs])
+    _check_per_output_keys(pipeline, chunksizes, storage)
     chooser = ChunkChooser(chunksizes, sched, settings, pipeline=pipeline)
     with run_lock(folder.path, "submit"):
         replacing = _check_fresh(folder, overwrite)
@@ -249,7 +249,7 @@ def plan_submission(
         task_margin=task_margin,
     )  # fmt: skip
     folder = RunFolder(run_folder)
-    check_chunksizes(chunksizes, [f.output_names for f in pipeline.funcs])
+    _check_per_output_keys(pipeline, chunksizes, storage)
     chooser = ChunkChooser(chunksizes, sched, settings, pipeline=pipeline, tolerate_errors=True)
     work = Path(tempfile.mkdtemp(prefix="hpcflow-plan-"))
     try:
@@ -264,6 +264,14 @@ def plan_submission(
     return SubmissionPlan(
         folder.path, sched.name, planner.arrays, planner.deferred_names, planner.notes
     )
+
+
+def _check_per_output_keys(pipeline: Pipeline, chunksizes: ChunkSizes, storage: Any) -> None:
+    """``chunksizes`` and a ``storage`` dict checked against the pipeline's outputs."""
+    outputs = [f.output_names for f in pipeline.funcs]
+    check_chunksizes(chunksizes, outputs)
+    if isinstance(storage, Mapping):
+        check_output_keys("storage", storage, outputs)
 
 
 def _settings(

@@ -695,6 +695,29 @@ def test_executor_dict_without_an_entry_for_a_func_is_refused_before_anything_ru
             assert r["y1"].output.tolist() == [1, 2]
 
 
+@pytest.mark.parametrize("arg", ["executor", "storage"])
+def test_a_misspelt_output_in_an_executor_or_storage_dict_is_refused(
+    tmp_path: Path, arg: str
+) -> None:
+    called: list[int] = []
+    f = Func(lambda x: called.append(x) or x, "y", mapspec="x[i] -> y[i]")
+    folder = tmp_path / "run"
+    with ThreadPoolExecutor(1) as threads:
+        value: dict[str, Any] = {"yy": threads, "": None}
+        if arg == "storage":
+            value = {"yy": "file_array", "": "dict"}
+        with pytest.raises(
+            InputError, match=rf"{arg} has key 'yy', which is no output.*\['', 'y'\]"
+        ):
+            Pipeline([f]).map({"x": [1, 2]}, folder, parallel=False, **{arg: value})
+    assert called == [] and not folder.exists()
+    # a key of an output left out by output_names is still fine, as for chunksizes
+    g = Func(lambda y: y, "z", mapspec="y[i] -> z[i]")
+    ok = {"z": "dict", "": "dict"} if arg == "storage" else {"z": None, "": None}
+    r = Pipeline([f, g]).map({"x": [1]}, output_names={"y"}, parallel=False, **{arg: ok})
+    assert r["y"].output.tolist() == [1]
+
+
 def test_file_storage_without_a_run_folder_warns_where_the_files_went(tmp_path: Path) -> None:
     double = Func(lambda x: 2 * x, "y", mapspec="x[i] -> y[i]")
     with pytest.warns(UserWarning, match="no run_folder was given") as caught:
@@ -709,3 +732,15 @@ def test_file_storage_without_a_run_folder_warns_where_the_files_went(tmp_path: 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Pipeline([double]).map({"x": [1, 2]}, parallel=False)
+
+
+def test_internal_shapes_of_numpy_ints_or_none_are_taken() -> None:
+    # a length from len()/shape arithmetic on arrays is a numpy int; None means not given
+    gen = Func(lambda n: list(range(n)), "g", mapspec="... -> g[j]")
+    p = Pipeline([gen])
+    for given in (np.int64(3), (np.int64(3),), None):
+        got = p.map({"n": 3}, internal_shapes={"g": given}, parallel=False)
+        assert list(got["g"].output) == [0, 1, 2]
+    assert p.shapes({"n": 3}, {"g": np.int64(3)}).shapes["g"] == (3,)
+    assert p.shapes({"n": 3}, {"g": None}).shapes["g"] == ("?",)
+    assert gen.mapspec is not None and gen.mapspec.shape({}, {"g": None}) == (("?",), (False,))

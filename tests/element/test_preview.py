@@ -72,3 +72,20 @@ def test_refuses_what_map_refuses() -> None:
     zipped = Pipeline([Func(lambda a, b: a + b, "c", mapspec="a[i], b[i] -> c[i]")])
     with pytest.raises(InputError, match="axis 'i' has length 2"):
         map_shapes(zipped, {"a": [1, 2], "b": [1, 2, 3]})
+
+
+def test_map_shapes_takes_internal_shapes_by_its_documented_name() -> None:
+    p = _generate_then_map()
+    got = map_shapes(p, {"n": 2, "z": [1]}, internal_shapes={"x": 2})
+    assert got.shapes["x"] == (2,)
+
+
+def test_inputs_or_internal_shapes_that_are_no_dict_are_refused_naming_them() -> None:
+    p = _generate_then_map()
+    with pytest.raises(InputError, match="inputs must be a dict"):
+        map_shapes(p, [4, [1]])  # type: ignore[arg-type]
+    for bad in (3, [("x", 2)]):
+        with pytest.raises(InputError, match=r"internal_shapes=.* must be a dict of output"):
+            map_shapes(p, {"n": 2, "z": [1]}, bad)
+        with pytest.raises(InputError, match=r"internal_shapes=.* must be a dict of output"):
+            p.map({"n": 2, "z": [1]}, internal_shapes=bad, parallel=False)

@@ -139,3 +139,28 @@ def test_the_run_id_guard_notices_a_replaced_run_json(tmp_path: Path) -> None:
     folder.run_json.unlink()
     with pytest.raises(RunReplacedError, match="run.json is gone"):
         guard()
+
+
+@pytest.mark.parametrize("inside", [False, True])
+@pytest.mark.parametrize("call", ["map", "submit", "plan", "load_outputs", "Run.open"])
+def test_a_run_folder_that_is_a_file_or_inside_one_is_refused_naming_it(
+    tmp_path: Path, call: str, inside: bool
+) -> None:
+    from hpcflow.map import load_outputs
+    from hpcflow.submission.handle import Run
+    from hpcflow.testing import FakeScheduler
+
+    note = tmp_path / "notes.txt"
+    note.write_text("mine")
+    folder = note / "run" if inside else note
+    p = Pipeline([double])
+    calls = {
+        "map": lambda: p.map({"x": [1]}, folder, parallel=False),
+        "submit": lambda: p.submit({"x": [1]}, folder, scheduler=FakeScheduler()),
+        "plan": lambda: p.plan({"x": [1]}, folder, scheduler=FakeScheduler()),
+        "load_outputs": lambda: load_outputs("y", run_folder=folder),
+        "Run.open": lambda: Run.open(folder),
+    }
+    with pytest.raises(RunFolderError, match=f"{note}.* is a file, not a folder"):
+        calls[call]()
+    assert note.read_text() == "mine"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 import pytest
@@ -267,3 +268,22 @@ def test_trace_dependencies_refuses_a_cycle() -> None:
     cycle = [MapSpec.from_string("y[i] -> x[i]"), MapSpec.from_string("x[i] -> y[i]")]
     with pytest.raises(SpecError, match="cycle: x -> y -> x"):
         trace_dependencies(cycle)
+
+
+@pytest.mark.parametrize("shape", [(-3,), ("3",), (2.5,), (True,), 3, "3", None])
+def test_a_shape_that_is_no_tuple_of_lengths_is_refused_naming_the_array(shape: Any) -> None:
+    spec = MapSpec.from_string("x[i], y[j] -> z[i, j]")
+    with pytest.raises(SpecError, match="array 'x'"):
+        spec.shape({"x": shape, "y": (4,)})
+    with pytest.raises(SpecError, match="array 'x'"):
+        spec.inputs[0].validate(shape)
+    assert spec.shape({"x": (np.int64(3),), "y": ("?",)}) == ((3, "?"), (True, True))
+
+
+def test_array_spec_axes_as_a_string_are_refused_and_a_list_is_a_tuple() -> None:
+    with pytest.raises(SpecError, match=r"axes of array 'x' must be a tuple .* got 'ij'"):
+        ArraySpec("x", "ij")  # type: ignore[arg-type]
+    listed = ArraySpec("x", ["i", None])  # type: ignore[arg-type]
+    assert listed == ArraySpec("x", ("i", None)) and hash(listed) == hash(
+        ArraySpec("x", ("i", None))
+    )

@@ -396,3 +396,20 @@ def test_resources_callable_error_names_func_callable_and_element(tmp_path: Path
     assert "element [2]" in message and "x=0" in message and "ZeroDivisionError" in message
     assert isinstance(info.value.__cause__, ZeroDivisionError)
     assert not (tmp_path / "run" / "submit.json").exists()
+
+
+def test_a_misspelt_output_in_a_storage_dict_is_refused_before_submitting(
+    tmp_path: Path,
+) -> None:
+    from hpcflow.testing import FakeScheduler
+
+    @func("y", mapspec="x[i] -> y[i]")
+    def double(x: int) -> int:
+        return 2 * x
+
+    folder = tmp_path / "run"
+    storage = {"yy": "chunked_file_array", "": "file_array"}
+    for call in (Pipeline([double]).submit, Pipeline([double]).plan):
+        with pytest.raises(InputError, match="storage has key 'yy', which is no output"):
+            call({"x": [1]}, folder, scheduler=FakeScheduler(), storage=storage)
+    assert not folder.exists()
