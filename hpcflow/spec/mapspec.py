@@ -417,6 +417,11 @@ class MapSpec:
         >>> MapSpec.from_string("... -> b[j]").shape({})
         (('?',), (False,))
         """
+        if not isinstance(input_shapes, Mapping):
+            raise SpecError(
+                f"input_shapes must be a dict of input name -> shape tuple, got "
+                f"{type(input_shapes).__name__}: {input_shapes!r} (mapspec '{self}')"
+            )
         given, wanted = set(input_shapes), set(self.input_names)
         if given - wanted:
             raise SpecError(
@@ -484,7 +489,9 @@ class MapSpec:
         return dims
 
 
-def trace_dependencies(mapspecs: Sequence[MapSpec]) -> dict[str, dict[str, tuple[str, ...]]]:
+def trace_dependencies(
+    mapspecs: Sequence[MapSpec | str],
+) -> dict[str, dict[str, tuple[str, ...]]]:
     """Which root arrays each mapped output's axes come from, through the whole chain.
 
     A root array is one no mapspec with inputs produces: a pipeline input, or the output
@@ -496,7 +503,8 @@ def trace_dependencies(mapspecs: Sequence[MapSpec]) -> dict[str, dict[str, tuple
     Parameters
     ----------
     mapspecs
-        The mapspecs of a pipeline (e.g. ``pipeline.mapspecs``), in any order.
+        The mapspecs of a pipeline (e.g. ``pipeline.mapspecs``), in any order, as
+        `MapSpec` objects or strings.
 
     Returns
     -------
@@ -507,7 +515,7 @@ def trace_dependencies(mapspecs: Sequence[MapSpec]) -> dict[str, dict[str, tuple
     Raises
     ------
     SpecError
-        The mapspecs form a cycle.
+        The mapspecs form a cycle, or two of them produce the same array.
 
     Examples
     --------
@@ -518,7 +526,22 @@ def trace_dependencies(mapspecs: Sequence[MapSpec]) -> dict[str, dict[str, tuple
     >>> trace_dependencies(specs)
     {'x': {'a': ('i',), 'b': ('j',)}, 'y': {'c': ('k',), 'a': ('i',)}}
     """
-    producer = {name: s for s in mapspecs if s.inputs for name in s.output_names}
+    specs = [MapSpec.from_string(s) if isinstance(s, str) else s for s in mapspecs]
+    for s in specs:
+        if not isinstance(s, MapSpec):
+            raise SpecError(
+                f"trace_dependencies takes MapSpec objects or mapspec strings; got {s!r}"
+            )
+    producer: dict[str, MapSpec] = {}
+    for s in specs:
+        for name in s.output_names:
+            if name in producer and producer[name] != s:
+                raise SpecError(
+                    f"{name!r} is the output of two mapspecs, '{producer[name]}' and '{s}'; "
+                    "each array has one producer"
+                )
+            producer[name] = s
+    producer = {name: s for name, s in producer.items() if s.inputs}
     roots_of: dict[str, list[set[str]]] = {}  # per output axis position: its root arrays
 
     def trace(name: str, path: tuple[str, ...]) -> list[set[str]]:

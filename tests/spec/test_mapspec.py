@@ -287,3 +287,21 @@ def test_array_spec_axes_as_a_string_are_refused_and_a_list_is_a_tuple() -> None
     assert listed == ArraySpec("x", ("i", None)) and hash(listed) == hash(
         ArraySpec("x", ("i", None))
     )
+
+
+def test_trace_dependencies_takes_strings_and_refuses_two_producers_of_one_array() -> None:
+    from hpcflow.spec.mapspec import trace_dependencies
+
+    assert trace_dependencies(["a[i] -> x[i]", "x[i] -> y[i]"]) == {
+        "x": {"a": ("i",)},
+        "y": {"a": ("i",)},
+    }
+    with pytest.raises(SpecError, match="'x' is the output of two mapspecs"):
+        trace_dependencies(["a[i] -> x[i]", "b[j] -> x[j]"])
+    with pytest.raises(SpecError, match="MapSpec objects or mapspec strings"):
+        trace_dependencies([3])  # type: ignore[list-item]
+
+
+def test_mapspec_shape_of_no_dict_is_refused_naming_the_argument() -> None:
+    with pytest.raises(SpecError, match="input_shapes must be a dict"):
+        MapSpec.from_string("x[i] -> y[i]").shape(None)  # type: ignore[arg-type]
