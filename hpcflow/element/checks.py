@@ -77,7 +77,22 @@ def internal_shapes(
             )
         shape = normalize_internal_shape(value, f"internal_shapes[{name!r}]")
         assert shape is not None
-        out[name] = shape
+        # a func's outputs share their axes, and the run reads the first output's entry:
+        # an entry for any of them is the shape of all of them
+        f = pipeline.output_to_func[name]
+        for o in f.output_names:
+            other = given.get(o) if given is not None else None
+            if (
+                o != name
+                and other is not None
+                and normalize_internal_shape(other, f"internal_shapes[{o!r}]") != shape
+            ):
+                raise InputError(
+                    f"internal_shapes gives the outputs {f.output_names} of {f.name!r} "
+                    f"different shapes ({name!r}: {value!r}, {o!r}: {other!r}); they share "
+                    "their axes, so give one of them, or the same shape to each"
+                )
+            out[o] = shape
     return out
 
 

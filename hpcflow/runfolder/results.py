@@ -87,6 +87,7 @@ class ResultDict(dict[str, Result]):
         >>> results["y"].output.dtype, results.type_cast()["y"].output.dtype
         (dtype('O'), dtype('float64'))
         """
+        from hpcflow._warn import warn_user
         from hpcflow.runfolder.typecast import annotation_dtype, cast_to_dtype
         from hpcflow.spec.typecheck import output_annotations
 
@@ -111,13 +112,12 @@ class ResultDict(dict[str, Result]):
                 cast, problem = cast_to_dtype(value, dtype)
                 if cast is None:
                     shown = annotation.__name__ if isinstance(annotation, type) else annotation
-                    warnings.warn(
+                    # to_xarray/to_dataframe call this: name the caller's line, not theirs
+                    warn_user(
                         f"output {name!r} stays an object array: {problem}, but "
                         f"{f.name!r} is annotated to return {shown} (a {dtype} "
                         "array); fix the annotation or the function, or pass "
-                        "type_cast=False",
-                        UserWarning,
-                        stacklevel=2,
+                        "type_cast=False to to_xarray/to_dataframe"
                     )
                     continue
                 out[name] = dataclasses.replace(result, output=cast)

@@ -436,7 +436,8 @@ class MapSpec:
         lengths: dict[str, tuple[ShapeDim, str]] = {}
         for inp in self.inputs:
             inp.validate(input_shapes[inp.name])
-            shape = tuple(input_shapes[inp.name])
+            # a numpy length comes back as a plain int, as map_shapes gives it
+            shape = tuple(n if n == "?" else int(n) for n in input_shapes[inp.name])
             for axis, n in zip(inp.axes, shape, strict=False):
                 if axis is None or n == "?":
                     continue

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hpcflow import Func, Pipeline
-from hpcflow.errors import InputError
+from hpcflow.errors import InputError, PipelineError
 from hpcflow.map import MapShapes, load_outputs, map_shapes
 
 
@@ -89,3 +89,24 @@ def test_inputs_or_internal_shapes_that_are_no_dict_are_refused_naming_them() ->
             map_shapes(p, {"n": 2, "z": [1]}, bad)
         with pytest.raises(InputError, match=r"internal_shapes=.* must be a dict of output"):
             p.map({"n": 2, "z": [1]}, internal_shapes=bad, parallel=False)
+
+
+def _two_generated_outputs() -> Pipeline:
+    return Pipeline([Func(lambda n: ([0] * n, [1] * n), ("a", "b"), mapspec="... -> a[i], b[i]")])
+
+
+def test_an_internal_shape_given_for_a_second_output_is_the_funcs_shape() -> None:
+    # the outputs of one func share their axes: an entry for 'b' is one for 'a' too
+    shapes, _ = map_shapes(_two_generated_outputs(), {"n": 3}, {"b": 3})
+    assert shapes == {("a", "b"): (3,), "a": (3,), "b": (3,)}
+
+
+def test_map_holds_a_func_to_the_internal_shape_given_for_its_second_output() -> None:
+    # before, map read only the first output's entry and learned (2,) silently
+    with pytest.raises(PipelineError, match=r"internal shape is \(3,\)"):
+        _two_generated_outputs().map({"n": 2}, internal_shapes={"b": 3}, parallel=False)
+
+
+def test_different_internal_shapes_for_one_funcs_outputs_are_refused() -> None:
+    with pytest.raises(InputError, match=r"outputs \('a', 'b'\) of '<lambda>' different"):
+        _two_generated_outputs().map({"n": 2}, internal_shapes={"a": 3, "b": 2}, parallel=False)

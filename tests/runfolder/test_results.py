@@ -130,3 +130,13 @@ def test_repr_of_a_large_result_dict_is_cut_with_a_warning() -> None:
     with pytest.warns(UserWarning, match=r"print\(dict\(results\)\)"):
         text = repr(results)
     assert len(text) == MAX_REPR_LENGTH + 3 and text.endswith("aaa...")
+
+
+@pytest.mark.parametrize("method", ["type_cast", "to_xarray", "to_dataframe"])
+def test_a_type_cast_warning_names_the_callers_line(method: str) -> None:
+    # before, to_xarray/to_dataframe's warning named hpcflow's own results.py
+    pipeline = Pipeline(_identity_pipeline(int).funcs, validate_type_annotations=False)
+    results = pipeline.map({"x": [(1,), (2,)]}, parallel=False, storage="dict")
+    with pytest.warns(UserWarning, match="stays an object array") as rec:
+        getattr(results, method)()
+    assert [w.filename for w in rec] == [__file__]

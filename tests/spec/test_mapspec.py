@@ -305,3 +305,12 @@ def test_trace_dependencies_takes_strings_and_refuses_two_producers_of_one_array
 def test_mapspec_shape_of_no_dict_is_refused_naming_the_argument() -> None:
     with pytest.raises(SpecError, match="input_shapes must be a dict"):
         MapSpec.from_string("x[i] -> y[i]").shape(None)  # type: ignore[arg-type]
+
+
+def test_shape_gives_numpy_lengths_back_as_plain_ints() -> None:
+    # before, np.int64(3) came back as it was: map_shapes gives ints, json.dumps refused it
+    shape, _ = MapSpec.from_string("x[i], y[j] -> z[i, j]").shape(
+        {"x": (np.int64(3),), "y": (np.int32(2),)}
+    )
+    assert shape == (3, 2)
+    assert [type(n) for n in shape] == [int, int]
