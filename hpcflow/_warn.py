@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from pathlib import Path
 
-_PACKAGE = str(Path(__file__).resolve().parent)
+_PACKAGE = str(Path(__file__).resolve().parent) + os.sep  # not a sibling like hpcflow_x/
 
 
 def warn_user(message: str, category: type[Warning] = UserWarning) -> None:

@@ -149,7 +149,9 @@ class Pipeline:
 
         ``changes`` are constructor arguments: ``funcs``, ``default_resources``,
         ``validate_type_annotations``, ``post_execution_hook``, ``scope``. This one is
-        left as it is.
+        left as it is. A pipeline's ``post_execution_hook`` and ``scope`` were applied
+        to its funcs when it was built, so new ``funcs=`` get neither unless they are
+        passed again.
 
         Examples
         --------
