@@ -56,14 +56,21 @@ class ResultDict(dict[str, Result]):
         )
         return text[:MAX_REPR_LENGTH] + "..."
 
-    def type_cast(self) -> ResultDict:
-        """A new ``ResultDict`` with mapped outputs cast to their annotated dtype.
+    def type_cast(self, *, inplace: bool = True) -> ResultDict:
+        """Cast mapped outputs to their annotated dtype, here or in a new ``ResultDict``.
 
         A mapped output is an object array. When its function is annotated to return
         ``int``, ``float``, ``bool``, ``complex`` or a numpy scalar type (one element's
-        type; ``list[T]`` for a generated axis), the new ``ResultDict`` holds it as an
-        array of that dtype (``int`` -> ``int64``, ``float`` -> ``float64``); missing
-        elements stay masked. Other outputs, and this ``ResultDict``, are unchanged.
+        type; ``list[T]`` for a generated axis), it becomes an array of that dtype
+        (``int`` -> ``int64``, ``float`` -> ``float64``); missing elements stay masked.
+        Other outputs are unchanged.
+
+        Parameters
+        ----------
+        inplace
+            True (the default, as in pipefunc): cast the outputs of this ``ResultDict``
+            and return it. False: return a new ``ResultDict`` and leave this one as it
+            is (what `to_xarray` and `to_dataframe` do).
 
         Warns
         -----
@@ -84,8 +91,10 @@ class ResultDict(dict[str, Result]):
         ... def half(x: int) -> float:
         ...     return x / 2
         >>> results = Pipeline([half]).map({"x": [1, 2]}, parallel=False)
-        >>> results["y"].output.dtype, results.type_cast()["y"].output.dtype
-        (dtype('O'), dtype('float64'))
+        >>> results.type_cast(inplace=False)["y"].output.dtype, results["y"].output.dtype
+        (dtype('float64'), dtype('O'))
+        >>> results.type_cast() is results, results["y"].output.dtype
+        (True, dtype('float64'))
         """
         from hpcflow._warn import warn_user
         from hpcflow.runfolder.typecast import annotation_dtype, cast_to_dtype
@@ -96,8 +105,13 @@ class ResultDict(dict[str, Result]):
                 "this ResultDict does not know the pipeline of its run, so type_cast() "
                 "cannot read the annotations; call it on the ResultDict that map returns"
             )
-        out = type(self)(self)
-        out.inputs, out.pipeline = self.inputs, self.pipeline
+        if not isinstance(inplace, bool):
+            raise InputError(f"type_cast(inplace={inplace!r}): inplace must be True or False")
+        if inplace:
+            out = self
+        else:
+            out = type(self)(self)
+            out.inputs, out.pipeline = self.inputs, self.pipeline
         for f in self.pipeline.funcs:
             if f.mapspec is None:
                 continue
@@ -122,6 +136,11 @@ class ResultDict(dict[str, Result]):
                     continue
                 out[name] = dataclasses.replace(result, output=cast)
         return out
+
+    def _cast_for(self, method: str, type_cast: bool) -> ResultDict:
+        if not isinstance(type_cast, bool):
+            raise InputError(f"{method}(type_cast={type_cast!r}): type_cast must be True or False")
+        return self.type_cast(inplace=False) if type_cast else self
 
     def _run(self, method: str, function: str) -> tuple[dict[str, Any], Pipeline]:
         if self.inputs is None or self.pipeline is None:
@@ -151,7 +170,7 @@ class ResultDict(dict[str, Result]):
         from hpcflow.runfolder.frames import xarray_dataset_from_results
 
         inputs, pipeline = self._run("to_xarray", "xarray_dataset_from_results")
-        results = self.type_cast() if type_cast else self
+        results = self._cast_for("to_xarray", type_cast)
         return xarray_dataset_from_results(
             inputs, results, pipeline, *output_name, load_intermediate=load_intermediate
         )
@@ -178,7 +197,7 @@ class ResultDict(dict[str, Result]):
         from hpcflow.runfolder.frames import dataframe_from_results
 
         inputs, pipeline = self._run("to_dataframe", "dataframe_from_results")
-        results = self.type_cast() if type_cast else self
+        results = self._cast_for("to_dataframe", type_cast)
         return dataframe_from_results(
             inputs, results, pipeline, *output_name, load_intermediate=load_intermediate,
             backend=backend,

@@ -40,12 +40,23 @@ def test_type_cast_gives_the_annotated_dtype_in_a_new_result_dict(
     annotation: Any, values: list[Any], dtype: np.dtype[Any]
 ) -> None:
     results = _identity_pipeline(annotation).map({"x": values}, parallel=False, storage="dict")
-    cast = results.type_cast()
+    cast = results.type_cast(inplace=False)
     assert cast["y"].output.dtype == dtype
     assert cast["y"].output.tolist() == results["y"].output.tolist()
     assert results["y"].output.dtype == object  # the original is unchanged
     assert cast["n"] is results["n"]  # unmapped outputs are left alone
     assert cast.pipeline is results.pipeline and cast.inputs is results.inputs
+    # the default, as in pipefunc: this ResultDict is cast and returned
+    assert results.type_cast() is results
+    assert results["y"].output.dtype == dtype
+
+
+def test_type_cast_inplace_must_be_a_bool() -> None:
+    results = _identity_pipeline(int).map({"x": [1]}, parallel=False, storage="dict")
+    with pytest.raises(InputError, match="inplace must be True or False"):
+        results.type_cast(inplace="no")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="type_cast must be True or False"):
+        results.to_dataframe(type_cast="no")  # type: ignore[arg-type]
 
 
 def test_type_cast_of_a_generated_axis_reads_the_list_element_type() -> None:
