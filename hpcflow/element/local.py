@@ -386,11 +386,12 @@ def _executor_entry(
 ) -> Executor | None:
     """The executor a dict ``executor=`` gives the func with outputs ``key``.
 
-    Looked up by output name, then the func's tuple of names, then ``""``; ``None`` is
-    this process. A func with no entry is refused: it would otherwise run in this
-    process unnoticed (a misspelt key, a forgotten func).
+    Looked up as ``chunksizes`` is, both being settings of a func: the func's tuple of
+    output names, then each of its names, then ``""``. ``None`` is this process. A func
+    with no entry is refused: it would otherwise run in this process unnoticed (a
+    misspelt key, a forgotten func).
     """
-    for k in (*key, key, ""):
+    for k in (key, *key, ""):
         if k in executor:
             return executor[k]
     shown = key[0] if len(key) == 1 else key

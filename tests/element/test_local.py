@@ -744,3 +744,14 @@ def test_internal_shapes_of_numpy_ints_or_none_are_taken() -> None:
     assert p.shapes({"n": 3}, {"g": np.int64(3)}).shapes["g"] == (3,)
     assert p.shapes({"n": 3}, {"g": None}).shapes["g"] == ("?",)
     assert gen.mapspec is not None and gen.mapspec.shape({}, {"g": None}) == (("?",), (False,))
+
+
+def test_a_multi_output_funcs_tuple_key_wins_for_executor_as_for_chunksizes() -> None:
+    from hpcflow.element.local import _executor_entry
+    from hpcflow.plan.chunks import user_chunksize
+
+    key = ("a", "b")
+    with ThreadPoolExecutor(1) as by_tuple, ThreadPoolExecutor(1) as by_name:
+        executors = {("a", "b"): by_tuple, "a": by_name}
+        assert _executor_entry(executors, key) is by_tuple
+    assert user_chunksize({("a", "b"): 3, "a": 7}, key, 10) == 3
