@@ -125,7 +125,9 @@ class RunStatus:
             lines += [f"    {t}" for t in self.lost_tasks]
             more = sum(self.failed_tasks.values()) - len(self.lost_tasks)
             if more > 0 and self.lost_tasks:
-                lines.append(f"    ... and {more} more (hpcflow status --tasks lists every job)")
+                lines.append(
+                    f"    ... and {more} more (hpcflow status --tasks counts them per job array)"
+                )
         for o in self.outputs.values():
             if o.damaged:
                 lines.append(
