@@ -202,7 +202,7 @@ def test_slurm_capacity_sinfo_fails(fake: FakeCommands) -> None:
 def test_local_capacity(tmp_path: Path) -> None:
     scheduler = LocalScheduler(state_dir=tmp_path / "state", cpus=8, memory="16GB")
     assert scheduler.capacity(Resources()) == Capacity(
-        8, None, f"local scheduler at {tmp_path / 'state'}: cpus=8, memory=16GB"
+        8, None, f"local scheduler at {tmp_path / 'state'}: cpus=8, memory=16 GiB"
     )
     assert scheduler.capacity(Resources(cpus=3)).slots == 2
     assert scheduler.capacity(Resources(cpus=2, memory="6GB")).slots == 2

@@ -61,7 +61,7 @@ from hpcflow.schedulers.local._env import task_environment
 from hpcflow.schedulers.local._proc import task_script
 from hpcflow.schedulers.local._state import JobSpec, StateDir, record_status, release_lock
 from hpcflow.schedulers.local._task import local_failure_reason, local_job_environment
-from hpcflow.spec.resources import Resources, parse_memory
+from hpcflow.spec.resources import Resources, format_bytes, parse_memory
 
 __all__ = ["LocalScheduler"]
 
@@ -189,7 +189,7 @@ class LocalScheduler(Scheduler):
         """
         source = (
             f"local scheduler at {self.state_dir}: cpus={self.cpus}, "
-            f"memory={format_size_exact(self.memory)}"
+            f"memory={format_bytes(self.memory)}"
         )
         if resources.nodes is not None and resources.nodes > 1:
             return Capacity(0, None, source)
