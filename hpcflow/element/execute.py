@@ -174,9 +174,10 @@ def _dump(stores: Sequence[tuple[int, StorageBase]], pairs: Pairs) -> None:
 
 
 def _pickles_later(store: StorageBase) -> bool:
-    """Whether ``store`` keeps values in memory and pickles them into its folder later."""
+    """Whether ``store`` keeps values in memory and pickles them into its folder later
+    (a backend that encodes them when they are written needs no check beforehand)."""
     return (
-        store.folder is not None and store.saves_to_folder
+        store.folder is not None and store.saves_to_folder and not store.pickles_on_dump
         and not store.requires_serialization and not store.dump_in_subprocess
     )  # fmt: skip
 

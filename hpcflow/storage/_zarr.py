@@ -82,6 +82,7 @@ class _ZarrBase(StorageBase):
 
     writes_whole_chunks: ClassVar[bool] = True
     aligns_chunks: ClassVar[bool] = True
+    pickles_on_dump: ClassVar[bool] = True  # object values go through a codec when written
 
     def __init__(
         self,

@@ -76,6 +76,8 @@ class StorageBase(ABC):
       run with a ``run_folder`` refuses backends without it.
     - ``writes_whole_chunks``: values are best written a chunk at a time with
       `dump_chunk` (one write per chunk instead of one per element).
+    - ``pickles_on_dump``: `dump_chunk` encodes the values it is given, so a value that
+      cannot be pickled fails there (not only later, in `persist`).
     - ``aligns_chunks``: the backend takes ``chunk_size=`` and stores values in blocks
       of that many consecutive elements; concurrent writers must each write whole
       blocks, so engines use its ``chunk_size`` attribute as the execution chunk size.
@@ -88,6 +90,7 @@ class StorageBase(ABC):
     saves_to_folder: ClassVar[bool] = False
     writes_whole_chunks: ClassVar[bool] = False
     aligns_chunks: ClassVar[bool] = False
+    pickles_on_dump: ClassVar[bool] = False
 
     def __init__(
         self,

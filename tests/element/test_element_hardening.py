@@ -70,7 +70,10 @@ def _unpicklable_pipeline() -> Pipeline:
 
 @pytest.mark.parametrize(
     ("storage", "parallel"),
-    [(s, False) for s in BACKENDS] + [(s, True) for s in BACKENDS if s != "zarr_file_array"],
+    [(s, False) for s in BACKENDS]
+    + [(s, True) for s in BACKENDS if s != "zarr_file_array"]
+    # kept in memory, persisted into the folder; it finds a bad value when writing it
+    + [("zarr_memory", False), ("zarr_memory", True)],
 )
 def test_an_unpicklable_output_is_that_elements_error(
     storage: str, parallel: bool, tmp_path: Path
